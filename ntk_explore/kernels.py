@@ -1,0 +1,396 @@
+"""Empirical and infinite-width tangent kernels, and kernel regression.
+
+Conventions: an empirical NTK (eNTK) of a net with ``k`` outputs is returned as
+full blocks ``ntk[a, b, c, e] = <d f_c(x1_a)/d theta, d f_e(x2_b)/d theta>`` of
+shape ``(n1, n2, k, k)``, each parameter weighted by its learning-rate scale
+when one is given. ``x2=None`` means "same as ``x1``". Scalar kernels (pNTK,
+traces, infinite-width kernels) have shape ``(n1, n2)``.
+
+Routes to the eNTK:
+
+* :func:`empirical_ntk` -- any ``apply(params, x)``; Jacobian contraction
+  (``method='jacobian'``) or NTK-vector products (``method='ntvp'``), in blocks
+  of ``batch_size`` inputs so memory stays bounded.
+* :func:`mlp_ntk` -- the package's MLPs, through the per-layer identity
+  ``J_l J_l^T = (H_l H_l^T) * (Delta_l Delta_l^T)``: layer-input Gram matrix
+  times backprop-signal Gram matrix. No Jacobian is ever formed, so the cost is
+  a few forward/backward passes plus ``O(n1 n2 (k**2 width + fan_in))`` flops
+  per layer instead of ``O(n1 n2 k**2 P)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from .models import ACTIVATIONS, MLP
+
+__all__ = [
+    "empirical_ntk", "mlp_ntk", "mlp_pntk", "pntk", "ntk_trace", "flatten_blocks",
+    "infinite_kernel_fn", "Kernels", "kernel_regression", "NotPositiveDefiniteError",
+    "check_kernel_memory", "relative_frobenius",
+]
+
+# ---------------------------------------------------------------------------
+# memory guard
+
+
+def _memory_limit_bytes() -> int:
+    env = os.environ.get("NTK_EXPLORE_MAX_KERNEL_BYTES")
+    if env:
+        return int(float(env))
+    try:
+        return int(0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def check_kernel_memory(n1: int, n2: int, k: int = 1, itemsize: int = 8,
+                        limit_bytes: int | None = None) -> int:
+    """Estimate the bytes of an ``(n1, n2, k, k)`` kernel before allocating it.
+
+    Returns the estimate; raises ``MemoryError`` (naming the shape and the
+    estimate) when it exceeds ``limit_bytes`` (default: half the machine's RAM,
+    or ``$NTK_EXPLORE_MAX_KERNEL_BYTES``).
+    """
+    need = int(n1) * int(n2) * int(k) ** 2 * int(itemsize)
+    limit = _memory_limit_bytes() if limit_bytes is None else limit_bytes
+    if need > limit:
+        raise MemoryError(
+            f"a kernel of shape ({n1}, {n2}, {k}, {k}) needs {need / 2**30:.2f} GiB, "
+            f"over the limit of {limit / 2**30:.2f} GiB; use fewer points, the pNTK "
+            f"(shape ({n1}, {n2})), or raise NTK_EXPLORE_MAX_KERNEL_BYTES")
+    return need
+
+
+def _check_pair(x1, x2):
+    if x2 is None:
+        x2 = x1
+    if jnp.ndim(x1) < 2 or jnp.ndim(x2) < 2 or jnp.shape(x1)[1:] != jnp.shape(x2)[1:]:
+        raise ValueError(f"x1 and x2 must be (n, ...) with the same feature shape, "
+                         f"got {jnp.shape(x1)} and {jnp.shape(x2)}")
+    return x1, x2
+
+
+# ---------------------------------------------------------------------------
+# generic route
+
+
+def _blocks(n: int, size: int | None):
+    size = n if size is None else max(1, int(size))
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _scale_tree(tree, scales):
+    if scales is None:
+        return tree
+    return jax.tree.map(lambda t, s: t * s, tree, scales)
+
+
+def empirical_ntk(apply: Callable, *, method: str = "jacobian", batch_size: int | None = 64,
+                  lr_scales=None) -> Callable:
+    """Factory for the eNTK of any ``apply(params, x) -> (n, k)``.
+
+    Args:
+      apply: the model, params first.
+      method: ``'jacobian'`` contracts per-example Jacobians; ``'ntvp'`` builds
+        each column from a vector-Jacobian product followed by a Jacobian-vector
+        product (no Jacobian stored; slower, less memory).
+      batch_size: inputs per block (``None``: all at once).
+      lr_scales: optional pytree like ``params`` of per-parameter learning-rate
+        multipliers ``r``; the kernel is then ``J diag(r) J^T``.
+
+    Returns:
+      ``ntk(x1, x2, params) -> (n1, n2, k, k)``; ``x2=None`` reuses ``x1``.
+    """
+    if method not in ("jacobian", "ntvp"):
+        raise ValueError(f"unknown method {method!r}; choose 'jacobian' or 'ntvp'")
+    block_fn = _jacobian_block if method == "jacobian" else _ntvp_block
+    block = jax.jit(lambda p, a, b: block_fn(apply, p, a, b, lr_scales))
+
+    def ntk(x1, x2, params):
+        x1, x2 = _check_pair(x1, x2)
+        k = jax.eval_shape(apply, params, x1[:1]).shape[-1]
+        check_kernel_memory(x1.shape[0], x2.shape[0], k)
+        rows = [jnp.concatenate([block(params, x1[i:j], x2[u:v])
+                                 for u, v in _blocks(x2.shape[0], batch_size)], axis=1)
+                for i, j in _blocks(x1.shape[0], batch_size)]
+        return jnp.concatenate(rows, axis=0)
+
+    return ntk
+
+
+def _per_example_jacobian(apply, params, x):
+    # (n, k, *param_shape) per leaf
+    return jax.vmap(jax.jacrev(lambda p, xi: apply(p, xi[None])[0]), (None, 0))(params, x)
+
+
+def _jacobian_block(apply, params, x1, x2, scales):
+    j1 = _scale_tree(_per_example_jacobian(apply, params, x1), scales)
+    j2 = _per_example_jacobian(apply, params, x2)
+
+    def contract(a, b):  # (n1, k, *s), (n2, k, *s) -> (n1, n2, k, k)
+        a = a.reshape(a.shape[:2] + (-1,))
+        b = b.reshape(b.shape[:2] + (-1,))
+        return jnp.einsum("acp,bep->abce", a, b)
+
+    return sum(jax.tree.leaves(jax.tree.map(contract, j1, j2)))
+
+
+def _ntvp_block(apply, params, x1, x2, scales):
+    f2, pullback = jax.vjp(lambda p: apply(p, x2), params)
+    n2, k = f2.shape
+    basis = jnp.eye(n2 * k, dtype=f2.dtype).reshape(n2 * k, n2, k)
+
+    def column(cot):  # one cotangent e_(b, e) -> K[:, b, :, e] of shape (n1, k)
+        (v,) = pullback(cot)
+        return jax.jvp(lambda p: apply(p, x1), (params,), (_scale_tree(v, scales),))[1]
+
+    cols = jax.lax.map(column, basis)  # (n2 * k, n1, k)
+    return cols.reshape(n2, k, -1, k).transpose(2, 0, 3, 1)
+
+
+def _projected(apply: Callable, mode: str, k: int) -> Callable:
+    if mode == "sum":
+        return lambda p, x: apply(p, x).sum(-1, keepdims=True) / math.sqrt(k)
+    if mode == "first":
+        return lambda p, x: apply(p, x)[:, :1]
+    raise ValueError(f"unknown pNTK mode {mode!r}; choose 'sum' or 'first'")
+
+
+def pntk(apply: Callable, out_dim: int, *, mode: str = "sum", **kwargs) -> Callable:
+    """Factory for the pseudo-NTK of any ``apply``: ``pntk(x1, x2, params) -> (n1, n2)``.
+
+    ``mode='sum'`` uses the gradient of ``sum_c f_c / sqrt(k)``, ``'first'`` that
+    of ``f_1`` alone. At initialisation ``E[eNTK] = E[pNTK] I_k`` and
+    ``eNTK ~ pNTK (x) I_k`` with an error that shrinks like ``1/sqrt(width)``.
+    Extra keyword arguments go to :func:`empirical_ntk`.
+    """
+    inner = empirical_ntk(_projected(apply, mode, out_dim), **kwargs)
+    return lambda x1, x2, params: inner(x1, x2, params)[..., 0, 0]
+
+
+# ---------------------------------------------------------------------------
+# structured route for the package's MLPs
+
+
+def _derivative(phi, h):
+    return jax.jvp(phi, (h,), (jnp.ones_like(h),))[1]
+
+
+def _backprop_signals(model: MLP, params, x, proj):
+    """Layer inputs ``xs[l]`` (n, fan_in_l) and signals ``deltas[l]`` (n, q, fan_out_l).
+
+    ``deltas[l][a, c] = d (proj @ f(x_a))_c / d h_l(x_a)`` for the pre-activation
+    ``h_l`` of layer ``l`` (the output layer's is the same for every input).
+    """
+    hs, xs, _ = model.features(params, x)
+    layers = model.layers()
+    phi = ACTIVATIONS[model.activation]
+    g = jnp.broadcast_to(model.alpha * proj, (x.shape[0],) + proj.shape)  # (n, q, k)
+    deltas = [g]
+    for l in range(model.depth - 1, -1, -1):
+        back = layers[l + 1].w_mult * deltas[0] @ params[l + 1]["w"]  # (n, q, width)
+        deltas.insert(0, back * _derivative(phi, hs[l])[:, None, :])
+    return xs, deltas
+
+
+def _structured(model: MLP, params, x1, x2, proj):
+    xs1, d1 = _backprop_signals(model, params, x1, proj)
+    xs2, d2 = (xs1, d1) if x2 is None else _backprop_signals(model, params, x2, proj)
+    total = 0.0
+    for layer, a1, a2, g1, g2 in zip(model.layers(), xs1, xs2, d1, d2):
+        signal = jnp.einsum("aci,bei->abce", g1, g2)  # (n1, n2, q, q)
+        inputs = a1 @ a2.T  # (n1, n2)
+        total = total + layer.w_lr * layer.w_mult**2 * inputs[:, :, None, None] * signal
+        if model.bias:
+            total = total + layer.b_lr * layer.b_mult**2 * signal
+    return total
+
+
+_structured_jit = jax.jit(_structured, static_argnums=0)
+
+
+def mlp_ntk(model: MLP) -> Callable:
+    """Structured eNTK of an :class:`~ntk_explore.models.MLP`.
+
+    Returns ``ntk(x1, x2, params) -> (n1, n2, k, k)``, equal to
+    ``J(x1) diag(r) J(x2)^T`` (``r``: the model's learning-rate scales) without
+    forming ``J``: for each layer, ``w_mult**2 * (X_in X_in'^T) * (D D'^T)``
+    plus ``b_mult**2 * (D D'^T)`` for its bias.
+    """
+    def ntk(x1, x2, params):
+        x1c, x2c = _check_pair(x1, x2)
+        check_kernel_memory(x1c.shape[0], x2c.shape[0], model.out_dim)
+        proj = jnp.eye(model.out_dim, dtype=x1c.dtype)
+        return _structured_jit(model, params, x1, x2, proj)
+
+    return ntk
+
+
+def mlp_pntk(model: MLP, *, mode: str = "sum") -> Callable:
+    """Structured pNTK of an MLP: ``pntk(x1, x2, params) -> (n1, n2)``; see :func:`pntk`."""
+    k = model.out_dim
+    if mode == "sum":
+        row = jnp.full((1, k), 1.0 / math.sqrt(k))
+    elif mode == "first":
+        row = jnp.eye(1, k)
+    else:
+        raise ValueError(f"unknown pNTK mode {mode!r}; choose 'sum' or 'first'")
+
+    def kernel(x1, x2, params):
+        x1c, x2c = _check_pair(x1, x2)
+        check_kernel_memory(x1c.shape[0], x2c.shape[0], 1)
+        return _structured_jit(model, params, x1, x2, row.astype(x1c.dtype))[..., 0, 0]
+
+    return kernel
+
+
+def ntk_trace(ntk: jax.Array) -> jax.Array:
+    """Sum of the output-diagonal blocks: ``(n1, n2, k, k) -> (n1, n2)``."""
+    return jnp.trace(ntk, axis1=-2, axis2=-1)
+
+
+def flatten_blocks(ntk: jax.Array) -> jax.Array:
+    """``(n1, n2, k, k) -> (n1 k, n2 k)`` with row index ``a * k + c``."""
+    n1, n2, k, _ = ntk.shape
+    return ntk.transpose(0, 2, 1, 3).reshape(n1 * k, n2 * k)
+
+
+def relative_frobenius(a, b) -> float:
+    """``||a - b||_F / ||b||_F``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# ---------------------------------------------------------------------------
+# infinite width, through neural-tangents stax
+
+
+class Kernels(NamedTuple):
+    """Infinite-width kernels, each ``(n1, n2)``."""
+
+    nngp: jax.Array
+    ntk: jax.Array
+
+
+def _stax_activation(stax, name: str):
+    if name == "relu":
+        return stax.Relu()
+    if name == "erf":
+        return stax.Erf()
+    return stax.ElementwiseNumerical(jnp.tanh, deg=64)
+
+
+def _stax_net(model: MLP, out_scale: float):
+    from . import _nt_compat
+
+    stax = _nt_compat.load().stax
+    b_std = model.sigma_b if model.bias else None
+    layers = []
+    for _ in range(model.depth):
+        layers += [stax.Dense(model.width, W_std=model.sigma_w, b_std=b_std,
+                              parameterization="ntk"),
+                   _stax_activation(stax, model.activation)]
+    out_b = None if b_std is None else b_std * model.alpha
+    layers.append(stax.Dense(model.out_dim, W_std=model.sigma_w * model.alpha * out_scale,
+                             b_std=out_b, parameterization="ntk"))
+    return stax.serial(*layers)[2]
+
+
+def infinite_kernel_fn(model: MLP) -> Callable:
+    """Infinite-width NNGP and NTK of the net that ``model`` describes.
+
+    Built with neural-tangents ``stax`` from the same fields as the finite net
+    (activation, depth, ``sigma_w``, ``sigma_b``, bias, ``alpha``). Returns
+    ``kernel_fn(x1, x2=None) -> Kernels(nngp, ntk)``, each ``(n1, n2)`` (the
+    full eNTK converges to ``ntk (x) I_k``).
+
+    * ``'ntk'``: the classic limit (Jacot et al.).
+    * ``'mup'``: the NTK at init equals the NTK-parametrization one (the
+      output layer's ``1/sqrt(rho)`` shrink is undone by its larger learning
+      rate); the NNGP is the output covariance at the model's width, whose
+      weight part shrinks like ``base_width / width`` and vanishes in the limit.
+    * ``'standard'``: raises; its tangent kernel has no limit (it grows
+      linearly with width). Its NNGP equals the ``'ntk'`` one.
+
+    Raises:
+      ValueError: ``'standard'`` or a custom parametrization.
+    """
+    name = model.parametrization.name
+    if name == "standard":
+        raise ValueError(
+            "parametrization 'standard' has no infinite-width NTK: its tangent kernel "
+            "grows linearly with width. Use 'ntk' (same NNGP, same forward pass) or "
+            "'mup', or the empirical NTK at a finite width (mlp_ntk).")
+    if name not in ("ntk", "mup"):
+        raise ValueError(f"no infinite-width kernels for custom parametrization {name!r}")
+    tangent = _stax_net(model, 1.0)
+    prior = _stax_net(model, 1.0 / math.sqrt(model.rho)) if name == "mup" else tangent
+
+    def kernel_fn(x1, x2=None) -> Kernels:
+        x1, x2 = _check_pair(x1, x2)
+        check_kernel_memory(x1.shape[0], x2.shape[0], 2)
+        return Kernels(prior(x1, x2, "nngp"), tangent(x1, x2, "ntk"))
+
+    return kernel_fn
+
+
+# ---------------------------------------------------------------------------
+# kernel regression
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """The training kernel is not positive definite even after jitter."""
+
+
+def kernel_regression(k_train: np.ndarray, y_train: np.ndarray, k_test_train: np.ndarray, *,
+                      ridge: float = 0.0, max_jitter: float = 1e-6) -> np.ndarray:
+    """Kernel (ridge) regression ``K(test, train) (K(train, train) + ridge I)^-1 y``.
+
+    Solved in float64 by Cholesky. If the factorisation fails, jitter
+    ``eps * mean(diag K)`` is added for ``eps = 1e-12, 1e-10, ... max_jitter``.
+
+    Args:
+      k_train: ``(n, n)`` symmetric kernel on the training inputs.
+      y_train: ``(n,)`` or ``(n, m)`` targets.
+      k_test_train: ``(t, n)`` kernel between test and training inputs.
+      ridge: non-negative ridge ``lambda``.
+
+    Returns:
+      predictions ``(t,)`` or ``(t, m)``, float64.
+
+    Raises:
+      ValueError: mismatched shapes or a negative ridge.
+      NotPositiveDefiniteError: still not positive definite after the largest
+        jitter (the message gives the smallest eigenvalue).
+    """
+    K = np.asarray(k_train, np.float64)
+    y = np.asarray(y_train, np.float64)
+    Ks = np.asarray(k_test_train, np.float64)
+    n = K.shape[0]
+    if K.ndim != 2 or K.shape != (n, n):
+        raise ValueError(f"k_train must be square (n, n), got {K.shape}")
+    if y.shape[:1] != (n,) or y.ndim > 2:
+        raise ValueError(f"y_train must be ({n},) or ({n}, m), got {y.shape}")
+    if Ks.ndim != 2 or Ks.shape[1] != n:
+        raise ValueError(f"k_test_train must be (t, {n}), got {Ks.shape}")
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    scale = float(np.mean(np.diag(K))) or 1.0
+    for eps in [0.0] + [10.0**e for e in range(-12, 1 + int(round(math.log10(max_jitter))), 2)]:
+        try:
+            chol = scipy.linalg.cho_factor(K + (ridge + eps * scale) * np.eye(n), lower=True)
+            return Ks @ scipy.linalg.cho_solve(chol, y)
+        except np.linalg.LinAlgError:
+            continue
+    lam_min = float(np.linalg.eigvalsh((K + K.T) / 2)[0])
+    raise NotPositiveDefiniteError(
+        f"k_train ({n} x {n}) is not positive definite even with jitter "
+        f"{max_jitter:g} * mean(diag); smallest eigenvalue {lam_min:.3g}")

@@ -1,0 +1,248 @@
+"""MLPs in Yang and Hu's abc-parametrization.
+
+A hidden width ``n`` is compared with a base width ``n0`` through the ratio
+``rho = n / n0``. Layer ``l`` (input ``l = 1``, hidden ``2..L``, output
+``L + 1``) with fan-in ``f_l`` stores trainable weights ``w_l`` and uses the
+effective weights::
+
+    W_l = sigma_w / sqrt(f0_l) * rho**(-a_l) * w_l,   w_l ~ N(0, rho**(-2 b_l))
+    learning rate of w_l = lr * rho**(-c_l)
+
+where ``f0_l`` is the base fan-in (``d`` for the input layer, ``n0`` after it).
+Hidden biases use the input layer's ``(a, b, c)`` with constant ``sigma_b``;
+the output bias always uses ``(0, 0, 0)``. The network is::
+
+    x_0 = x;  h_l = x_{l-1} @ W_l.T + B_l;  x_l = phi(h_l)   (l = 1..L)
+    f(x) = alpha * (x_L @ W_{L+1}.T + B_{L+1})                shape (n, k)
+
+Built-in parametrizations (exponents for input, hidden, output weights):
+
+==========  ==================  ==================  =========
+name        a                   b                   c
+==========  ==================  ==================  =========
+standard    (0, 0, 0)           (0, 1/2, 1/2)       (0, 0, 0)
+ntk         (0, 1/2, 1/2)       (0, 0, 0)           (0, 0, 0)
+mup         (-1/2, 0, 1/2)      (1/2, 1/2, 1/2)     (0, 0, 0)
+==========  ==================  ==================  =========
+
+All three share the forward distribution of ``W_l`` at ``n = n0`` and coincide
+there exactly. ``standard`` and ``ntk`` have the same forward distribution at
+every width (variance ``sigma_w**2 / fan_in``) and differ in how gradients
+scale; ``mup`` shrinks the output layer (variance ``sigma_w**2 n0 / n**2``), so
+its output at init vanishes as ``n`` grows while features keep moving by
+``Theta(1)``. Because ``c = 0`` everywhere, plain gradient descent on the
+stored ``w`` already applies the right per-layer rates; a custom
+:class:`Parametrization` with ``c != 0`` gets them from :func:`lr_scales`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "ACTIVATIONS", "PARAMETRIZATIONS", "Parametrization", "MLP", "Layer",
+    "mlp",
+]
+
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": jax.nn.relu,
+    "erf": jax.scipy.special.erf,
+    "tanh": jnp.tanh,
+}
+
+
+class Parametrization(NamedTuple):
+    """abc exponents for (input, hidden, output) weights; see the module doc."""
+
+    name: str
+    a: tuple[float, float, float]
+    b: tuple[float, float, float]
+    c: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+PARAMETRIZATIONS = {
+    "standard": Parametrization("standard", (0.0, 0.0, 0.0), (0.0, 0.5, 0.5)),
+    "ntk": Parametrization("ntk", (0.0, 0.5, 0.5), (0.0, 0.0, 0.0)),
+    "mup": Parametrization("mup", (-0.5, 0.0, 0.5), (0.5, 0.5, 0.5)),
+}
+
+
+class Layer(NamedTuple):
+    """Scalars of one dense layer: ``W = w_mult * w`` with ``w ~ N(0, w_std**2)``."""
+
+    fan_in: int
+    fan_out: int
+    w_mult: float
+    w_std: float
+    w_lr: float
+    b_mult: float
+    b_std: float
+    b_lr: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP:
+    """Description of a fully connected network; see :func:`mlp`.
+
+    One description serves the finite net (:meth:`init`, :meth:`apply`, with
+    the package-wide signature ``apply(params, x)``) and its infinite-width
+    kernels (:func:`ntk_explore.kernels.infinite_kernel_fn`), so the two cannot
+    drift apart. Frozen and hashable: it can be a static argument of ``jit``.
+    """
+
+    in_dim: int
+    width: int
+    depth: int
+    out_dim: int = 1
+    activation: str = "relu"
+    parametrization: Parametrization = PARAMETRIZATIONS["ntk"]
+    base_width: int = 64
+    sigma_w: float = math.sqrt(2.0)
+    sigma_b: float = 0.1
+    bias: bool = True
+    alpha: float = 1.0
+
+    @property
+    def rho(self) -> float:
+        return self.width / self.base_width
+
+    def layers(self) -> tuple[Layer, ...]:
+        """Per-layer multipliers, init stds and learning-rate scales."""
+        p, rho = self.parametrization, self.rho
+        dims = [self.in_dim] + [self.width] * self.depth + [self.out_dim]
+        out = []
+        for l in range(self.depth + 1):
+            kind = 0 if l == 0 else (2 if l == self.depth else 1)
+            base_fan_in = self.in_dim if l == 0 else self.base_width
+            a, b, c = p.a[kind], p.b[kind], p.c[kind]
+            # Biases: hidden ones scale like input weights, the output one is O(1).
+            ba, bb, bc = (0.0, 0.0, 0.0) if kind == 2 else (p.a[0], p.b[0], p.c[0])
+            out.append(Layer(
+                fan_in=dims[l], fan_out=dims[l + 1],
+                w_mult=self.sigma_w / math.sqrt(base_fan_in) * rho ** (-a),
+                w_std=rho ** (-b), w_lr=rho ** (-c),
+                b_mult=(self.sigma_b if self.bias else 0.0) * rho ** (-ba),
+                b_std=rho ** (-bb), b_lr=rho ** (-bc),
+            ))
+        return tuple(out)
+
+    @property
+    def num_params(self) -> int:
+        return sum(L.fan_in * L.fan_out + (L.fan_out if self.bias else 0) for L in self.layers())
+
+    # -- the finite network ------------------------------------------------
+    def init(self, key: jax.Array, dtype=None) -> list[dict]:
+        """Draw stored parameters ``[{'w': (fan_out, fan_in), 'b': (fan_out,)}, ...]``.
+
+        Standard normals are scaled by each layer's ``w_std`` / ``b_std``; two
+        models that differ only in parametrization, initialised with the same
+        key, share the same underlying normal draws.
+        """
+        if dtype is None:
+            dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on
+        params = []
+        for layer, k in zip(self.layers(), jax.random.split(key, self.depth + 1)):
+            kw, kb = jax.random.split(k)
+            p = {"w": layer.w_std * jax.random.normal(kw, (layer.fan_out, layer.fan_in), dtype)}
+            if self.bias:
+                p["b"] = layer.b_std * jax.random.normal(kb, (layer.fan_out,), dtype)
+            params.append(p)
+        return params
+
+    def check_input(self, x) -> None:
+        """Raise ``ValueError`` unless ``x`` has shape ``(n, in_dim)``."""
+        if getattr(x, "ndim", None) != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"x must have shape (n, {self.in_dim}), got {tuple(jnp.shape(x))}")
+
+    def features(self, params, x: jax.Array) -> tuple[list, list, jax.Array]:
+        """Forward pass that keeps every layer.
+
+        Returns ``(hs, xs, f)``: pre-activations ``hs[l]`` ``(n, width)`` for
+        ``l = 0..L-1``; layer inputs ``xs[l]`` (``xs[0] = x`` of shape
+        ``(n, d)``, then post-activations ``(n, width)``); outputs ``f`` ``(n, k)``.
+        """
+        self.check_input(x)
+        phi = ACTIVATIONS[self.activation]
+        layers = self.layers()
+        hs, xs = [], [x]
+        for layer, p in zip(layers[:-1], params[:-1]):
+            h = layer.w_mult * xs[-1] @ p["w"].T  # (n, width)
+            if self.bias:
+                h = h + layer.b_mult * p["b"]
+            hs.append(h)
+            xs.append(phi(h))
+        last, p = layers[-1], params[-1]
+        f = last.w_mult * xs[-1] @ p["w"].T  # (n, k)
+        if self.bias:
+            f = f + last.b_mult * p["b"]
+        return hs, xs, self.alpha * f
+
+    def apply(self, params, x: jax.Array) -> jax.Array:
+        """Network outputs: ``x`` ``(n, d)`` -> ``f(x)`` ``(n, k)``."""
+        return self.features(params, x)[2]
+
+    def lr_scales(self) -> list[dict]:
+        """Per-parameter learning-rate multipliers ``rho**(-c)``, same tree as params."""
+        out = []
+        for layer in self.layers():
+            s = {"w": layer.w_lr}
+            if self.bias:
+                s["b"] = layer.b_lr
+            out.append(s)
+        return out
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
+        activation: str = "relu", parametrization: str | Parametrization = "ntk",
+        base_width: int = 64, sigma_w: float = math.sqrt(2.0), sigma_b: float = 0.1,
+        bias: bool = True, alpha: float = 1.0) -> MLP:
+    """Describe an MLP with ``depth`` hidden layers of ``width`` units.
+
+    Args:
+      in_dim: input dimension ``d``.
+      width: hidden width ``n`` (all hidden layers).
+      depth: number of hidden layers ``L`` (``L = 1`` is a two-layer net).
+      out_dim: number of outputs ``k``.
+      activation: ``'relu'``, ``'erf'`` or ``'tanh'``.
+      parametrization: ``'standard'``, ``'ntk'``, ``'mup'`` or a
+        :class:`Parametrization`.
+      base_width: ``n0``; all parametrizations coincide at ``width == base_width``.
+      sigma_w, sigma_b: weight and bias scales (``sigma_w**2 / fan_in`` is the
+        effective weight variance at base width).
+      bias: whether layers have biases.
+      alpha: output multiplier (Chizat, Oyallon and Bach's lazy-training scale):
+        large ``alpha`` with learning rate ``~ 1 / alpha**2`` trains lazily.
+
+    Raises:
+      ValueError: a non-positive size, an unknown activation or parametrization,
+        or a non-finite / non-positive scale; the message names the value.
+    """
+    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth),
+                        ("out_dim", out_dim), ("base_width", base_width)):
+        _check_positive_int(name, value)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if isinstance(parametrization, str):
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"unknown parametrization {parametrization!r}; "
+                             f"choose one of {sorted(PARAMETRIZATIONS)}")
+        parametrization = PARAMETRIZATIONS[parametrization]
+    for name, value in (("sigma_w", sigma_w), ("alpha", alpha)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    if not (math.isfinite(sigma_b) and sigma_b >= 0):
+        raise ValueError(f"sigma_b must be non-negative and finite, got {sigma_b!r}")
+    return MLP(in_dim, width, depth, out_dim, activation, parametrization, base_width,
+               float(sigma_w), float(sigma_b), bool(bias), float(alpha))
+
+
