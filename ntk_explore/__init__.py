@@ -1,0 +1,52 @@
+"""ntk_explore: see when a trained network is (and is not) its neural tangent kernel.
+
+Public API (everything else is an implementation detail):
+
+* models:      :func:`mlp`, :class:`MLP`, :class:`Parametrization`, ``PARAMETRIZATIONS``
+* kernels:     :func:`mlp_ntk`, :func:`mlp_pntk`, :func:`empirical_ntk`, :func:`pntk`,
+               :func:`ntk_trace`, :func:`flatten_blocks`, :func:`infinite_kernel_fn`,
+               :func:`kernel_regression`, :func:`relative_frobenius`
+* linearized:  :func:`linearize`, :func:`mse_dynamics`, :func:`stable_lr`
+* training:    :func:`train`, :class:`DivergenceError`
+* regimes:     :func:`fit_loglog`, :func:`entk_convergence`
+* :func:`device_summary` -- which device JAX computes on.
+"""
+
+from .kernels import (
+    empirical_ntk,
+    flatten_blocks,
+    infinite_kernel_fn,
+    kernel_regression,
+    mlp_ntk,
+    mlp_pntk,
+    ntk_trace,
+    pntk,
+    relative_frobenius,
+)
+from .linearized import linearize, mse_dynamics, stable_lr
+from .models import MLP, PARAMETRIZATIONS, Parametrization, mlp
+from .regimes import entk_convergence, fit_loglog
+from .training import DivergenceError, train
+
+__version__ = "0.1.0"
+
+
+def device_summary() -> str:
+    """``'cpu (1 device)'``, ``'gpu: NVIDIA H100 ...'`` -- what JAX computes on."""
+    import jax
+
+    devs = jax.devices()
+    kind = devs[0].platform
+    name = getattr(devs[0], "device_kind", kind)
+    return f"{kind}: {name} ({len(devs)} device{'s' if len(devs) > 1 else ''})"
+
+
+__all__ = [
+    "MLP", "PARAMETRIZATIONS", "Parametrization", "mlp",
+    "empirical_ntk", "flatten_blocks", "infinite_kernel_fn", "kernel_regression",
+    "mlp_ntk", "mlp_pntk", "ntk_trace", "pntk", "relative_frobenius",
+    "linearize", "mse_dynamics", "stable_lr",
+    "DivergenceError", "train",
+    "entk_convergence", "fit_loglog",
+    "device_summary",
+]

@@ -145,12 +145,19 @@ class MLP:
         """
         if dtype is None:
             dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on
-        params = []
-        for layer, k in zip(self.layers(), jax.random.split(key, self.depth + 1)):
-            kw, kb = jax.random.split(k)
-            p = {"w": layer.w_std * jax.random.normal(kw, (layer.fan_out, layer.fan_in), dtype)}
+        return _init_jit(self, key, jnp.dtype(dtype))
+
+    def _init(self, key, dtype):
+        # One flat draw (one random-number kernel to compile), then cut into layers.
+        z = jax.random.normal(key, (self.num_params,), dtype)
+        params, i = [], 0
+        for layer in self.layers():
+            size = layer.fan_out * layer.fan_in
+            p = {"w": layer.w_std * z[i:i + size].reshape(layer.fan_out, layer.fan_in)}
+            i += size
             if self.bias:
-                p["b"] = layer.b_std * jax.random.normal(kb, (layer.fan_out,), dtype)
+                p["b"] = layer.b_std * z[i:i + layer.fan_out]
+                i += layer.fan_out
             params.append(p)
         return params
 
@@ -173,13 +180,13 @@ class MLP:
         for layer, p in zip(layers[:-1], params[:-1]):
             h = layer.w_mult * xs[-1] @ p["w"].T  # (n, width)
             if self.bias:
-                h = h + layer.b_mult * p["b"]
+                h = h + layer.b_mult * p["b"][None, :]
             hs.append(h)
             xs.append(phi(h))
         last, p = layers[-1], params[-1]
         f = last.w_mult * xs[-1] @ p["w"].T  # (n, k)
         if self.bias:
-            f = f + last.b_mult * p["b"]
+            f = f + last.b_mult * p["b"][None, :]
         return hs, xs, self.alpha * f
 
     def apply(self, params, x: jax.Array) -> jax.Array:
@@ -246,3 +253,6 @@ def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
                float(sigma_w), float(sigma_b), bool(bias), float(alpha))
 
 
+
+
+_init_jit = jax.jit(lambda model, key, dtype: model._init(key, dtype), static_argnums=(0, 2))

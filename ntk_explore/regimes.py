@@ -1,0 +1,102 @@
+"""How kernels and features depend on width: sweeps and log-log fits."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from .kernels import infinite_kernel_fn, mlp_ntk
+from .models import mlp
+
+__all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence", "entk_error"]
+
+
+class LogLogFit(NamedTuple):
+    """``log y = slope * log x + intercept``; ``stderr`` of the slope; 95% CI."""
+
+    slope: float
+    intercept: float
+    stderr: float
+    ci95: tuple[float, float]
+
+    def predict(self, x) -> np.ndarray:
+        return np.exp(self.intercept) * np.asarray(x, np.float64) ** self.slope
+
+
+def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
+    """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 3:
+        raise ValueError(f"need matching 1-D x and y with at least 3 points, got {x.shape}, {y.shape}")
+    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
+        raise ValueError("log-log fit needs positive, finite x and y")
+    res = stats.linregress(np.log(x), np.log(y))
+    half = stats.t.ppf(0.975, x.size - 2) * res.stderr
+    return LogLogFit(float(res.slope), float(res.intercept), float(res.stderr),
+                     (float(res.slope - half), float(res.slope + half)))
+
+
+def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = None):
+    """Relative Frobenius error ``||eNTK - NTK (x) I_k|| / ||NTK (x) I_k||`` at one init.
+
+    Returns ``(error, entk (n, n, k, k), ntk_inf (n, n))``.
+    """
+    if ntk_inf is None:
+        ntk_inf = infinite_kernel_fn(model)(x).ntk
+    entk = mlp_ntk(model)(x, None, model.init(key, dtype=x.dtype))
+    target = ntk_inf[:, :, None, None] * jnp.eye(model.out_dim, dtype=ntk_inf.dtype)[None, None]
+    err = float(jnp.linalg.norm(entk - target) / jnp.linalg.norm(target))
+    return err, entk, ntk_inf
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergenceSweep:
+    """eNTK-to-NTK error over widths: ``errors`` is ``(seeds, widths)``."""
+
+    widths: np.ndarray
+    errors: np.ndarray
+    ntk_inf: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.errors.mean(axis=0)
+
+    @property
+    def sem(self) -> np.ndarray:
+        return self.errors.std(axis=0, ddof=1) / np.sqrt(self.errors.shape[0])
+
+    @property
+    def fit(self) -> LogLogFit:
+        """Fit of the seed-averaged error against width (theory: slope -1/2)."""
+        return fit_loglog(self.widths, self.mean)
+
+
+def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
+                     **model_kwargs) -> ConvergenceSweep:
+    """Relative error of the eNTK at init against the infinite NTK, per width and seed.
+
+    Args:
+      x: ``(n, d)`` inputs.
+      widths: hidden widths to try (each ``>= 1``).
+      key: PRNG key; seed ``s`` uses ``fold_in(key, s)`` at every width.
+      seeds: initialisations per width (``>= 2`` for error bars).
+      **model_kwargs: passed to :func:`~ntk_explore.models.mlp` (depth,
+        activation, parametrization, ...); ``in_dim`` is taken from ``x``.
+    """
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    widths = np.asarray(sorted(int(w) for w in widths))
+    errors = np.zeros((seeds, widths.size))
+    ntk_inf = None
+    for j, width in enumerate(widths):
+        model = mlp(x.shape[1], int(width), **model_kwargs)
+        if ntk_inf is None:
+            ntk_inf = infinite_kernel_fn(model)(x).ntk
+        for s in range(seeds):
+            errors[s, j] = entk_error(model, x, jax.random.fold_in(key, s), ntk_inf)[0]
+    return ConvergenceSweep(widths, errors, np.asarray(ntk_inf))

@@ -1,0 +1,79 @@
+"""The compatibility shim: names provided only where missing, and every
+neural-tangents function the package calls works on the installed JAX."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntk_explore import _nt_compat, kernels, models
+
+
+def test_load_provides_working_module():
+    nt = _nt_compat.load()
+    assert hasattr(nt, "stax") and hasattr(nt, "empirical_ntk_fn")
+    import jax.core
+    import jax.extend.core as ext
+
+    for name in ("Jaxpr", "JaxprEqn", "Literal", "Var", "Primitive"):
+        assert getattr(jax.core, name) is getattr(ext, name)
+
+
+def test_patches_are_idempotent_and_leave_existing_names(monkeypatch):
+    import jax.core
+
+    _nt_compat.load()
+    sentinel = object()
+    monkeypatch.setattr(jax.core, "Literal", sentinel)
+    assert _nt_compat._patch_jax_core() == []  # everything present: nothing replaced
+    assert jax.core.Literal is sentinel
+    assert _nt_compat._patch_jax_util() == []
+    assert _nt_compat._patch_zeros_like_p() == []
+    assert _nt_compat._stub_experimental() == []
+
+
+def test_missing_package_gives_install_hint(monkeypatch):
+    import importlib.util
+    import sys
+
+    monkeypatch.delitem(sys.modules, "neural_tangents", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="--no-deps neural-tangents"):
+        _nt_compat.load()
+
+
+def test_tensorflow_is_not_imported():
+    import sys
+
+    _nt_compat.load()
+    assert "tensorflow" not in sys.modules
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
+def test_stax_layers_we_use(activation):
+    """Dense/Relu/Erf/ElementwiseNumerical/serial through our description = hand-built stax."""
+    nt = _nt_compat.load()
+    stax = nt.stax
+    model = models.mlp(3, 128, 2, activation=activation, sigma_w=1.3, sigma_b=0.2)
+    x = jax.random.normal(jax.random.key(0), (6, 3))
+    act = {"relu": stax.Relu(), "erf": stax.Erf(),
+           "tanh": stax.ElementwiseNumerical(jnp.tanh, deg=64)}[activation]
+    _, _, kfn = stax.serial(stax.Dense(128, W_std=1.3, b_std=0.2), act,
+                            stax.Dense(128, W_std=1.3, b_std=0.2), act,
+                            stax.Dense(1, W_std=1.3, b_std=0.2))
+    ours = kernels.infinite_kernel_fn(model)(x)
+    ref = kfn(x, None, ("nngp", "ntk"))
+    np.testing.assert_allclose(ours.nngp, ref.nngp, rtol=1e-12)
+    np.testing.assert_allclose(ours.ntk, ref.ntk, rtol=1e-12)
+
+
+@pytest.mark.parametrize("impl", ["JACOBIAN_CONTRACTION", "NTK_VECTOR_PRODUCTS"])
+def test_empirical_ntk_fn_runs(impl):
+    nt = _nt_compat.load()
+    model = models.mlp(3, 32, 1, out_dim=2)
+    params = model.init(jax.random.key(1))
+    x = jax.random.normal(jax.random.key(2), (4, 3))
+    fn = nt.empirical_ntk_fn(model.apply, trace_axes=(), vmap_axes=0,
+                             implementation=getattr(nt.NtkImplementation, impl))
+    np.testing.assert_allclose(fn(x, None, params), kernels.mlp_ntk(model)(x, None, params),
+                               rtol=1e-10)
