@@ -25,6 +25,7 @@ from .kernels import (
 )
 from .linearized import linearize, mse_dynamics, stable_lr
 from .models import MLP, PARAMETRIZATIONS, Parametrization, mlp
+from . import datasets
 from .regimes import entk_convergence, fit_loglog
 from .training import DivergenceError, train
 

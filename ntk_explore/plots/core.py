@@ -1,8 +1,4 @@
-"""Matplotlib figures. Every function takes computed results and returns a Figure.
-
-Figures use an opaque white background (readable in dark themes) and label
-every axis.
-"""
+"""Figures for kernels and their convergence with width."""
 
 from __future__ import annotations
 

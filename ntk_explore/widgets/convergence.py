@@ -1,6 +1,4 @@
-"""Thin ipywidgets front ends. Each app computes with library functions, draws
-with :mod:`.plots`, and keeps its last result in attributes so tests (and
-notebook cells) can check that moving a slider changed the answer."""
+"""The first notebook: the eNTK at a chosen width against the infinite-width NTK."""
 
 from __future__ import annotations
 
@@ -9,10 +7,10 @@ import jax
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from . import plots
-from .datasets import circle
-from .models import mlp
-from .regimes import entk_convergence, entk_error
+from .. import plots
+from ..datasets import circle
+from ..models import mlp
+from ..regimes import entk_convergence, entk_error
 
 __all__ = ["EntkWidthApp", "WIDTHS"]
 

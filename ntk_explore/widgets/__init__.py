@@ -1,0 +1,7 @@
+"""ipywidgets apps, one module per notebook topic. Each app computes with
+library functions, draws with :mod:`ntk_explore.plots`, and keeps its last result
+in attributes so tests can check that moving a slider changed the answer."""
+
+from .convergence import WIDTHS, EntkWidthApp
+
+__all__ = ["EntkWidthApp", "WIDTHS"]
