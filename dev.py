@@ -40,7 +40,7 @@ def _must(*cmd):
 
 
 def setup(gpu: bool = False) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- dev.py runs before any install
         sys.exit(f"ntk_explore needs Python >= 3.11, this is {sys.version.split()[0]}")
     digest = hashlib.sha256(b"gpu" if gpu else b"cpu")
     for name in INPUTS:

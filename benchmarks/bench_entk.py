@@ -89,7 +89,8 @@ def main() -> None:
               f"   rel. diff to NT {err:.1e}")
     base = times["neural_tangents_jacobian_contraction"]
     for name in ("ntk_explore_structured", "ntk_explore_generic_jacobian"):
-        print(f"{name}: {base / times[name]:.1f}x faster than neural-tangents' Jacobian contraction")
+        print(f"{name}: {base / times[name]:.1f}x faster than "
+              "neural-tangents' Jacobian contraction")
     err = ne.relative_frobenius(routes["ntk_explore_structured"](), reference)
     print(f"structured_matches_neural_tangents_rel={err:.2e}")
     print(f"structured_time_over_floor={times['ntk_explore_structured'] / floor:.4f}")

@@ -12,6 +12,7 @@ Public API (everything else is an implementation detail):
 * :func:`device_summary` -- which device JAX computes on.
 """
 
+from . import datasets
 from .kernels import (
     empirical_ntk,
     flatten_blocks,
@@ -25,7 +26,6 @@ from .kernels import (
 )
 from .linearized import linearize, mse_dynamics, stable_lr
 from .models import MLP, PARAMETRIZATIONS, Parametrization, mlp
-from . import datasets
 from .regimes import entk_convergence, fit_loglog
 from .training import DivergenceError, train
 
@@ -49,5 +49,5 @@ __all__ = [
     "linearize", "mse_dynamics", "stable_lr",
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
-    "device_summary",
+    "device_summary", "datasets",
 ]

@@ -19,7 +19,8 @@ linearized model by ``-(eta / n) * Theta(x, X) (f(X) - Y)`` exactly, where
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import numpy as np

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,8 @@ def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
     """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 3:
-        raise ValueError(f"need matching 1-D x and y with at least 3 points, got {x.shape}, {y.shape}")
+        raise ValueError(f"need matching 1-D x and y with at least 3 points, "
+                         f"got {x.shape}, {y.shape}")
     if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
         raise ValueError("log-log fit needs positive, finite x and y")
     res = stats.linregress(np.log(x), np.log(y))

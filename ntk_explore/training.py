@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -140,7 +141,8 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, got {x.shape} and {y.shape}")
+        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, "
+                         f"got {x.shape} and {y.shape}")
     if not (isinstance(steps, (int, np.integer)) and steps >= 0):
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if not (math.isfinite(lr) and lr > 0):

@@ -158,7 +158,6 @@ def test_kernel_regression_errors():
 
 
 def test_kernel_too_large_is_refused_before_allocating(key):
-    model = mlp(3, 8, 1, 10)
     with pytest.raises(MemoryError, match=r"\(50000, 50000, 10, 10\) needs 1862\.65 GiB"):
         kernels.check_kernel_memory(50_000, 50_000, 10)
     with pytest.raises(MemoryError, match="GiB"):
