@@ -1,0 +1,157 @@
+"""Feature change vs width: float64 identities, then the width claims at the notebook defaults."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntk_explore import features as F
+from ntk_explore.kernels import empirical_ntk, mlp_ntk
+from ntk_explore.models import mlp
+
+# ---------------------------------------------------------------------------
+# identities (float64, see conftest)
+
+
+def _direct_cka(a, b):
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    return np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+
+
+def test_linear_cka_matches_feature_space_formula(key):
+    ka, kb, kq = jax.random.split(key, 3)
+    a = jax.random.normal(ka, (20, 7))
+    b = a @ jax.random.normal(kb, (7, 30)) + 0.3 * jax.random.normal(kq, (20, 30))
+    np.testing.assert_allclose(F.linear_cka(a, b), _direct_cka(np.asarray(a), np.asarray(b)),
+                               rtol=1e-12)
+
+
+def test_linear_cka_invariant_to_rotation_and_scale(key):
+    ka, kq = jax.random.split(key)
+    a = jax.random.normal(ka, (15, 6))
+    q, _ = jnp.linalg.qr(jax.random.normal(kq, (6, 6)))
+    assert F.linear_cka(a, 3.0 * a @ q) == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="same|must be"):
+        F.linear_cka(a, a[:5])
+
+
+@pytest.mark.parametrize("parametrization", ["standard", "ntk", "mup"])
+def test_kernel_factors_sum_to_the_entk(key, parametrization):
+    """sum_l (feature Gram) * (backprop Gram) = eNTK by Jacobian contraction, to 1e-10."""
+    kx, kp = jax.random.split(key)
+    model = mlp(3, 96, 2, out_dim=2, parametrization=parametrization)
+    x = jax.random.normal(kx, (9, 3))
+    params = model.init(kp)
+    factors = F.kernel_factors(model, params, x)
+    assert factors.feature.shape == (3, 9, 9) and factors.backprop.shape == (3, 9, 9, 2, 2)
+    ref = empirical_ntk(model.apply, lr_scales=model.lr_scales())(x, None, params)
+    np.testing.assert_allclose(factors.ntk(), ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(factors.ntk(), mlp_ntk(model)(x, None, params), rtol=1e-10)
+
+
+def test_each_layer_term_is_that_layers_jacobian_gram(key):
+    """feature[l] * backprop[l] = J_l J_l^T with J_l the Jacobian w.r.t. layer l alone."""
+    kx, kp = jax.random.split(key)
+    model = mlp(4, 80, 2, parametrization="mup", base_width=32)
+    x = jax.random.normal(kx, (6, 4))
+    params = model.init(kp)
+    factors = F.kernel_factors(model, params, x)
+    for l in range(3):
+        def f_layer(layer_params, xi):
+            p = list(params)
+            p[l] = layer_params
+            return model.apply(p, xi[None])[0, 0]
+        jac = jax.vmap(jax.grad(f_layer), (None, 0))(params[l], x)
+        flat = jnp.concatenate([j.reshape(6, -1) for j in jax.tree.leaves(jac)], axis=1)
+        np.testing.assert_allclose(factors.feature[l] * factors.backprop[l, :, :, 0, 0],
+                                   flat @ flat.T, rtol=1e-10, atol=1e-12)
+
+
+def test_measure_change_is_zero_without_training(key):
+    task = F.feature_task(key, n=12, d=3)
+    model = mlp(3, 32, 2)
+    p = model.init(jax.random.key(3))
+    stats = F.measure_change(model, p, p, task.x)
+    assert stats.kernel == 0 and not np.any(stats.feature) and not np.any(stats.weight)
+    np.testing.assert_allclose(stats.cka, 1.0, rtol=1e-12)
+    assert stats.feature.shape == (2,) and stats.weight.shape == (3,)
+
+
+def test_width_lr_and_bad_input(key):
+    assert F.width_lr(1.0, "standard", 256, 64) == pytest.approx(0.25)
+    assert F.width_lr(1.0, "mup", 256, 64) == F.width_lr(1.0, "ntk", 4096, 64) == 1.0
+    assert F.width_lr(1.0, "ntk", 64, alpha=4.0) == pytest.approx(1 / 16)
+    with pytest.raises(ValueError, match="lr"):
+        F.width_lr(-1.0, "ntk", 64)
+    task = F.feature_task(key, n=8, d=2)
+    assert task.x.shape == (8, 2) and task.y.shape == (8, 1)
+    with pytest.raises(ValueError, match="at least 3 widths"):
+        F.feature_sweep(task, [64, 128], key=key)
+    with pytest.raises(ValueError, match="n must be"):
+        F.feature_task(key, n=1)
+
+
+def test_coordinate_check_flat_for_mup_shrinking_for_ntk(key):
+    task = F.feature_task(key, n=32, d=10, scale=2.5, dtype=jnp.float32)
+    widths = (64, 256, 1024)
+    sizes = {p: F.coord_check(task, widths, key=jax.random.key(5), parametrization=p,
+                              lr=0.8, steps=2, seeds=1).size for p in ("ntk", "mup")}
+    hidden_ratio = {p: s[-1, -1, :-1] / s[-1, 0, :-1] for p, s in sizes.items()}
+    # n grows 16x: NTK-parametrized hidden updates shrink like 1/sqrt(n) (ratio ~1/4)
+    assert np.all(hidden_ratio["ntk"] < 0.5), hidden_ratio
+    assert np.all((hidden_ratio["mup"] > 0.5) & (hidden_ratio["mup"] < 2.0)), hidden_ratio
+
+
+# ---------------------------------------------------------------------------
+# the width claims, at the notebook defaults (one cached sweep for all tests)
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    d = F.DEFAULTS
+    task = F.feature_task(jax.random.key(0), n=d["n"], d=d["d"], scale=d["scale"],
+                          dtype=jnp.float32)
+    return {p: F.feature_sweep(task, d["widths"], key=jax.random.key(1), parametrization=p,
+                               depth=d["depth"], lr=d["lr"], steps=d["steps"], seeds=d["seeds"])
+            for p in ("ntk", "mup")}
+
+
+def test_nets_fit_the_task(sweeps):
+    for sweep in sweeps.values():
+        assert np.all(sweep.loss < 0.01 * float(F.DEFAULTS["scale"]) ** 2), sweep.loss
+
+
+def test_hidden_feature_change_slopes(sweeps):
+    ntk = sweeps["ntk"].fit("feature")
+    mup = sweeps["mup"].fit("feature", min_width=F.MUP_MIN_WIDTH)
+    assert -0.6 <= ntk.slope <= -0.35, ntk
+    assert -0.1 <= mup.slope <= 0.1, mup
+    assert sweeps["mup"].mean("feature")[-1] > 0.1  # muP really learns features
+
+
+def test_kernel_motion_slopes(sweeps):
+    ntk = sweeps["ntk"].fit("kernel")
+    mup = sweeps["mup"].fit("kernel", min_width=F.MUP_MIN_WIDTH)
+    assert -1.25 <= ntk.slope <= -0.7, ntk
+    assert -0.15 <= mup.slope <= 0.2, mup
+    assert sweeps["mup"].mean("kernel")[-1] > 0.2
+
+
+def test_lazy_regime_neither_kernel_factor_moves(sweeps):
+    """Under NTK parametrization both factors of every layer shrink with width;
+    under muP they stay put (ratio largest / smallest width)."""
+    for q in ("feature_gram", "backprop_gram"):
+        ntk = sweeps["ntk"].__getattribute__(q).mean(0)  # (W, L+1)
+        mup = sweeps["mup"].__getattribute__(q).mean(0)
+        moving = ntk[0] > 1e-6  # the input Gram and the output signal never move
+        assert np.all(ntk[-1, moving] < 0.5 * ntk[0, moving]), (q, ntk)
+        w256 = list(sweeps["mup"].widths).index(F.MUP_MIN_WIDTH)
+        assert np.all(mup[-1, moving] > 0.5 * mup[w256, moving]), (q, mup)
+
+
+def test_cka_drifts_from_one_only_with_feature_learning(sweeps):
+    ntk_gap = 1 - sweeps["ntk"].cka.mean(axis=(0, 2))
+    mup_gap = 1 - sweeps["mup"].cka.mean(axis=(0, 2))
+    assert ntk_gap[-1] < 0.3 * ntk_gap[0]
+    assert mup_gap[-1] > 3 * ntk_gap[-1]
