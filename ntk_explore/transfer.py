@@ -1,0 +1,246 @@
+"""What transfers through a fixed tangent kernel, and what needs feature learning.
+
+A source task A (many samples) and a target task B (few samples) share one
+hidden direction ``u``: ``x ~ N(0, I_d)``, ``z = x . u`` and
+
+    y_A = g_A(z),   y_B = sign * (overlap * g_A(z) + sqrt(1 - overlap**2) * g_C(z))
+
+with ``g_A = He_2 / sqrt(2)`` and ``g_C = He_3 / sqrt(6)`` (unit-variance,
+uncorrelated Hermite polynomials). ``sign = -1`` is the sign-flip test.
+
+Learners on B (all trained with the same rate ``lr``; nets by full-batch GD,
+linear models in closed form with gradient-flow time ``lr * steps`` through
+:func:`~ntk_explore.linearized.mse_dynamics`):
+
+==================  ============================================================
+``scratch``         (1) the net trained on B from its initial params ``theta_0``
+``finetune``        (2) the net pretrained on A, then trained on B
+``lin_init_from_A`` (3) the linearized model around ``theta_0`` (kernel ``K_0``),
+                    first trained on A, then on B: only its starting point moves
+``lin_pretrained``  (4) the linearized model around the pretrained params
+                    ``theta_A`` (eNTK after pretraining), started at ``f(theta_A)``
+``ntk_inf``         (5) infinite-width NTK regression on B
+``lin_init``        baseline for (3): the linearized model around ``theta_0``
+                    trained on B only
+==================  ============================================================
+
+Errors are relative test MSE ``mean((f - y)**2) / mean(y**2)`` (0 is perfect,
+about 1 is "predicts zero").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
+from .linearized import mse_dynamics
+from .models import MLP, mlp
+from .training import train
+
+__all__ = ["LEARNERS", "TransferTasks", "transfer_tasks", "TransferResult",
+           "transfer_experiment", "relative_error"]
+
+LEARNERS = ("scratch", "finetune", "lin_init_from_A", "lin_pretrained", "ntk_inf", "lin_init")
+
+
+class TransferTasks(NamedTuple):
+    """Inputs and targets: source ``(N_A, d)``/``(N_A, 1)``, target pool
+    ``(M, d)``/``(M, 1)`` (B with ``sign = +1``), test ``(T, d)``/``(T, 1)``
+    with B's targets ``y_test`` and A's targets ``y_test_source`` on them."""
+
+    x_source: jax.Array
+    y_source: jax.Array
+    x_target: jax.Array
+    y_target: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    y_test_source: jax.Array
+
+
+def _hermite_targets(z: jax.Array, overlap: float):
+    g_a = (z**2 - 1.0) / jnp.sqrt(2.0)
+    g_c = (z**3 - 3.0 * z) / jnp.sqrt(6.0)
+    return g_a[:, None], (overlap * g_a + jnp.sqrt(1.0 - overlap**2) * g_c)[:, None]
+
+
+def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target: int = 128,
+                   n_test: int = 512, overlap: float = 0.8, dtype=None) -> TransferTasks:
+    """Draw source, target-pool and test sets that share the direction ``u``.
+
+    ``overlap`` in ``[0, 1]`` is the correlation of ``y_B`` with ``y_A``
+    (at ``sign = +1``); 1 makes B the same function as A on fresh inputs.
+    """
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
+    for name, v in (("d", d), ("n_source", n_source), ("n_target", n_target), ("n_test", n_test)):
+        if not (isinstance(v, int) and v > 0):
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    dtype = dtype or jnp.zeros(()).dtype
+    ku, ka, kb, kt = jax.random.split(key, 4)
+    u = jax.random.normal(ku, (d,), dtype)
+    u = u / jnp.linalg.norm(u)
+    xs = [jax.random.normal(k, (n, d), dtype) for k, n in
+          ((ka, n_source), (kb, n_target), (kt, n_test))]
+    (ya, _), (_, yb), (yta, yt) = (_hermite_targets(x @ u, overlap) for x in xs)
+    return TransferTasks(xs[0], ya, xs[1], yb, xs[2], yt, yta)
+
+
+def relative_error(f, y) -> float:
+    """``mean((f - y)**2) / mean(y**2)`` for ``f``, ``y`` of the same shape ``(T, k)``."""
+    f, y = np.asarray(f, np.float64), np.asarray(y, np.float64)
+    if f.shape != y.shape:
+        raise ValueError(f"f and y must have the same shape, got {f.shape} and {y.shape}")
+    return float(np.mean((f - y) ** 2) / np.mean(y**2))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferResult:
+    """Relative test errors ``errors`` ``(S, len(signs), len(LEARNERS), len(sizes))``.
+
+    Also ``source_error`` ``(S,)``: the pretrained net's relative error on A's
+    test inputs (did pretraining work?).
+    """
+
+    sizes: np.ndarray
+    signs: tuple
+    learners: tuple
+    errors: np.ndarray
+    source_error: np.ndarray
+
+    def curve(self, learner: str, sign: int = 1) -> np.ndarray:
+        """Seed-mean error vs target size, ``(M,)``."""
+        return self.errors[:, self.signs.index(sign), self.learners.index(learner)].mean(0)
+
+    def effect(self, learner: str, baseline: str, sign: int = 1) -> np.ndarray:
+        """Per-seed benefit ``err(baseline) - err(learner)`` ``(S, M)``; > 0 means it helps."""
+        i, li, bi = self.signs.index(sign), self.learners.index(learner), self.learners.index(baseline)
+        return self.errors[:, i, bi] - self.errors[:, i, li]
+
+
+class _Prepared(NamedTuple):
+    """Everything one seed needs to score every learner at every target size."""
+
+    model: MLP
+    params0: object
+    params_a: object
+    k0: np.ndarray       # (M + T, M + T) eNTK at theta_0 on target pool + test
+    ka: np.ndarray       # same at theta_A
+    kinf: np.ndarray     # infinite NTK
+    f0: np.ndarray       # (M + T, 1) net at theta_0
+    fa: np.ndarray       # net at theta_A
+    fa_lin: np.ndarray   # linearized-at-theta_0 model after training on A
+    source_error: float
+
+
+def _new_head(params, params0, head: str):
+    """Replace the read-out layer after pretraining: ``'zero'``, ``'reinit'`` (theta_0's) or ``'keep'``."""
+    if head == "keep":
+        return params
+    last = (jax.tree.map(jnp.zeros_like, params[-1]) if head == "zero" else params0[-1])
+    return list(params[:-1]) + [last]
+
+
+def _prepare(tasks: TransferTasks, model: MLP, key, lr: float, pretrain_steps: int,
+             head: str) -> _Prepared:
+    params0 = model.init(key, dtype=tasks.x_source.dtype)
+    trained = train(model.apply, params0, tasks.x_source, tasks.y_source, lr=lr,
+                    steps=pretrain_steps, record_every=pretrain_steps, progress=False).params
+    source_error = relative_error(model.apply(trained, tasks.x_test), tasks.y_test_source)
+    params_a = _new_head(trained, params0, head)
+    pts = jnp.concatenate([tasks.x_target, tasks.x_test])  # (M + T, d)
+    ntk = mlp_ntk(model)
+    k0_all = ntk(jnp.concatenate([pts, tasks.x_source]), None, params0)[..., 0, 0]
+    m = pts.shape[0]
+    f0 = np.asarray(model.apply(params0, pts))
+    lin_a = mse_dynamics(k0_all[m:, m:], tasks.y_source, model.apply(params0, tasks.x_source),
+                         ntk_test_train=k0_all[:m, m:], f0_test=f0, times=[lr * pretrain_steps])
+    return _Prepared(
+        model, params0, params_a, np.asarray(k0_all[:m, :m]),
+        np.asarray(ntk(pts, None, params_a)[..., 0, 0]),
+        np.asarray(infinite_kernel_fn(model)(pts).ntk), f0,
+        np.asarray(model.apply(params_a, pts)), lin_a.test[-1],
+        source_error)
+
+
+def _fit_linear(kernel, start, y, idx, test, time):
+    """Closed-form linear model on target points ``idx`` from outputs ``start`` ``(M + T, 1)``."""
+    out = mse_dynamics(kernel[np.ix_(idx, idx)], y, start[idx],
+                       ntk_test_train=kernel[np.ix_(test, idx)], f0_test=start[test],
+                       times=[time])
+    return out.test[-1]
+
+
+def _score_size(prep: _Prepared, tasks: TransferTasks, m: int, sign: int, lr: float,
+                steps: int) -> list[float]:
+    """Relative test errors of the learners in ``LEARNERS`` order, ``m`` target samples."""
+    n_pool = tasks.x_target.shape[0]
+    idx, test = np.arange(m), np.arange(n_pool, n_pool + tasks.x_test.shape[0])
+    x, y, y_test = tasks.x_target[:m], sign * np.asarray(tasks.y_target[:m]), sign * tasks.y_test
+    nets = [train(prep.model.apply, p, x, y, lr=lr, steps=steps, record_every=steps,
+                  progress=False).params for p in (prep.params0, prep.params_a)]
+    t = lr * steps
+    preds = [prep.model.apply(p, tasks.x_test) for p in nets] + [
+        _fit_linear(prep.k0, prep.fa_lin, y, idx, test, t),
+        _fit_linear(prep.ka, prep.fa, y, idx, test, t),
+        kernel_regression(prep.kinf[np.ix_(idx, idx)], y, prep.kinf[np.ix_(test, idx)]),
+        _fit_linear(prep.k0, prep.f0, y, idx, test, t)]
+    return [relative_error(f, y_test) for f in preds]
+
+
+def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64, 128),
+                        seeds: int = 2, signs: Sequence[int] = (1, -1), width: int = 256,
+                        depth: int = 2, parametrization: str = "mup", alpha: float = 0.3,
+                        lr: float = 1.0, pretrain_steps: int = 1000, steps: int = 300,
+                        head: str = "zero",
+                        **task_kwargs) -> TransferResult:
+    """Score the learners in ``LEARNERS`` on target B for each size, sign and seed.
+
+    Args:
+      key: seed ``s`` draws its tasks and init from ``fold_in(key, s)``.
+      sizes: numbers of target samples ``m`` (each at most the pool size).
+      signs: target signs; ``-1`` flips B (the sign-flip test).
+      width, depth, parametrization: the MLP (muP by default, so that
+        pretraining really changes the features).
+      alpha: output multiplier; ``alpha < 1`` moves the features further for
+        the same function-space speed (Chizat et al.'s rich side). The default
+        0.3 roughly halves the pretrained net's error on A compared with 1.
+      lr: base learning rate; every stage (pretraining, fine-tuning, the linear
+        models' gradient-flow time) uses ``lr / alpha**2``.
+      pretrain_steps, steps: GD steps on A and on B.
+      head: what (2) and (4) do with the read-out layer after pretraining:
+        ``'zero'`` (default; a fresh zero head, so both start from ``f = 0``
+        and only the hidden features carry over), ``'reinit'`` (the initial
+        random head) or ``'keep'`` (the head trained on A, so they also inherit
+        A's function as a starting point).
+      **task_kwargs: passed to :func:`transfer_tasks` (``d``, ``n_source``,
+        ``n_test``, ``overlap``); ``n_target`` defaults to ``max(sizes)``.
+
+    Returns: :class:`TransferResult` with ``errors`` ``(seeds, signs, learners, sizes)``.
+    """
+    sizes = np.asarray(sorted(int(m) for m in sizes))
+    task_kwargs.setdefault("n_target", int(sizes[-1]))
+    if sizes[0] < 1 or sizes[-1] > task_kwargs["n_target"]:
+        raise ValueError(f"sizes must lie in [1, n_target={task_kwargs['n_target']}], got {sizes}")
+    if head not in ("zero", "reinit", "keep"):
+        raise ValueError(f"head must be 'zero', 'reinit' or 'keep', got {head!r}")
+    if any(s not in (1, -1) for s in signs):
+        raise ValueError(f"signs must be +1 or -1, got {signs}")
+    rate = lr / alpha**2
+    errors = np.zeros((seeds, len(signs), len(LEARNERS), sizes.size))
+    source = np.zeros(seeds)
+    for s in range(seeds):
+        k_task, k_init = jax.random.split(jax.random.fold_in(key, s))
+        tasks = transfer_tasks(k_task, **task_kwargs)
+        model = mlp(tasks.x_source.shape[1], width, depth, parametrization=parametrization,
+                    alpha=alpha)
+        prep = _prepare(tasks, model, k_init, rate, pretrain_steps, head)
+        source[s] = prep.source_error
+        for i, sign in enumerate(signs):
+            for j, m in enumerate(sizes):
+                errors[s, i, :, j] = _score_size(prep, tasks, int(m), sign, rate, steps)
+    return TransferResult(sizes, tuple(int(v) for v in signs), LEARNERS, errors, source)
