@@ -83,9 +83,19 @@ def _check_pair(x1, x2):
 # generic route
 
 
-def _blocks(n: int, size: int | None):
-    size = n if size is None else max(1, int(size))
-    return [(i, min(i + size, n)) for i in range(0, n, size)]
+def _pad_rows(x, start: int, size: int):
+    """Rows ``start:start+size`` of ``x``, padded with copies of row 0 to ``size``."""
+    block = x[start:start + size]
+    missing = size - block.shape[0]
+    if missing:
+        block = jnp.concatenate([block, jnp.broadcast_to(x[:1], (missing,) + x.shape[1:])])
+    return block
+
+
+def _padded(block, params, x1, i, s1, x2, u, s2):
+    """One kernel block; every call has the same shapes, so it compiles once."""
+    out = block(params, _pad_rows(x1, i, s1), _pad_rows(x2, u, s2))
+    return out[:min(s1, x1.shape[0] - i), :min(s2, x2.shape[0] - u)]
 
 
 def _scale_tree(tree, scales):
@@ -119,9 +129,11 @@ def empirical_ntk(apply: Callable, *, method: str = "jacobian", batch_size: int 
         x1, x2 = _check_pair(x1, x2)
         k = jax.eval_shape(apply, params, x1[:1]).shape[-1]
         check_kernel_memory(x1.shape[0], x2.shape[0], k)
-        rows = [jnp.concatenate([block(params, x1[i:j], x2[u:v])
-                                 for u, v in _blocks(x2.shape[0], batch_size)], axis=1)
-                for i, j in _blocks(x1.shape[0], batch_size)]
+        s1 = x1.shape[0] if batch_size is None else min(batch_size, x1.shape[0])
+        s2 = x2.shape[0] if batch_size is None else min(batch_size, x2.shape[0])
+        rows = [jnp.concatenate([_padded(block, params, x1, i, s1, x2, u, s2)
+                                 for u in range(0, x2.shape[0], s2)], axis=1)
+                for i in range(0, x1.shape[0], s1)]
         return jnp.concatenate(rows, axis=0)
 
     return ntk

@@ -34,14 +34,14 @@ def test_entk_routes_agree(activation, parametrization, bias, k):
     params = model.init(jax.random.key(0))
     x1 = jax.random.normal(jax.random.key(1), (5, 4))
     x2 = jax.random.normal(jax.random.key(2), (3, 4))
-    ref = explicit_jjt(model, params, x1, x2)
+    ref = jax.jit(lambda p, a, b: explicit_jjt(model, p, a, b))(params, x1, x2)
     nt = _nt_compat.load()
     routes = {
         "structured": kernels.mlp_ntk(model)(x1, x2, params),
         "jacobian": kernels.empirical_ntk(model.apply, batch_size=2)(x1, x2, params),
         "ntvp": kernels.empirical_ntk(model.apply, method="ntvp", batch_size=2)(x1, x2, params),
-        "neural_tangents": nt.empirical_ntk_fn(model.apply, trace_axes=(), vmap_axes=0)(
-            x1, x2, params),
+        "neural_tangents": jax.jit(nt.empirical_ntk_fn(model.apply, trace_axes=(),
+                                                        vmap_axes=0))(x1, x2, params),
     }
     for name, value in routes.items():
         assert value.shape == (5, 3, k, k), name

@@ -42,7 +42,7 @@ def convergence_loglog(ax, sweep, highlight=None):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("hidden width n")
-    ax.set_ylabel("||eNTK - NTK||_F / ||NTK||_F")
+    ax.set_ylabel(r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
 
