@@ -1,0 +1,47 @@
+import jax
+import numpy as np
+import pytest
+
+from ntk_explore import datasets, regimes
+
+
+def test_fit_loglog_recovers_exponent_and_covers_it():
+    """Noisy power laws: the 95% interval covers the true slope about 95% of the time."""
+    rng = np.random.default_rng(0)
+    x = np.geomspace(16, 4096, 9)
+    covered, slopes = 0, []
+    for _ in range(400):
+        y = 3.0 * x**-0.5 * np.exp(0.05 * rng.normal(size=x.size))
+        fit = regimes.fit_loglog(x, y)
+        slopes.append(fit.slope)
+        covered += fit.ci95[0] <= -0.5 <= fit.ci95[1]
+    assert abs(np.mean(slopes) + 0.5) < 0.005
+    assert 0.92 <= covered / 400 <= 0.98
+    np.testing.assert_allclose(regimes.fit_loglog(x, 2 * x**1.5).predict(x), 2 * x**1.5,
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("x,y", [([1, 2], [1, 2]), ([1, 2, 3], [1, -2, 3]), ([0, 1, 2], [1, 2, 3])])
+def test_fit_loglog_rejects_bad_input(x, y):
+    with pytest.raises(ValueError):
+        regimes.fit_loglog(x, y)
+
+
+def test_convergence_sweep_shapes_and_error_bars():
+    x, _ = datasets.circle(8)
+    sweep = regimes.entk_convergence(x, [64, 16, 32], key=jax.random.key(0), seeds=3, depth=1)
+    assert list(sweep.widths) == [16, 32, 64]
+    assert sweep.errors.shape == (3, 3) and sweep.ntk_inf.shape == (8, 8)
+    assert np.all(sweep.sem > 0) and np.all(np.isfinite(sweep.mean))
+    with pytest.raises(ValueError, match="seeds must be >= 2"):
+        regimes.entk_convergence(x, [16], key=jax.random.key(0), seeds=1)
+
+
+def test_datasets():
+    x, theta = datasets.circle(12)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0)
+    assert theta.shape == (12,)
+    s = datasets.sphere(jax.random.key(0), 5, 7)
+    np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        datasets.circle(0)
