@@ -15,6 +15,7 @@ NTK_EXPLORE_VENV=path chooses another virtual environment folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("NTK_EXPLORE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
-INPUTS = ["pyproject.toml", "requirements.txt", "requirements-dev.txt", "requirements-nodeps.txt"]
+INPUTS = ["dev.py", "pyproject.toml", "requirements.txt", "requirements-dev.txt", "requirements-nodeps.txt"]
 
 
 def _run(*cmd, **kw) -> int:
@@ -59,9 +60,19 @@ def setup(gpu: bool = False) -> None:
     _must(*pip, "--no-deps", "-e", ".")
     if gpu:
         _must(*pip, "jax[cuda12]==" + _pinned("jax"))
+    _quiet_lab_news()
     _must(PY, "-c", "import ntk_explore, ntk_explore._nt_compat as c; c.load(); "
                     "print('ntk_explore ready on', ntk_explore.device_summary())")
     stamp.write_text(digest.hexdigest())
+
+
+def _quiet_lab_news() -> None:
+    """Turn off JupyterLab's news/update toast (it covers part of the notebook)."""
+    settings = VENV / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {
+            "checkForUpdates": False, "fetchNews": "false"}}, indent=2))
 
 
 def _pinned(name: str) -> str:
