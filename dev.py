@@ -15,8 +15,8 @@ NTK_EXPLORE_VENV=path chooses another virtual environment folder.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("NTK_EXPLORE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
-INPUTS = ["dev.py", "pyproject.toml", "requirements.txt", "requirements-dev.txt", "requirements-nodeps.txt"]
+INPUTS = ["dev.py", "binder/overrides.json", "pyproject.toml", "requirements.txt",
+          "requirements-dev.txt", "requirements-nodeps.txt"]
 
 
 def _run(*cmd, **kw) -> int:
@@ -70,9 +71,7 @@ def _quiet_lab_news() -> None:
     """Turn off JupyterLab's news/update toast (it covers part of the notebook)."""
     settings = VENV / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
-    (settings / "overrides.json").write_text(json.dumps({
-        "@jupyterlab/apputils-extension:notification": {
-            "checkForUpdates": False, "fetchNews": "false"}}, indent=2))
+    shutil.copyfile(ROOT / "binder" / "overrides.json", settings / "overrides.json")
 
 
 def _pinned(name: str) -> str:
