@@ -1,0 +1,371 @@
+"""How to prepare a task head for fine-tuning: energy, direction, feature change.
+
+After Ren, Guo, Bae and Sutherland, "How to prepare your task head for
+finetuning" (ICLR 2023). A backbone ``z = f(x; theta)`` (here the last hidden
+layer of an MLP pretrained on a source task) gets a fresh head
+``q(x) = softmax(g(z; v))`` for a target task. Head probing (HP) trains ``v``
+alone for ``tau`` steps; fine-tuning (FT) then trains ``(theta, v)`` together.
+
+With cross-entropy and ``n`` target points, one FT step of size ``eta`` moves
+the features, to first order, by::
+
+    dz(x) = -eta / n * sum_x' Theta_z(x, x') @ G(x').T @ (q(x') - e_y')
+            (dz,)           (dz, dz) eNTK    (dz, k) direction   (k,) energy
+
+where ``Theta_z = J_theta f(x) J_theta f(x').T`` is the backbone's eNTK,
+``G = d g / d z`` the head's Jacobian (the *direction*) and ``e_y - q`` the
+*energy* vector. The scalar energy reported here is
+``E = mean_x ||e_y - q_0(x)||_2`` at the start of FT, measured against the hard
+FT labels (HP may use label-smoothed targets, which keeps ``E`` away from 0).
+Longer HP lowers ``E``; less energy usually means a smaller feature change.
+
+Results are NamedTuples or frozen dataclasses. Randomness only via explicit
+``jax.random`` keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .features import linear_cka
+from .models import MLP, mlp
+from .training import train
+
+__all__ = [
+    "DigitsTransfer", "digits_transfer", "Head", "head", "Pretrained", "pretrain_backbone",
+    "backbone_features", "smooth_labels", "head_probe", "FTStart", "ft_start", "FirstStep",
+    "first_step", "FTOutcome", "finetune", "TauSweep", "tau_sweep", "spearman",
+    "residual_ratios", "TAUS",
+]
+
+TAUS = (0, 10, 30, 100, 300, 1000, 3000)
+
+# ---------------------------------------------------------------------------
+# data
+
+
+class DigitsTransfer(NamedTuple):
+    """``load_digits`` split by class: inputs scaled to [0, 1].
+
+    ``x_source`` ``(Ns, 64)``, ``y_source`` ``(Ns, ks)`` one-hot; target train
+    ``x_train`` ``(Nt, 64)``, ``y_train`` ``(Nt, kt)`` one-hot; target test
+    ``x_test`` ``(Nv, 64)``, ``labels_test`` ``(Nv,)`` integers in ``[0, kt)``.
+    """
+
+    x_source: jax.Array
+    y_source: jax.Array
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    labels_test: np.ndarray
+
+
+def _one_hot(labels, k, dtype):
+    return jnp.asarray(np.eye(k)[labels], dtype)
+
+
+def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
+                    target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
+                    split_seed: int = 0, dtype=None) -> DigitsTransfer:
+    """Source task = classes ``source``; target = classes ``target`` (relabelled
+    ``0..kt-1``), ``n_train`` target points for training, the rest for test.
+    The split is a fixed permutation (``split_seed``) so every run sees the same data."""
+    from sklearn.datasets import load_digits
+
+    if set(source) & set(target):
+        raise ValueError(f"source {source} and target {target} classes overlap")
+    x, labels = load_digits(return_X_y=True)
+    dtype = jnp.zeros(()).dtype if dtype is None else dtype
+    x = x / 16.0
+    src = np.isin(labels, source)
+    ls = np.searchsorted(np.array(sorted(source)), labels[src])
+    tgt = np.flatnonzero(np.isin(labels, target))
+    if not 0 < n_train < len(tgt):
+        raise ValueError(f"n_train must be in [1, {len(tgt) - 1}], got {n_train}")
+    tgt = np.random.default_rng(split_seed).permutation(tgt)
+    lt = np.searchsorted(np.array(sorted(target)), labels[tgt])
+    tr, te = tgt[:n_train], tgt[n_train:]
+    kt = len(target)
+    return DigitsTransfer(jnp.asarray(x[src], dtype), _one_hot(ls, len(source), dtype),
+                          jnp.asarray(x[tr], dtype), _one_hot(lt[:n_train], kt, dtype),
+                          jnp.asarray(x[te], dtype), lt[n_train:])
+
+
+def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
+    """``(1 - s) * y + s / k`` for one-hot ``y`` ``(n, k)``."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing!r}")
+    return (1.0 - smoothing) * y + smoothing / y.shape[1]
+
+# ---------------------------------------------------------------------------
+# backbone and heads
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A task head ``g(z)``: ``'linear'`` (``z W^T + b``) or ``'mlp'`` (one tanh
+    hidden layer of ``hidden`` units). ``z`` ``(n, in_dim)`` -> logits ``(n, out_dim)``.
+    Frozen and hashable, so jitted training loops are cached per head."""
+
+    kind: str
+    in_dim: int
+    out_dim: int
+    hidden: int = 128
+
+    @property
+    def net(self) -> MLP:
+        return mlp(self.in_dim, self.hidden, 1, self.out_dim, activation="tanh",
+                   parametrization="ntk", base_width=self.hidden, sigma_w=1.0)
+
+    def init(self, key: jax.Array, dtype=None):
+        """Fresh head parameters (a pytree)."""
+        if self.kind == "mlp":
+            return self.net.init(key, dtype)
+        dtype = jnp.zeros(()).dtype if dtype is None else dtype
+        w = jax.random.normal(key, (self.out_dim, self.in_dim), dtype) / math.sqrt(self.in_dim)
+        return {"w": w, "b": jnp.zeros((self.out_dim,), dtype)}
+
+    def apply(self, params, z: jax.Array) -> jax.Array:
+        """Logits ``(n, out_dim)`` from features ``z`` ``(n, in_dim)``."""
+        if self.kind == "mlp":
+            return self.net.apply(params, z)
+        return z @ params["w"].T + params["b"][None, :]
+
+
+def head(kind: str, in_dim: int, out_dim: int, hidden: int = 128) -> Head:
+    """Describe a head; ``kind`` is ``'linear'`` or ``'mlp'``."""
+    if kind not in ("linear", "mlp"):
+        raise ValueError(f"unknown head {kind!r}; choose 'linear' or 'mlp'")
+    return Head(kind, int(in_dim), int(out_dim), int(hidden))
+
+
+class Pretrained(NamedTuple):
+    """A pretrained backbone: ``model`` (the MLP incl. its temporary source head),
+    ``params`` (backbone layers only, the source head dropped), ``source_acc``."""
+
+    model: MLP
+    params: list
+    source_acc: float
+
+
+def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
+    """Last hidden layer ``z`` ``(n, width)`` of ``model`` for backbone params
+    ``bparams`` (``model.depth`` layers, no output layer), ``x`` ``(n, d)``."""
+    if len(bparams) != model.depth:
+        raise ValueError(f"expected {model.depth} backbone layers, got {len(bparams)}")
+    dummy = {"w": jnp.zeros((1, model.width), x.dtype), "b": jnp.zeros((1,), x.dtype)}
+    return model.features(list(bparams) + [dummy], x)[1][-1]
+
+
+def pretrain_backbone(data: DigitsTransfer, *, key: jax.Array, width: int = 128,
+                      depth: int = 2, activation: str = "tanh", lr: float = 0.5,
+                      steps: int = 1000) -> Pretrained:
+    """Train an MLP ``d -> width^depth -> ks`` on the source task (full-batch GD,
+    cross-entropy) and keep its hidden layers as the backbone."""
+    d, ks = data.x_source.shape[1], data.y_source.shape[1]
+    model = mlp(d, width, depth, ks, activation=activation, parametrization="ntk",
+                base_width=width, sigma_w=1.0 if activation == "tanh" else math.sqrt(2.0))
+    params = model.init(key, data.x_source.dtype)
+    res = train(model.apply, params, data.x_source, data.y_source, lr=lr, steps=steps,
+                loss="xent", progress=False, record_every=steps)
+    pred = jnp.argmax(model.apply(res.params, data.x_source), axis=1)
+    acc = float(jnp.mean(pred == jnp.argmax(data.y_source, axis=1)))
+    return Pretrained(model, list(res.params[:-1]), acc)
+
+
+@functools.lru_cache(maxsize=32)
+def _full_apply(model: MLP, hd: Head):
+    """``apply((bparams, hparams), x) -> logits``; cached so training loops compile once."""
+    return lambda p, x: hd.apply(p[1], backbone_features(model, p[0], x))
+
+
+# ---------------------------------------------------------------------------
+# head probing and the start of fine-tuning
+
+
+def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int], *,
+               lr: float = 0.5) -> list:
+    """Train the head alone on frozen features ``z`` ``(n, dz)`` with targets ``y``
+    ``(n, k)`` (possibly smoothed) by full-batch GD; return its params after each
+    ``tau`` in ``taus`` (sorted, non-negative), in that order."""
+    taus = [int(t) for t in taus]
+    if taus != sorted(taus) or taus[0] < 0:
+        raise ValueError(f"taus must be sorted and non-negative, got {taus}")
+    out, done = [], 0
+    for t in taus:
+        if t > done:
+            hparams = train(hd.apply, hparams, z, y, lr=lr, steps=t - done, loss="xent",
+                            progress=False, record_every=t - done).params
+            done = t
+        out.append(hparams)
+    return out
+
+
+class FTStart(NamedTuple):
+    """State at the start of FT on ``n`` target points.
+
+    ``energy`` scalar ``mean_x ||e_y - q_0(x)||``; ``energy_vec`` ``(n, k)``
+    ``e_y - q_0(x)``; ``direction`` ``(n, k, dz)`` head Jacobian ``d g / d z``;
+    ``feature_grad`` ``(n, dz)`` ``dL/dz = -(1/n) G^T (e_y - q)``.
+    """
+
+    energy: float
+    energy_vec: jax.Array
+    direction: jax.Array
+    feature_grad: jax.Array
+
+
+def ft_start(hd: Head, hparams, z: jax.Array, y: jax.Array) -> FTStart:
+    """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, hard labels ``y`` ``(n, k)``."""
+    if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
+        raise ValueError(f"z must be (n, dz) and y (n, k), got {z.shape} and {y.shape}")
+    q = jax.nn.softmax(hd.apply(hparams, z), axis=-1)
+    e = y - q  # (n, k)
+    one = lambda zi: hd.apply(hparams, zi[None, :])[0]  # (dz,) -> (k,)
+    direction = jax.vmap(jax.jacrev(one))(z)  # (n, k, dz)
+    grad_z = -jnp.einsum("nkd,nk->nd", direction, e) / z.shape[0]
+    return FTStart(float(jnp.mean(jnp.linalg.norm(e, axis=1))), e, direction, grad_z)
+
+
+class FirstStep(NamedTuple):
+    """First FT step's feature change on the ``n`` training points.
+
+    ``actual`` ``(n, dz)``: ``z(theta - eta dL/dtheta) - z(theta)``;
+    ``predicted`` ``(n, dz)``: ``-eta Theta_z . dL/dz`` (eNTK x direction x
+    energy); ``residual``: ``||actual - predicted||_F / ||actual||_F``; ``start``:
+    the :class:`FTStart` it was built from.
+    """
+
+    eta: float
+    actual: jax.Array
+    predicted: jax.Array
+    residual: float
+    start: FTStart
+
+
+def first_step(model: MLP, bparams, hd: Head, hparams, x: jax.Array, y: jax.Array,
+               eta: float) -> FirstStep:
+    """Decompose one FT step of size ``eta`` (cross-entropy on ``x`` ``(n, d)``,
+    one-hot ``y`` ``(n, k)``) and compare it with the real step."""
+    fz = lambda bp: backbone_features(model, bp, x)
+    z, pullback = jax.vjp(fz, bparams)
+    start = ft_start(hd, hparams, z, y)
+    tangent = pullback(start.feature_grad)[0]  # J^T dL/dz, the backbone gradient
+    predicted = -eta * jax.jvp(fz, (bparams,), (tangent,))[1]  # -eta J J^T dL/dz
+    loss = lambda bp: _xent(hd.apply(hparams, fz(bp)), y)
+    grads = jax.grad(loss)(bparams)
+    actual = fz(jax.tree.map(lambda p, g: p - eta * g, bparams, grads)) - z
+    res = float(jnp.linalg.norm(actual - predicted) / jnp.linalg.norm(actual))
+    return FirstStep(float(eta), actual, predicted, res, start)
+
+
+def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
+    """``||actual - predicted||`` ratios between consecutive ``etas`` (halvings -> ~4)."""
+    res = [float(jnp.linalg.norm(s.actual - s.predicted))
+           for s in (first_step(model, bparams, hd, hparams, x, y, e) for e in etas)]
+    return np.array(res[:-1]) / np.array(res[1:])
+
+
+def _xent(f, y):
+    return -jnp.sum(y * jax.nn.log_softmax(f, axis=-1)) / f.shape[0]
+
+# ---------------------------------------------------------------------------
+# fine-tuning and the tau sweep
+
+
+class FTOutcome(NamedTuple):
+    """After FT: ``feature_change`` ``||z_T - z_0||_F / ||z_0||_F`` and ``cka``
+    (linear CKA of ``z_T`` to ``z_0``) on the target training inputs;
+    ``accuracy`` on the target test set; ``diverged`` whether FT blew up."""
+
+    feature_change: float
+    cka: float
+    accuracy: float
+    diverged: bool
+
+
+def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
+             steps: int) -> FTOutcome:
+    """Train backbone and head together (full-batch GD, hard labels, cross-entropy)."""
+    apply = _full_apply(pre.model, hd)
+    res = train(apply, (pre.params, hparams), data.x_train, data.y_train, lr=lr,
+                steps=steps, loss="xent", progress=False, record_every=steps,
+                raise_on_divergence=False)
+    if res.diverged_at is not None:
+        return FTOutcome(math.nan, math.nan, math.nan, True)
+    z0 = backbone_features(pre.model, pre.params, data.x_train)
+    zt = backbone_features(pre.model, res.params[0], data.x_train)
+    pred = np.asarray(jnp.argmax(apply(res.params, data.x_test), axis=1))
+    return FTOutcome(float(jnp.linalg.norm(zt - z0) / jnp.linalg.norm(z0)),
+                     linear_cka(zt, z0), float(np.mean(pred == data.labels_test)), False)
+
+
+@dataclasses.dataclass(frozen=True)
+class TauSweep:
+    """Per-seed results over the HP-step grid: arrays of shape ``(seeds, len(taus))``."""
+
+    taus: np.ndarray
+    energy: np.ndarray
+    feature_change: np.ndarray
+    cka: np.ndarray
+    accuracy: np.ndarray
+    head: str
+    smoothing: float
+    ft_lr: float
+    ft_steps: int
+
+    def mean(self, name: str) -> np.ndarray:
+        """Seed mean ``(len(taus),)`` of ``energy``/``feature_change``/``cka``/``accuracy``."""
+        return np.nanmean(getattr(self, name), axis=0)
+
+    def sem(self, name: str) -> np.ndarray:
+        """Standard error of the seed mean, ``(len(taus),)``."""
+        a = getattr(self, name)
+        return np.nanstd(a, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(a), axis=0))
+
+    def spearman(self) -> float:
+        """Spearman correlation over tau of seed-mean energy and feature change."""
+        return spearman(self.mean("energy"), self.mean("feature_change"))
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two ``(m,)`` arrays (no ties expected)."""
+    ra = np.argsort(np.argsort(np.asarray(a)))
+    rb = np.argsort(np.argsort(np.asarray(b)))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _one_seed(pre, hd, data, key, taus, smoothing, hp_lr, ft_lr, ft_steps):
+    z = backbone_features(pre.model, pre.params, data.x_train)  # (n, dz)
+    y_hp = smooth_labels(data.y_train, smoothing)
+    probes = head_probe(hd, hd.init(key, z.dtype), z, y_hp, taus, lr=hp_lr)
+    rows = []
+    for hp in probes:
+        out = finetune(pre, hd, hp, data, lr=ft_lr, steps=ft_steps)
+        rows.append((ft_start(hd, hp, z, data.y_train).energy,) + tuple(out[:3]))
+    return np.array(rows)  # (len(taus), 4)
+
+
+def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
+              taus: Sequence[int] = TAUS, seeds: int = 5, head_kind: str = "linear",
+              smoothing: float = 0.0, hp_lr: float = 0.5, ft_lr: float = 0.05,
+              ft_steps: int = 300) -> TauSweep:
+    """HP for each ``tau`` then FT, over ``seeds`` fresh heads (keys folded from ``key``)."""
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 for standard errors, got {seeds}")
+    hd = head(head_kind, pre.model.width, data.y_train.shape[1])
+    runs = np.stack([_one_seed(pre, hd, data, jax.random.fold_in(key, s), taus, smoothing,
+                               hp_lr, ft_lr, ft_steps) for s in range(seeds)])
+    if np.isnan(runs).any():
+        warnings.warn(f"fine-tuning diverged at lr={ft_lr} in some runs (shown as NaN)")
+    return TauSweep(np.asarray(taus), *(runs[..., i] for i in range(4)), head=head_kind,
+                    smoothing=float(smoothing), ft_lr=float(ft_lr), ft_steps=int(ft_steps))
