@@ -1,0 +1,308 @@
+"""Is a trained net its NTK? Three learners on one task, kernel motion, width sweeps.
+
+The three learners share one initialisation ``params0`` of an MLP and are
+trained on the same MSE loss ``L = 1/(2n) sum (f - y)**2`` with the same
+gradient-descent steps (rate ``lr / alpha**2``, so the output-space speed does
+not depend on Chizat's output scale ``alpha``):
+
+1. **net** -- the MLP itself, by full-batch gradient descent (:func:`~ntk_explore.training.train`);
+2. **linearized** -- its first-order Taylor model at ``params0``, whose GD
+   trajectory is closed form in the eNTK at init (:func:`~ntk_explore.linearized.mse_dynamics`);
+3. **infinite NTK** -- the same closed form with the infinite-width NTK of the
+   architecture (neural-tangents ``stax``).
+
+Initial function of the infinite-width learner: by default (``f0='net'``) it
+starts from the net's own ``f0``, so all three start from the same function
+and every gap between them comes from the kernel (eNTK vs its limit) or from
+the net leaving its linearization, not from the random initial function. With
+``f0='zero'`` it is the kernel-regression predictor of Arora et al.
+(``f0 = 0``; what the published table's NTK rows compute); the gap to the net
+then also contains the net's random initial function, which does not vanish
+with width. ``center=True`` trains ``f - f0`` (targets shifted by ``f0``), so
+all three learners start at zero and the two choices agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kernels import infinite_kernel_fn, mlp_ntk, relative_frobenius
+from .linearized import mse_dynamics
+from .models import mlp
+from .regimes import LogLogFit, fit_loglog
+from .training import DivergenceError, train
+
+__all__ = [
+    "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
+    "WidthSweep", "width_sweep", "rms",
+]
+
+
+class RegressionTask(NamedTuple):
+    """``x_train (n, d)``, ``y_train (n, 1)``, ``x_test (m, d)``, ``y_test (m, 1)``.
+
+    For the 1-D task ``x_test`` is a sorted grid, so test outputs plot as curves.
+    """
+
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    name: str
+
+
+def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_test: int = 128,
+                    dim: int = 5, dtype=None) -> RegressionTask:
+    """A small regression task with a known target.
+
+    * ``'1d'``: ``y = sin(2 x)`` on ``x in [-2, 2]`` (``n_train`` random points,
+      an ``n_test`` grid); inputs ``(n, 1)``.
+    * ``'sphere'``: ``x`` uniform on the unit sphere in ``R^dim``,
+      ``y = sin(2 u.x) + (v.x)**2`` for fixed random unit ``u, v``.
+    """
+    if kind not in ("1d", "sphere"):
+        raise ValueError(f"unknown task {kind!r}; choose '1d' or 'sphere'")
+    if n_train < 2 or n_test < 2:
+        raise ValueError(f"need n_train >= 2 and n_test >= 2, got {n_train}, {n_test}")
+    dtype = dtype or jnp.zeros(()).dtype
+    k1, k2, k3 = jax.random.split(key, 3)
+    if kind == "1d":
+        x = jnp.sort(jax.random.uniform(k1, (n_train, 1), dtype, -2.0, 2.0), axis=0)
+        xt = jnp.linspace(-2.0, 2.0, n_test, dtype=dtype)[:, None]
+        f = lambda z: jnp.sin(2.0 * z)  # noqa: E731
+    else:
+        from .datasets import sphere
+
+        x, xt = sphere(k1, n_train, dim, dtype), sphere(k2, n_test, dim, dtype)
+        uv = sphere(k3, 2, dim, dtype)
+        f = lambda z: (jnp.sin(2.0 * z @ uv[0]) + (z @ uv[1]) ** 2)[:, None]  # noqa: E731
+    return RegressionTask(x, f(x), xt, f(xt), kind)
+
+
+def rms(a, axis=None) -> np.ndarray:
+    """Root mean square over ``axis`` (all axes by default)."""
+    return np.sqrt(np.mean(np.square(np.asarray(a, np.float64)), axis=axis))
+
+
+class LearnerCurves(NamedTuple):
+    """One learner over the recorded steps ``(T,)``: losses ``(T,)``, test outputs ``(T, m)``."""
+
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    test_out: np.ndarray
+
+
+class ThreeLearners(NamedTuple):
+    """Result of :func:`three_learners`.
+
+    Attributes:
+      steps, times: ``(T,)`` recorded GD steps and times ``t = lr_eff * steps``.
+      net, linear: :class:`LearnerCurves` of the MLP and its linearization.
+      infinite: the infinite-width NTK learner, ``None`` for ``'standard'``
+        (its tangent kernel has no limit).
+      net_lin_distance: ``(T,)`` RMS over test points of ``f_net - f_lin``.
+      kernel_steps: ``(S,)``; kernel_motion: ``(S,)`` ``||K_t - K_0||_F / ||K_0||_F``
+        of the eNTK on the training inputs.
+      final_distance_to_ntk: RMS of ``f_net - f_ntk`` on test points at the end
+        (``nan`` without an infinite learner).
+      diverged_at: GD step at which the net diverged, else ``None``.
+      lr_eff: the rate actually used, ``lr / alpha**2``.
+    """
+
+    steps: np.ndarray
+    times: np.ndarray
+    net: LearnerCurves
+    linear: LearnerCurves
+    infinite: LearnerCurves | None
+    net_lin_distance: np.ndarray
+    kernel_steps: np.ndarray
+    kernel_motion: np.ndarray
+    final_distance_to_ntk: float
+    diverged_at: int | None
+    lr_eff: float
+
+
+def _curves(out_train, out_test, task, shift_train, shift_test) -> LearnerCurves:
+    """Losses of outputs ``(T, n, 1)``, ``(T, m, 1)`` (already centred by the shifts)."""
+    y, yt = np.asarray(task.y_train, np.float64), np.asarray(task.y_test, np.float64)
+    tr = np.asarray(out_train, np.float64) - shift_train
+    te = np.asarray(out_test, np.float64) - shift_test
+    return LearnerCurves(0.5 * np.mean((tr - y[None]) ** 2, axis=(1, 2)),
+                         0.5 * np.mean((te - yt[None]) ** 2, axis=(1, 2)), te[..., 0])
+
+
+@functools.lru_cache(maxsize=32)
+def _infinite_ntk(model, x_train_bytes, x_test_bytes, shape_train, shape_test, dtype):
+    x = jnp.asarray(np.frombuffer(x_train_bytes, dtype).reshape(shape_train))
+    xt = jnp.asarray(np.frombuffer(x_test_bytes, dtype).reshape(shape_test))
+    kfn = infinite_kernel_fn(model)
+    return np.asarray(kfn(x).ntk), np.asarray(kfn(xt, x).ntk)
+
+
+def _infinite_kernels(model, task):
+    """Infinite-width NTK ``(n, n)`` and ``(m, n)``, cached over slider moves."""
+    x, xt = np.asarray(task.x_train), np.asarray(task.x_test)
+    # Only architecture fields matter: the limit NTK depends neither on the width nor
+    # on ntk vs mup (muP's NTK at init equals the NTK-parametrization one).
+    key_model = mlp(model.in_dim, 64, model.depth, model.out_dim, activation=model.activation,
+                    parametrization="ntk", base_width=64, sigma_w=model.sigma_w,
+                    sigma_b=model.sigma_b, bias=model.bias, alpha=model.alpha)
+    return _infinite_ntk(key_model, x.tobytes(), xt.tobytes(), x.shape, xt.shape, x.dtype)
+
+
+def _check_args(width, depth, lr, steps, f0):
+    if not (isinstance(width, int) and width > 0 and isinstance(depth, int) and depth > 0):
+        raise ValueError(f"width and depth must be positive integers, got {width!r}, {depth!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be positive and finite, got {lr!r}")
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if f0 not in ("net", "zero"):
+        raise ValueError(f"f0 must be 'net' or 'zero', got {f0!r}")
+
+
+def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,
+                   parametrization: str = "ntk", alpha: float = 1.0, lr: float = 0.1,
+                   steps: int = 400, f0: str = "net", center: bool = False,
+                   sigma_b: float = 1.0, records: int = 40, kernel_records: int = 9,
+                   progress: bool = False) -> ThreeLearners:
+    """Train the net, its linearization and the infinite-width NTK learner.
+
+    Args:
+      task: :class:`RegressionTask` with one output.
+      key: PRNG key for the initialisation.
+      width, depth, parametrization, alpha, sigma_b: the MLP
+        (:func:`~ntk_explore.models.mlp`; ``sigma_w = sqrt(2)``). Biases of order
+        one (``sigma_b = 1``, not the package's 0.1) spread the ReLU kinks of a
+        1-D input over its range; with tiny biases every kink sits near ``x = 0``,
+        the tangent kernel is nearly rank two on a line, and the net leaves its
+        linearization even at width 1024.
+      lr: learning rate before the ``1 / alpha**2`` rescaling.
+      steps: full-batch GD steps.
+      f0: initial function of the infinite learner (see the module docstring).
+      center: train ``f - f0`` so that every learner starts at zero.
+      records, kernel_records: about how many loss / eNTK snapshots to keep.
+
+    Returns:
+      :class:`ThreeLearners`. A net that diverges is reported through
+      ``diverged_at`` (its curves stop there); a learning rate over the
+      linearized model's stability limit raises :class:`DivergenceError`.
+    """
+    _check_args(width, depth, lr, steps, f0)
+    model = mlp(task.x_train.shape[1], width, depth, parametrization=parametrization,
+                alpha=alpha, sigma_b=sigma_b)
+    lr_eff = lr / alpha**2
+    params0 = model.init(key, dtype=task.x_train.dtype)
+    x_all = jnp.concatenate([task.x_train, task.x_test])
+    n = task.x_train.shape[0]
+    f0_train = np.asarray(model.apply(params0, task.x_train), np.float64)
+    f0_test = np.asarray(model.apply(params0, task.x_test), np.float64)
+    s_tr, s_te = (f0_train, f0_test) if center else (0.0, 0.0)
+    ntk_steps = sorted({int(round(s)) for s in np.linspace(0, steps, kernel_records)})
+    y_fit = task.y_train + jnp.asarray(s_tr, task.y_train.dtype) if center else task.y_train
+    res = train(model.apply, params0, task.x_train, y_fit, lr=lr_eff, steps=steps,
+                lr_scales=model.lr_scales(), record_every=max(1, steps // records),
+                record_x=x_all, ntk_fn=mlp_ntk(model), ntk_x=task.x_train,
+                ntk_steps=ntk_steps, progress=progress, raise_on_divergence=False,
+                desc=f"net width {width}")
+    rec = res.steps
+    net = _curves(res.outputs[:, :n], res.outputs[:, n:], task, s_tr, s_te)
+    ntk = mlp_ntk(model)
+    k_tr, k_te = ntk(task.x_train, None, params0), ntk(task.x_test, task.x_train, params0)
+    y64 = np.asarray(task.y_train, np.float64) + s_tr
+    lin_dyn = mse_dynamics(k_tr, y64, f0_train, ntk_test_train=k_te, f0_test=f0_test,
+                           steps=rec, lr=lr_eff)
+    linear = _curves(lin_dyn.train, lin_dyn.test, task, s_tr, s_te)
+    infinite, final = None, float("nan")
+    if parametrization != "standard":
+        inf_tr, inf_te = _infinite_kernels(model, task)
+        g_tr, g_te = (f0_train, f0_test) if f0 == "net" or center else (0 * f0_train, 0 * f0_test)
+        inf_dyn = mse_dynamics(inf_tr, y64, g_tr, ntk_test_train=inf_te, f0_test=g_te,
+                               steps=rec, lr=lr_eff)
+        infinite = _curves(inf_dyn.train, inf_dyn.test, task, s_tr, s_te)
+        final = float(rms(net.test_out[-1] - infinite.test_out[-1]))
+    k0 = res.ntks[0]
+    motion = np.array([relative_frobenius(k, k0) for k in res.ntks])
+    return ThreeLearners(rec, lr_eff * rec, net, linear, infinite,
+                         rms(net.test_out - linear.test_out, axis=1), res.ntk_steps, motion,
+                         final, res.diverged_at, lr_eff)
+
+
+class WidthSweep(NamedTuple):
+    """Width sweep for several parametrizations.
+
+    ``test_loss``, ``distance_to_ntk``, ``kernel_motion``: ``(P, seeds, W)`` at the
+    end of training (``nan`` where the net diverged); ``fits[p]``: log-log fit
+    of the seed-mean final kernel motion against width.
+    """
+
+    widths: np.ndarray
+    parametrizations: tuple
+    test_loss: np.ndarray
+    distance_to_ntk: np.ndarray
+    kernel_motion: np.ndarray
+    ntk_test_loss: np.ndarray
+    fits: dict
+
+    def mean(self, field: str) -> np.ndarray:
+        """Seed mean of ``field``: ``(P, W)``."""
+        return np.nanmean(getattr(self, field), axis=1)
+
+
+def width_sweep(task: RegressionTask, widths: Sequence[int], *, key: jax.Array,
+                parametrizations: Sequence[str] = ("ntk", "mup"), seeds: int = 2,
+                depth: int = 2, lr: float = 0.1, steps: int = 400, alpha: float = 1.0,
+                center: bool = False, sigma_b: float = 1.0,
+                progress: bool = False) -> WidthSweep:
+    """Final test loss, distance to the NTK learner and kernel motion vs width.
+
+    Seed ``s`` uses ``fold_in(key, s)`` at every width and parametrization (the
+    parametrizations then share their underlying normal draws). ``ntk_test_loss``
+    ``(P,)`` is the infinite NTK learner's final test loss (with ``f0 = 0``).
+    """
+    widths = np.asarray(sorted(int(w) for w in widths))
+    if widths.size < 3 or seeds < 1:
+        raise ValueError(f"need at least 3 widths and 1 seed, got {widths.size}, {seeds}")
+    shape = (len(parametrizations), seeds, widths.size)
+    loss, dist, motion = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    ntk_loss = np.full(len(parametrizations), np.nan)
+    for p, name in enumerate(parametrizations):
+        for s in range(seeds):
+            for w, width in enumerate(widths):
+                r = three_learners(task, key=jax.random.fold_in(key, s), width=int(width),
+                                   depth=depth, parametrization=name, alpha=alpha, lr=lr,
+                                   steps=steps, center=center, sigma_b=sigma_b, records=4,
+                                   kernel_records=2, progress=progress)
+                if r.diverged_at is None:
+                    loss[p, s, w], dist[p, s, w] = r.net.test_loss[-1], r.final_distance_to_ntk
+                    motion[p, s, w] = r.kernel_motion[-1]
+        ntk_loss[p] = _ntk_zero_loss(task, depth, name, lr / alpha**2, steps, alpha, sigma_b)
+    fits = {name: _safe_fit(widths, np.nanmean(motion[p], axis=0))
+            for p, name in enumerate(parametrizations)}
+    return WidthSweep(widths, tuple(parametrizations), loss, dist, motion, ntk_loss, fits)
+
+
+def _ntk_zero_loss(task, depth, parametrization, lr_eff, steps, alpha, sigma_b):
+    if parametrization == "standard":
+        return float("nan")
+    model = mlp(task.x_train.shape[1], 64, depth, parametrization=parametrization, alpha=alpha,
+                sigma_b=sigma_b)
+    k_tr, k_te = _infinite_kernels(model, task)
+    y = np.asarray(task.y_train, np.float64)
+    try:
+        dyn = mse_dynamics(k_tr, y, 0 * y, ntk_test_train=k_te,
+                           f0_test=np.zeros((k_te.shape[0], 1)), steps=[steps], lr=lr_eff)
+    except DivergenceError:
+        return float("nan")
+    return float(0.5 * np.mean((dyn.test[-1] - np.asarray(task.y_test)) ** 2))
+
+
+def _safe_fit(widths, values) -> LogLogFit | None:
+    ok = np.isfinite(values) & (values > 0)
+    return fit_loglog(widths[ok], values[ok]) if ok.sum() >= 3 else None
