@@ -1,0 +1,192 @@
+"""Notebook 02 apps: three learners on one task, and the published kernel table."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+from ..equivalence import regression_task, three_learners
+from ..ntk_table import (KERNEL_METHODS, PAPER_TABLE, NetConfig, TableResult, kernel_rmse,
+                         simulate_trial, train_table_net)
+from ..plots.equivalence import table_figure, three_learners_figure
+from ..training import DivergenceError
+
+__all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
+
+WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+_STYLE = {"description_width": "initial"}
+
+
+def _show(out: W.Output, fig) -> None:
+    with out:
+        out.clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+class ThreeLearnersApp:
+    """Net, linearization and infinite-width NTK trained on one task.
+
+    Sliders: width (log scale), depth, learning rate, GD steps, output scale
+    alpha; dropdowns: parametrization, task; checkbox: centre ``f0``.
+    Attributes after each update: ``result`` (a
+    :class:`~ntk_explore.equivalence.ThreeLearners`), ``figure``, ``readout``.
+    """
+
+    def __init__(self, *, width: int = 256, depth: int = 2, lr: float = 0.1, steps: int = 400,
+                 task: str = "1d", key=None):
+        self.key = jax.random.key(0) if key is None else key
+        k_task, self.k_init = jax.random.split(self.key)
+        self.tasks = {name: regression_task(name, key=k_task) for name in ("1d", "sphere")}
+        c = dict(continuous_update=False, style=_STYLE)
+        self.width = W.SelectionSlider(options=WIDTHS, value=width, description="width n", **c)
+        self.depth = W.IntSlider(value=depth, min=1, max=3, description="depth L", **c)
+        self.lr = W.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.1,
+                                   description="learning rate", **c)
+        self.steps = W.IntSlider(value=steps, min=10, max=3000, step=10,
+                                 description="GD steps", **c)
+        self.alpha = W.FloatLogSlider(value=1.0, base=2, min=-2, max=4, step=0.5,
+                                      description="output scale alpha", **c)
+        self.parametrization = W.Dropdown(options=["ntk", "mup", "standard"], value="ntk",
+                                          description="parametrization", style=_STYLE)
+        self.task = W.Dropdown(options=list(self.tasks), value=task, description="task")
+        self.center = W.Checkbox(value=False, description="centre f0 (train f - f0)")
+        self.readout, self.out = W.HTML(), W.Output()
+        for w in self._controls():
+            w.observe(lambda _change: self.update(), names="value")
+        self.result = self.figure = None
+        self.update()
+
+    def _controls(self):
+        return (self.width, self.depth, self.lr, self.steps, self.alpha, self.parametrization,
+                self.task, self.center)
+
+    def update(self):
+        task = self.tasks[self.task.value]
+        try:
+            self.result = three_learners(
+                task, key=self.k_init, width=self.width.value, depth=self.depth.value,
+                parametrization=self.parametrization.value, alpha=self.alpha.value,
+                lr=self.lr.value, steps=self.steps.value, center=self.center.value)
+        except DivergenceError as err:
+            self.result = None
+            self.readout.value = f"<b style='color:red'>{html.escape(str(err))}</b>"
+            return
+        r = self.result
+        inf = ("no infinite-width NTK for 'standard' (it grows with width)"
+               if r.infinite is None else
+               f"infinite NTK {r.infinite.test_loss[-1]:.4f}; net-to-NTK distance "
+               f"{r.final_distance_to_ntk:.4f}")
+        self.readout.value = (
+            f"t = {r.times[-1]:.3g} (lr/alpha² = {r.lr_eff:.3g}): test loss net "
+            f"<b>{r.net.test_loss[-1]:.4f}</b>, linearized {r.linear.test_loss[-1]:.4f}, {inf}; "
+            f"net-to-linearization RMS distance <b>{r.net_lin_distance[-1]:.4f}</b>; eNTK moved "
+            f"<b>{100 * r.kernel_motion[-1]:.2f}%</b>")
+        self.figure = three_learners_figure(task, r)
+        _show(self.out, self.figure)
+
+    def widget(self) -> W.Widget:
+        rows = [W.HBox([self.width, self.depth, self.parametrization]),
+                W.HBox([self.lr, self.steps, self.alpha]),
+                W.HBox([self.task, self.center])]
+        return W.VBox(rows + [self.readout, self.out])
+
+    def _ipython_display_(self):
+        display(self.widget())
+
+
+def _table_html(result: TableResult, extra: TableResult | None = None) -> str:
+    head = ("<tr><th>method</th><th>paper (n=1000, 50 trials)</th>"
+            f"<th>reproduced, {result.form} (n={result.n}, {result.trials} trials)</th>")
+    if extra is not None:
+        head += f"<th>reproduced, {extra.form}</th>"
+    rows = [head + "</tr>"]
+    for m, mean, se in result.rows():
+        p = PAPER_TABLE[m]
+        cells = f"<td>{m}</td><td>{p[0]:.4f} ± {p[1]:.4f}</td><td>{mean:.4f} ± {se:.4f}</td>"
+        if extra is not None:
+            cells += (f"<td>{extra.mean(m):.4f} ± {extra.se(m):.4f}</td>"
+                      if m in extra.rmse else "<td>–</td>")
+        rows.append(f"<tr>{cells}</tr>")
+    return "<table>" + "".join(rows) + "</table><small>mean test RMSE ± standard error</small>"
+
+
+class TableApp:
+    """The published table next to a small reproduction, with trainable NN1/NN2.
+
+    Kernel rows are computed once per form on ``trials`` data sets of ``n``
+    points; the nets train on the first ``net_trials`` of them. Sliders: the
+    nets' epochs, learning rate and width; checkboxes: full-batch GD, train on
+    all training points (no Keras-style 30% validation split). Attributes:
+    ``kernels`` (as-coded), ``kernels_corrected``, ``nets`` (NN1/NN2 RMSE
+    arrays), ``result`` (combined :class:`TableResult`), ``figure``.
+    """
+
+    def __init__(self, *, n: int = 300, trials: int = 10, net_trials: int = 2,
+                 epochs: int = 30, lr: float = 0.004, width: int = 256, seed: int = 11342):
+        self.n, self.trials, self.net_trials, self.seed = n, trials, net_trials, seed
+        self.data = {f: self._datasets(f) for f in ("as-coded", "corrected")}
+        self.kernels = self._kernel_table("as-coded")
+        self.kernels_corrected = self._kernel_table("corrected")
+        c = dict(continuous_update=False, style=_STYLE)
+        self.epochs = W.IntSlider(value=epochs, min=5, max=600, step=5,
+                                  description="net epochs (NN2: 2x)", **c)
+        self.lr = W.FloatLogSlider(value=lr, base=10, min=-3.5, max=-1, step=0.25,
+                                   description="net learning rate", **c)
+        self.width = W.SelectionSlider(options=(64, 128, 256, 512, 1024), value=width,
+                                       description="net width", **c)
+        self.full_batch = W.Checkbox(value=False, description="full-batch GD (else SGD, batch 8)")
+        self.all_points = W.Checkbox(value=False, description="use all training points")
+        self.readout, self.out = W.HTML(), W.Output()
+        for w in (self.epochs, self.lr, self.width, self.full_batch, self.all_points):
+            w.observe(lambda _change: self.update(), names="value")
+        self.nets = self.result = self.figure = None
+        self.update()
+
+    def _datasets(self, form):
+        rng = np.random.default_rng(self.seed)
+        return [simulate_trial(rng, n=self.n, form=form) for _ in range(self.trials)]
+
+    def _kernel_table(self, form) -> TableResult:
+        scores = {m: np.zeros(self.trials) for m in KERNEL_METHODS}
+        for t, data in enumerate(self.data[form]):
+            for m, v in kernel_rmse(data, form=form).items():
+                scores[m][t] = v
+        return TableResult(scores, form, self.n, self.trials)
+
+    def config(self) -> NetConfig:
+        return NetConfig(width=self.width.value, epochs=self.epochs.value, lr=self.lr.value,
+                         batch_size=None if self.full_batch.value else 8,
+                         holdout=0.0 if self.all_points.value else 0.3)
+
+    def update(self):
+        cfg = self.config()
+        self.nets = {f"NN{d}": np.zeros(self.net_trials) for d in (1, 2)}
+        for t, data in enumerate(self.data["as-coded"][:self.net_trials]):
+            key = jax.random.fold_in(jax.random.key(self.seed), t)
+            for d, k in zip((1, 2), jax.random.split(key)):
+                self.nets[f"NN{d}"][t] = train_table_net(data, d, cfg, key=k).rmse
+        self.result = TableResult({**self.kernels.rmse, **self.nets}, "as-coded", self.n,
+                                  self.trials)
+        nn1, ntkj1 = np.nanmean(self.nets["NN1"]), self.kernels.mean("NTKJ1")
+        self.readout.value = (
+            _table_html(self.result, self.kernels_corrected)
+            + f"<p>NN1 / NTKJ1 (its own infinite-width NTK) RMSE ratio: <b>{nn1 / ntkj1:.2f}</b> "
+            f"(nets: {self.net_trials} trials, width {cfg.width}, {cfg.epochs} epochs, "
+            f"lr {cfg.lr:.4g}, {'full batch' if cfg.batch_size is None else 'batch 8'}, "
+            f"holdout {cfg.holdout:.0%})</p>")
+        self.figure = table_figure(self.result, PAPER_TABLE)
+        _show(self.out, self.figure)
+
+    def widget(self) -> W.Widget:
+        controls = W.VBox([W.HBox([self.epochs, self.lr, self.width]),
+                           W.HBox([self.full_batch, self.all_points])])
+        return W.VBox([controls, W.HBox([self.readout, self.out])])
+
+    def _ipython_display_(self):
+        display(self.widget())
