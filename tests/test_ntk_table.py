@@ -141,7 +141,9 @@ def test_quirk_leaves_ntka_unchanged_and_changes_the_rest():
     for method in T.KERNEL_METHODS:
         a = T.table_kernel(method, x, form="as-coded")
         c = T.table_kernel(method, x, form="corrected")
-        same = np.allclose(a, c, rtol=1e-12)
+        # rtol 1e-7: on the diagonal arccos(1 - O(eps)) is only sqrt(eps)-accurate
+        # (see above); the quirk itself changes the other kernels by percents.
+        same = np.allclose(a, c, rtol=1e-7, atol=0)
         assert same == (method.startswith("NTKA") or method == "Laplacian"), method
 
 

@@ -1,0 +1,133 @@
+"""Three learners, kernel motion and width sweeps, called with notebook 02's defaults."""
+
+import jax
+import matplotlib
+import numpy as np
+import pytest
+
+from ntk_explore import equivalence as E
+from ntk_explore.linearized import linearize
+from ntk_explore.models import mlp
+from ntk_explore.plots.equivalence import table_figure, three_learners_figure, width_sweep_figure
+from ntk_explore.training import DivergenceError, train
+
+
+@pytest.fixture(scope="module")
+def task_1d():
+    k_task, _ = jax.random.split(jax.random.key(0))  # as ThreeLearnersApp
+    return E.regression_task("1d", key=k_task)
+
+
+@pytest.fixture(scope="module")
+def learners(task_1d):
+    return E.three_learners(task_1d, key=jax.random.key(1), width=256, depth=2, lr=0.1,
+                            steps=400)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    task = E.regression_task("sphere", key=jax.random.key(0))  # notebook defaults
+    return E.width_sweep(task, [64, 256, 1024], key=jax.random.key(2), seeds=1, depth=1,
+                         lr=0.1, steps=200)
+
+
+def test_task_shapes():
+    t = E.regression_task("sphere", key=jax.random.key(0), n_train=10, n_test=7, dim=4)
+    assert t.x_train.shape == (10, 4) and t.y_train.shape == (10, 1)
+    assert t.x_test.shape == (7, 4) and t.y_test.shape == (7, 1)
+    np.testing.assert_allclose(np.linalg.norm(t.x_train, axis=1), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="unknown task"):
+        E.regression_task("2d", key=jax.random.key(0))
+
+
+def test_three_learners_shapes_and_common_start(learners, task_1d):
+    r = learners
+    T, m = r.steps.size, task_1d.x_test.shape[0]
+    for c in (r.net, r.linear, r.infinite):
+        assert c.train_loss.shape == (T,) and c.test_out.shape == (T, m)
+        assert np.all(np.isfinite(c.test_loss))
+    np.testing.assert_allclose(r.linear.test_out[0], r.net.test_out[0], rtol=1e-12)
+    np.testing.assert_allclose(r.infinite.test_out[0], r.net.test_out[0], rtol=1e-12)
+    assert r.net_lin_distance[0] == 0 and r.kernel_motion[0] == 0
+    assert r.diverged_at is None and r.times[-1] == pytest.approx(0.1 * 400)
+    for c in (r.net, r.linear, r.infinite):
+        assert c.train_loss[-1] < 0.01 * c.train_loss[0]
+
+
+def test_linearized_learner_equals_explicit_gd_on_taylor_model(task_1d):
+    """Independent route: train the linearized model step by step."""
+    r = E.three_learners(task_1d, key=jax.random.key(3), width=64, depth=1, lr=0.1, steps=30,
+                         records=3, kernel_records=2)
+    model = mlp(1, 64, 1, sigma_b=1.0)
+    p0 = model.init(jax.random.key(3), dtype=task_1d.x_train.dtype)
+    gd = train(linearize(model.apply, p0), p0, task_1d.x_train, task_1d.y_train, lr=0.1,
+               steps=30, record_every=10, record_x=task_1d.x_test, progress=False)
+    np.testing.assert_allclose(r.linear.test_out, gd.outputs[:, :, 0], rtol=1e-8, atol=1e-10)
+
+
+def test_center_and_f0_options(task_1d):
+    kw = dict(key=jax.random.key(1), width=64, depth=1, lr=0.1, steps=50, records=5)
+    c = E.three_learners(task_1d, center=True, **kw)
+    for learner in (c.net, c.linear, c.infinite):
+        np.testing.assert_allclose(learner.test_out[0], 0.0, atol=1e-12)
+    z = E.three_learners(task_1d, f0="zero", **kw)
+    np.testing.assert_allclose(z.infinite.test_out[0], 0.0, atol=1e-12)
+    assert np.any(z.net.test_out[0] != 0)
+
+
+def test_standard_parametrization_has_no_infinite_learner(task_1d):
+    r = E.three_learners(task_1d, key=jax.random.key(1), width=64, depth=1, lr=0.05, steps=20,
+                         parametrization="standard", records=2)
+    assert r.infinite is None and np.isnan(r.final_distance_to_ntk)
+
+
+def test_bad_arguments(task_1d):
+    with pytest.raises(ValueError, match="f0"):
+        E.three_learners(task_1d, key=jax.random.key(0), f0="random")
+    with pytest.raises(ValueError, match="lr"):
+        E.three_learners(task_1d, key=jax.random.key(0), lr=-1.0)
+    with pytest.raises(ValueError, match="width"):
+        E.three_learners(task_1d, key=jax.random.key(0), width=0)
+    with pytest.raises(DivergenceError):
+        E.three_learners(task_1d, key=jax.random.key(0), width=64, lr=5.0, steps=10)
+
+
+def test_kernel_motion_shrinks_with_width_in_ntk_parametrization(sweep):
+    assert sweep.kernel_motion.shape == (2, 1, 3)
+    assert np.all(np.isfinite(sweep.kernel_motion))
+    assert sweep.fits["ntk"].slope < -0.3
+    motion = sweep.mean("kernel_motion")
+    assert np.all(np.diff(motion[0]) < 0)
+    assert motion[1, -1] > motion[0, -1]  # muP keeps moving its kernel
+
+
+def test_net_approaches_ntk_learner_with_width_in_ntk_parametrization(sweep):
+    d = sweep.mean("distance_to_ntk")[0]
+    assert np.all(np.isfinite(d)) and d[-1] < d[0]
+    assert np.all(np.isfinite(sweep.test_loss)) and np.all(np.isfinite(sweep.ntk_test_loss))
+
+
+def test_figures_have_white_background_and_labels(learners, task_1d, sweep):
+    from ntk_explore.ntk_table import PAPER_TABLE, run_table
+
+    table = run_table(2, n=60, form="as-coded")
+    figs = [three_learners_figure(task_1d, learners), width_sweep_figure(sweep),
+            table_figure(table, PAPER_TABLE)]
+    for fig in figs:
+        assert matplotlib.colors.to_hex(fig.get_facecolor()) == "#ffffff"
+        for ax in fig.axes:
+            assert ax.get_xlabel() and ax.get_ylabel()
+        matplotlib.pyplot.close(fig)
+
+
+def test_apps_recompute_on_slider_moves():
+    from ntk_explore.widgets.equivalence import TableApp, ThreeLearnersApp
+
+    app = ThreeLearnersApp(width=256, steps=100)
+    before = app.result.kernel_motion[-1], app.readout.value
+    app.width.value = 32
+    assert app.result.kernel_motion[-1] > before[0] and app.readout.value != before[1]
+    table = TableApp(n=80, trials=2, net_trials=1, epochs=5, width=64)
+    nn = table.nets["NN1"].copy()
+    table.lr.value = 0.03
+    assert np.all(table.nets["NN1"] != nn) and "NN1" in table.readout.value
