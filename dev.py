@@ -90,8 +90,10 @@ def test(args) -> int:
     env = dict(os.environ)
     env.setdefault("JAX_PLATFORMS", "cpu")  # deterministic notebook outputs
     env.setdefault("MPLBACKEND", "Agg")
-    rc = _run(PY, "-m", "pytest", "tests", "notebooks", "--nbval-lax",
-              "--durations=15", *args, env=env)
+    # Test files (and each notebook's cells) stay together on one worker.
+    workers = str(min(os.cpu_count() or 1, 4))
+    rc = _run(PY, "-m", "pytest", "tests", "notebooks", "--nbval-lax", "-n", workers,
+              "--dist", "loadfile", "--durations=20", *args, env=env)
     if rc == 5:
         print("pytest collected no tests: that is a failure here, not a pass", file=sys.stderr)
         return 1
