@@ -90,6 +90,9 @@ def test(args) -> int:
     env = dict(os.environ)
     env.setdefault("JAX_PLATFORMS", "cpu")  # deterministic notebook outputs
     env.setdefault("MPLBACKEND", "Agg")
+    # Parallel test workers: one BLAS thread each (oversubscribed OpenBLAS threads made a
+    # 670x670 Cholesky ~100x slower on a 2-core machine).
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Test files (and each notebook's cells) stay together on one worker.
     workers = str(min(os.cpu_count() or 1, 4))
     rc = _run(PY, "-m", "pytest", "tests", "notebooks", "--nbval-lax", "-n", workers,
