@@ -9,10 +9,15 @@ Public API (everything else is an implementation detail):
 * linearized:  :func:`linearize`, :func:`mse_dynamics`, :func:`stable_lr`
 * training:    :func:`train`, :class:`DivergenceError`
 * regimes:     :func:`fit_loglog`, :func:`entk_convergence`
+* topics (submodules, each behind one notebook):
+  :mod:`.equivalence` (02: three learners, kernel motion), :mod:`.ntk_table` (02: the
+  published kernel-regression table), :mod:`.features` (03: feature change vs width),
+  :mod:`.transfer` (04: transfer through a fixed kernel)
+* :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
 * :func:`device_summary` -- which device JAX computes on.
 """
 
-from . import datasets
+from . import datasets, equivalence, features, ntk_table, transfer
 from .kernels import (
     empirical_ntk,
     flatten_blocks,
@@ -49,5 +54,5 @@ __all__ = [
     "linearize", "mse_dynamics", "stable_lr",
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
-    "device_summary", "datasets",
+    "device_summary", "datasets", "equivalence", "features", "ntk_table", "transfer",
 ]

@@ -3,5 +3,9 @@ library functions, draws with :mod:`ntk_explore.plots`, and keeps its last resul
 in attributes so tests can check that moving a slider changed the answer."""
 
 from .convergence import WIDTHS, EntkWidthApp
+from .equivalence import TableApp, ThreeLearnersApp
+from .features import FeatureWidthApp
+from .transfer import TransferApp
 
-__all__ = ["EntkWidthApp", "WIDTHS"]
+__all__ = ["EntkWidthApp", "WIDTHS", "ThreeLearnersApp", "TableApp", "FeatureWidthApp",
+           "TransferApp"]
