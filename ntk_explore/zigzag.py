@@ -1,0 +1,395 @@
+"""Learning paths on the probability simplex, zig-zags, and filtered distillation.
+
+After Ren, Guo and Sutherland (ICLR 2022, "Better supervisory signals by
+observing learning paths"). The toy task has a known true conditional:
+
+    y ~ Uniform{0..k-1},  x | y ~ N(mu_y, noise * I_d),  mu_c in {-1, 0, 1}^d
+    p*(c | x) = softmax_c(-||x - mu_c||**2 / (2 noise))
+
+so a training label is a draw from ``p*(. | x)``; ``noise`` (the variance) is the
+label-noise control: larger ``noise`` -> classes overlap -> more labels differ
+from ``argmax p*``.
+
+For cross-entropy with a mean loss over a batch ``B`` and one gradient step of
+size ``eta``, the change of ``q = softmax(f)`` at any input ``x~`` is
+
+    q_{t+1}(x~) - q_t(x~) = eta / |B| * A_t(x~) sum_{i in B} eNTK(x~, x_i) (p_tar_i - q_t(x_i))
+                            + O(eta**2),      A_t = diag(q_t(x~)) - q_t(x~) q_t(x~)^T
+
+(:func:`one_step_decomposition`). Each training point's own term pulls it toward
+its label; the terms of similar points pull it toward what they share, i.e.
+roughly toward ``p*``. That is why a mislabelled point first drifts toward ``p*``
+and only later turns to its label (a zig-zag), and why an average of the
+teacher's predictions over training (filtered targets) is closer to ``p*`` than
+the teacher's final predictions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kernels import mlp_ntk
+from .models import MLP, mlp
+from .training import train
+
+__all__ = [
+    "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",
+    "ema_targets", "Targets", "distill_targets", "point_kinds", "zigzag_score",
+    "auc", "expected_calibration_error", "distance_to_pstar", "StudentResult",
+    "train_student", "Distillation", "distill", "OneStep", "one_step_decomposition",
+    "eta_sweep", "EtaSweep",
+]
+
+KINDS = ("easy", "hard", "mislabelled")
+
+
+# ---------------------------------------------------------------------------
+# the toy task
+
+
+class Toy(NamedTuple):
+    """Gaussian-mixture task with known ``p*``.
+
+    Inputs are stored divided by ``sqrt(noise + 2/3)`` (unit variance per
+    coordinate, so the net's outputs at init are O(1)); ``p*`` is that of the
+    unscaled mixture, which is the same function of the sample.
+
+    Attributes:
+      x: ``(n, d)`` training inputs (scaled); y: ``(n,)`` int labels drawn from ``p*``;
+      onehot: ``(n, k)``; pstar: ``(n, k)`` true conditionals;
+      x_test, y_test, pstar_test: the same for ``n_test`` test points;
+      mu: ``(k, d)`` class means; noise: the per-coordinate variance.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    onehot: np.ndarray
+    pstar: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    pstar_test: np.ndarray
+    mu: np.ndarray
+    noise: float
+
+
+def _pstar(x, mu, noise):
+    """``p*(c | x)`` of shape ``(n, k)`` for ``x`` ``(n, d)``, ``mu`` ``(k, d)``."""
+    sq = jnp.sum((x[:, None, :] - mu[None, :, :]) ** 2, axis=-1)  # (n, k)
+    return jax.nn.softmax(-sq / (2.0 * noise), axis=-1)
+
+
+def _sample(key, mu, noise, n):
+    ky, kx = jax.random.split(key)
+    k, d = mu.shape
+    y = jax.random.randint(ky, (n,), 0, k)
+    x = mu[y] + jnp.sqrt(noise) * jax.random.normal(kx, (n, d), mu.dtype)
+    return x, y
+
+
+def make_toy(key: jax.Array, *, dim: int = 30, n_train: int = 600, n_test: int = 3000,
+             classes: int = 3, noise: float = 4.0) -> Toy:
+    """Draw the toy task (see the module doc); ``noise`` is the variance.
+
+    Returns a :class:`Toy` with ``x`` ``(n_train, dim)``, ``pstar`` ``(n_train, classes)``.
+    """
+    if min(dim, n_train, n_test, classes) <= 0 or classes < 2:
+        raise ValueError(f"dim, n_train, n_test must be positive and classes >= 2, got "
+                         f"{dim}, {n_train}, {n_test}, {classes}")
+    if not noise > 0:
+        raise ValueError(f"noise (a variance) must be positive, got {noise!r}")
+    kmu, ktr, kte = jax.random.split(key, 3)
+    mu = jax.random.randint(kmu, (classes, dim), -1, 2).astype(jnp.zeros(()).dtype)
+    x, y = _sample(ktr, mu, noise, n_train)
+    xt, yt = _sample(kte, mu, noise, n_test)
+    onehot = jax.nn.one_hot(y, classes, dtype=mu.dtype)
+    scale = 1.0 / np.sqrt(noise + 2.0 / 3.0)  # unit variance per input coordinate
+    return Toy(*(np.asarray(a) for a in (scale * x, y, onehot, _pstar(x, mu, noise),
+                                         scale * xt, yt, _pstar(xt, mu, noise), mu)),
+               float(noise))
+
+
+def toy_model(dim: int = 30, width: int = 128, depth: int = 2, classes: int = 3) -> MLP:
+    """The toy's MLP ``dim-width-...-classes`` (NTK parametrization, ReLU)."""
+    return mlp(dim, width, depth, classes, parametrization="ntk")
+
+
+def point_kinds(toy: Toy, easy_threshold: float = 0.9) -> np.ndarray:
+    """``(n,)`` strings: 'mislabelled' (label != argmax p*), 'easy'
+    (p*(label) > easy_threshold), else 'hard'."""
+    n = len(toy.y)
+    p_label = toy.pstar[np.arange(n), toy.y]
+    kinds = np.where(p_label > easy_threshold, "easy", "hard").astype(object)
+    kinds[toy.pstar.argmax(1) != toy.y] = "mislabelled"
+    return kinds
+
+
+# ---------------------------------------------------------------------------
+# teacher and learning paths
+
+
+class TeacherRun(NamedTuple):
+    """A teacher trained on one-hot labels.
+
+    Attributes:
+      epochs: ``(R,)`` epoch of each record (0 = init).
+      paths: ``(R, n, k)`` learning paths ``q_t(x_i)`` of every training point.
+      train_acc: ``(R,)`` training accuracy at each record.
+      memorized_at: index into ``epochs`` of the first record with 100% training
+        accuracy (``None`` if never reached).
+      params: final parameters.
+    """
+
+    epochs: np.ndarray
+    paths: np.ndarray
+    train_acc: np.ndarray
+    memorized_at: int | None
+    params: object
+
+
+def memorization_epoch(paths: np.ndarray, y: np.ndarray) -> int | None:
+    """First record index where ``argmax paths[t] == y`` for all points, else ``None``.
+
+    ``paths``: ``(R, n, k)``; ``y``: ``(n,)``.
+    """
+    hit = np.flatnonzero(np.all(paths.argmax(-1) == y[None, :], axis=1))
+    return int(hit[0]) if hit.size else None
+
+
+def _per_epoch(toy: Toy, batch_size: int | None) -> int:
+    return 1 if batch_size is None else max(1, toy.x.shape[0] // batch_size)
+
+
+def train_teacher(toy: Toy, model: MLP, key: jax.Array, *, epochs: int = 150,
+                  lr: float = 0.5, batch_size: int | None = 32,
+                  targets: np.ndarray | None = None) -> TeacherRun:
+    """Train on ``targets`` (default one-hot labels) with cross-entropy, recording
+    ``q_t`` on all training points once per epoch.
+
+    With ``batch_size=None`` an epoch is one full-batch GD step; otherwise it is
+    ``n // batch_size`` SGD steps. ``key`` splits into init and batch-order keys.
+    """
+    kinit, kbatch = jax.random.split(key)
+    per_epoch = _per_epoch(toy, batch_size)
+    y = toy.onehot if targets is None else targets
+    res = train(model.apply, model.init(kinit), toy.x, y, lr=lr, steps=epochs * per_epoch,
+                loss="xent", batch_size=batch_size, key=kbatch, record_every=per_epoch,
+                record_x=toy.x, progress=False)
+    paths = np.asarray(jax.nn.softmax(jnp.asarray(res.outputs), axis=-1))
+    acc = np.mean(paths.argmax(-1) == toy.y[None, :], axis=1)
+    return TeacherRun(res.steps // per_epoch, paths, acc, memorization_epoch(paths, toy.y),
+                      res.params)
+
+
+def zigzag_score(paths: np.ndarray) -> np.ndarray:
+    """Excess path length on the simplex: ``sum_t ||q_{t+1} - q_t|| - ||q_T - q_0||``.
+
+    ``paths``: ``(R, n, k)`` -> ``(n,)``. Zero for a straight path; large when
+    a point first travels one way (toward ``p*``) and then turns (to its label).
+    """
+    steps = np.linalg.norm(np.diff(paths, axis=0), axis=-1).sum(0)
+    return steps - np.linalg.norm(paths[-1] - paths[0], axis=-1)
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(score of a random positive > a random negative), ties count 1/2."""
+    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError("auc needs at least one positive and one negative score")
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
+# ---------------------------------------------------------------------------
+# targets for distillation
+
+
+def ema_targets(paths: np.ndarray, rate: float, start: int = 0) -> np.ndarray:
+    """Bias-corrected exponential moving average of ``paths[start:]``.
+
+    ``m_t = rate * m_{t-1} + (1 - rate) * q_t`` from ``m = 0`` at ``start``, and the
+    returned ``m_T / (1 - rate**(T - start + 1))`` is a proper weighted average
+    (weights sum to one) of the visited ``q_t``: no weight on a zero start, and
+    the peaked outputs at init can be skipped with ``start > 0``.
+    ``paths``: ``(R, n, k)`` -> ``(n, k)``. ``rate = 0`` gives ``paths[-1]``.
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+    if not 0 <= start < len(paths):
+        raise ValueError(f"start must be in [0, {len(paths) - 1}], got {start!r}")
+    seg = paths[start:]
+    w = (1 - rate) * rate ** np.arange(len(seg) - 1, -1, -1.0)  # (R',)
+    return np.tensordot(w / w.sum(), seg, axes=1)
+
+
+class Targets(NamedTuple):
+    """Three kinds of targets, each ``(n, k)``: one-hot labels, the teacher's
+    predictions at ``stop``, and the moving average of its path up to ``stop``."""
+
+    onehot: np.ndarray
+    teacher: np.ndarray
+    filtered: np.ndarray
+    stop: int
+
+
+def distill_targets(toy: Toy, run: TeacherRun, stop: int | None = None, *,
+                    rate: float = 0.98, start: int = 1) -> Targets:
+    """Targets from a teacher stopped at record ``stop`` (default: memorization).
+
+    The moving average starts at record ``start`` (default 1: skip the init).
+    """
+    stop = run.memorized_at if stop is None else int(stop)
+    if stop is None:
+        raise ValueError("the teacher never reached 100% training accuracy; "
+                         "pass stop= or train longer")
+    if not 0 <= stop < len(run.epochs):
+        raise ValueError(f"stop must be in [0, {len(run.epochs) - 1}], got {stop}")
+    start = min(start, stop)
+    return Targets(toy.onehot, run.paths[stop],
+                   ema_targets(run.paths[:stop + 1], rate, start), stop)
+
+
+def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:
+    """Mean L2 distance ``mean_i ||targets_i - p*_i||``; both ``(n, k)``."""
+    if targets.shape != pstar.shape:
+        raise ValueError(f"shapes differ: {targets.shape} vs {pstar.shape}")
+    return float(np.mean(np.linalg.norm(targets - pstar, axis=-1)))
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Top-label ECE with ``bins`` equal-width confidence bins.
+
+    ``probs``: ``(n, k)``; ``y``: ``(n,)`` int labels.
+    """
+    conf, pred = probs.max(-1), probs.argmax(-1)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            err += m.mean() * abs(np.mean(pred[m] == y[m]) - conf[m].mean())
+    return float(err)
+
+
+# ---------------------------------------------------------------------------
+# students
+
+
+class StudentResult(NamedTuple):
+    """One student: test accuracy, test ECE, mean L2 distance of its test
+    predictions to ``p*``, and the L2 distance of its training targets to ``p*``."""
+
+    accuracy: float
+    ece: float
+    pred_to_pstar: float
+    target_to_pstar: float
+
+
+def train_student(toy: Toy, model: MLP, targets: np.ndarray, key: jax.Array, *,
+                  epochs: int = 100, lr: float = 0.5,
+                  batch_size: int | None = 32) -> StudentResult:
+    """Train on ``targets`` ``(n, k)`` like the teacher; evaluate on the test set.
+
+    ``key`` splits into init and batch-order keys exactly as in :func:`train_teacher`,
+    so students given the same key differ only in their targets.
+    """
+    kinit, kbatch = jax.random.split(key)
+    per_epoch = _per_epoch(toy, batch_size)
+    res = train(model.apply, model.init(kinit), toy.x, targets, lr=lr,
+                steps=epochs * per_epoch, loss="xent", batch_size=batch_size, key=kbatch,
+                record_every=epochs * per_epoch, progress=False)
+    probs = np.asarray(jax.nn.softmax(model.apply(res.params, jnp.asarray(toy.x_test)), -1))
+    return StudentResult(float(np.mean(probs.argmax(-1) == toy.y_test)),
+                         expected_calibration_error(probs, toy.y_test),
+                         distance_to_pstar(probs, toy.pstar_test),
+                         distance_to_pstar(targets, toy.pstar))
+
+
+class Distillation(NamedTuple):
+    """Targets and the three students trained on them (same init key)."""
+
+    targets: Targets
+    onehot: StudentResult
+    teacher: StudentResult
+    filtered: StudentResult
+
+
+def distill(toy: Toy, model: MLP, run: TeacherRun, key: jax.Array, *,
+            stop: int | None = None, rate: float = 0.98, student_epochs: int = 100,
+            lr: float = 0.5, batch_size: int | None = 32) -> Distillation:
+    """Targets from ``run`` stopped at ``stop`` and one student per target kind."""
+    t = distill_targets(toy, run, stop, rate=rate)
+    fit = functools.partial(train_student, toy, model, key=key, epochs=student_epochs,
+                            lr=lr, batch_size=batch_size)
+    return Distillation(t, fit(t.onehot), fit(t.teacher), fit(t.filtered))
+
+
+# ---------------------------------------------------------------------------
+# one-step eNTK decomposition
+
+
+class OneStep(NamedTuple):
+    """Both sides of the one-step decomposition on test inputs ``x~`` ``(m, d)``.
+
+    Attributes:
+      real: ``(m, k)`` ``q_{t+1}(x~) - q_t(x~)`` after one GD step.
+      predicted: ``(m, k)`` ``eta/|B| A_t(x~) sum_i eNTK(x~, x_i)(p_tar_i - q_t(x_i))``.
+      per_point: ``(m, |B|, k)`` the summands (one arrow per training point).
+      q: ``(m, k)`` ``q_t(x~)``.
+    """
+
+    real: np.ndarray
+    predicted: np.ndarray
+    per_point: np.ndarray
+    q: np.ndarray
+
+
+def _xent(apply, params, x, p):
+    return -jnp.sum(p * jax.nn.log_softmax(apply(params, x), -1)) / x.shape[0]
+
+
+def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
+                           eta: float) -> OneStep:
+    """Compare a real GD step on ``mean xent(f(x_batch), p_tar)`` with its eNTK prediction.
+
+    ``x_batch``: ``(b, d)``; ``p_tar``: ``(b, k)``; ``x_tilde``: ``(m, d)``.
+    """
+    x_batch, p_tar, x_tilde = (jnp.asarray(a) for a in (x_batch, p_tar, x_tilde))
+    if x_batch.shape[0] != p_tar.shape[0]:
+        raise ValueError(f"x_batch {x_batch.shape} and p_tar {p_tar.shape} differ in n")
+    g = jax.grad(lambda p: _xent(model.apply, p, x_batch, p_tar))(params)
+    new = jax.tree.map(lambda w, gw: w - eta * gw, params, g)
+    q0 = jax.nn.softmax(model.apply(params, x_tilde), -1)  # (m, k)
+    real = jax.nn.softmax(model.apply(new, x_tilde), -1) - q0
+    resid = p_tar - jax.nn.softmax(model.apply(params, x_batch), -1)  # (b, k)
+    ntk = mlp_ntk(model)(x_tilde, x_batch, params)  # (m, b, k, k)
+    a = jax.vmap(jnp.diag)(q0) - q0[:, :, None] * q0[:, None, :]  # (m, k, k)
+    df = jnp.einsum("mbce,be->mbc", ntk, resid) * (eta / x_batch.shape[0])
+    per = jnp.einsum("mcd,mbd->mbc", a, df)
+    return OneStep(*(np.asarray(v) for v in (real, per.sum(1), per, q0)))
+
+
+class EtaSweep(NamedTuple):
+    """Agreement of the decomposition vs step size: ``etas`` ``(E,)``, summed
+    residual ``sum_m ||real - predicted||`` ``(E,)``, and cosine ``(E,)`` between the
+    flattened real and predicted changes."""
+
+    etas: np.ndarray
+    residual: np.ndarray
+    cosine: np.ndarray
+
+
+def eta_sweep(model: MLP, params, x_batch, p_tar, x_tilde,
+              etas: Sequence[float]) -> EtaSweep:
+    """:func:`one_step_decomposition` at each ``eta``; see :class:`EtaSweep`."""
+    res, cos = [], []
+    for eta in etas:
+        s = one_step_decomposition(model, params, x_batch, p_tar, x_tilde, float(eta))
+        res.append(np.linalg.norm(s.real - s.predicted, axis=-1).sum())
+        r, p = s.real.ravel(), s.predicted.ravel()
+        cos.append(r @ p / (np.linalg.norm(r) * np.linalg.norm(p)))
+    return EtaSweep(np.asarray(etas, float), np.array(res), np.array(cos))
