@@ -1,0 +1,272 @@
+"""Pool-based active learning with eNTK look-ahead (Mohamadi, Bae and Sutherland).
+
+"What would the net predict if I retrained it with one more labelled point?"
+is approximated by linearising the net ``f_L`` trained on the labelled set
+``L`` and doing kernel regression with its tangent kernel ``K`` at those
+weights::
+
+    f_{L+c}(x) ~ f_L(x) + K(x, X') K(X', X')^-1 (y' - f_L(X')),   X' = X_L + {c}
+
+Adding ``c`` appends one row and column to ``K(X_L, X_L)``, so its Cholesky
+factor grows by one row (:func:`cholesky_append`) and the change in
+predictions caused by ``c`` is a rank-one term (:func:`lookahead_delta`)::
+
+    u = K_LL^-1 k_Lc,   s = k_cc - k_Lc . u   (Schur complement)
+    delta(x) = (k(x, c) - K(x, X_L) u) (r_c - u . r_L) / s
+
+with residuals ``r = y - f_L``. Given one factorisation of ``K_LL`` each
+candidate costs ``O(m**2 + E m)`` (``m`` labels, ``E`` evaluation points)
+instead of an ``O(m**3)`` re-solve. The kernel is the pNTK (``pNTK (x) I_k``;
+see :mod:`ntk_explore.pntk_study`), so the update is rank one; a full-eNTK
+version would append ``k x k`` blocks, which :func:`cholesky_append` supports.
+
+The acquisition score of a candidate is the mean squared change of the
+predictions on evaluation points, with the candidate's unknown label replaced
+by the net's predicted class (an expected-model-change criterion).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from .kernels import mlp_pntk
+from .models import MLP, mlp
+from .scaling import Task, centered_apply
+from .training import train
+
+__all__ = [
+    "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
+    "lookahead_scores", "lookahead_resolve", "STRATEGIES", "AcquisitionCurve",
+    "acquisition_curve", "RetrainCheck", "retrain_check", "pseudo_targets",
+]
+
+STRATEGIES = ("random", "uncertainty", "lookahead")
+
+
+def cholesky_append(chol, b, c):
+    """Cholesky factor of ``[[A, b], [b^T, c]]`` from ``chol = cholesky(A)`` (lower).
+
+    ``chol (m, m)``, ``b (m, q)``, ``c (q, q)`` -> ``(m + q, m + q)`` lower
+    factor, in ``O(m**2 q + q**3)``. Raises ``LinAlgError`` if the Schur
+    complement ``c - b^T A^-1 b`` is not positive definite.
+    """
+    chol, b, c = (np.asarray(a, np.float64) for a in (chol, b, c))
+    m, q = b.shape
+    if chol.shape != (m, m) or c.shape != (q, q):
+        raise ValueError(f"need chol (m, m), b (m, q), c (q, q); got {chol.shape}, {b.shape}, "
+                         f"{c.shape}")
+    l21 = scipy.linalg.solve_triangular(chol, b, lower=True)  # (m, q)
+    l22 = np.linalg.cholesky(c - l21.T @ l21)  # (q, q)
+    return np.block([[chol, np.zeros((m, q))], [l21.T, l22]])
+
+
+class Lookahead(NamedTuple):
+    """Factorised labelled-set kernel: ``chol (m, m)``, residuals ``resid (m, k)``,
+    ``alpha = K_LL^-1 resid (m, k)``."""
+
+    chol: np.ndarray
+    resid: np.ndarray
+    alpha: np.ndarray
+
+
+def lookahead_prepare(k_ll, resid, *, jitter: float = 1e-10) -> Lookahead:
+    """Factorise ``k_ll (m, m)`` once (with ``jitter * mean diag``); ``resid (m, k)``."""
+    K = np.asarray(k_ll, np.float64)
+    r = np.asarray(resid, np.float64)
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or r.shape[:1] != K.shape[:1]:
+        raise ValueError(f"need k_ll (m, m) and resid (m, k), got {K.shape} and {r.shape}")
+    K = K + jitter * float(np.mean(np.diag(K))) * np.eye(K.shape[0])
+    chol = np.linalg.cholesky(K)
+    return Lookahead(chol, r, scipy.linalg.cho_solve((chol, True), r))
+
+
+def lookahead_delta(la: Lookahead, k_lc, k_cc, k_el, k_ec, r_c):
+    """Change of eval predictions when candidate(s) ``c`` join the labelled set.
+
+    Args:
+      la: from :func:`lookahead_prepare`.
+      k_lc: ``(m, P)`` kernel between labelled points and ``P`` candidates.
+      k_cc: ``(P,)`` candidates' kernel diagonal.
+      k_el: ``(E, m)``; k_ec: ``(E, P)`` kernels from evaluation points.
+      r_c: ``(P, k)`` candidates' residuals ``y_c - f_L(x_c)``.
+
+    Returns:
+      ``delta (P, E, k)``: for each candidate alone, predicted output change
+      on the eval points beyond the labelled-set term ``K_EL alpha``.
+    """
+    k_lc, k_el, k_ec = (np.asarray(a, np.float64) for a in (k_lc, k_el, k_ec))
+    u = scipy.linalg.cho_solve((la.chol, True), k_lc)  # (m, P)
+    schur = np.asarray(k_cc, np.float64) - np.sum(k_lc * u, axis=0)  # (P,)
+    coef = (np.asarray(r_c, np.float64) - u.T @ la.resid) / schur[:, None]  # (P, k)
+    direction = k_ec - k_el @ u  # (E, P)
+    return direction.T[:, :, None] * coef[:, None, :]
+
+
+def lookahead_resolve(k_all, resid_all, k_eval_all):
+    """Reference by a full solve: ``K_eval,all K_all^-1 resid_all``.
+
+    ``k_all (m', m')``, ``resid_all (m', k)``, ``k_eval_all (E, m')`` -> ``(E, k)``.
+    """
+    K = np.asarray(k_all, np.float64)
+    return np.asarray(k_eval_all, np.float64) @ np.linalg.solve(K, np.asarray(resid_all, np.float64))
+
+
+def pseudo_targets(outputs, n_classes: int):
+    """Centred one-hot of the predicted class: ``(P, k) -> (P, k)``."""
+    pred = np.asarray(outputs).argmax(1)
+    return np.eye(n_classes)[pred] - 1.0 / n_classes
+
+
+def lookahead_scores(kernel, labelled, candidates, evals, f, y_labelled, *,
+                     jitter: float = 1e-10) -> np.ndarray:
+    """Mean squared look-ahead change on ``evals`` per candidate: ``(P,)``.
+
+    ``kernel (N, N)`` on all pool points; ``labelled (m,)``, ``candidates (P,)``
+    and ``evals (E,)`` index it; ``f (N, k)`` current outputs;
+    ``y_labelled (m, k)`` targets. Candidates' labels are the predicted classes.
+    """
+    K = np.asarray(kernel, np.float64)
+    f = np.asarray(f, np.float64)
+    la = lookahead_prepare(K[np.ix_(labelled, labelled)], y_labelled - f[labelled],
+                           jitter=jitter)
+    r_c = pseudo_targets(f[candidates], f.shape[1]) - f[candidates]
+    delta = lookahead_delta(la, K[np.ix_(labelled, candidates)], np.diag(K)[candidates],
+                            K[np.ix_(evals, labelled)], K[np.ix_(evals, candidates)], r_c)
+    return np.mean(np.sum(delta**2, axis=-1), axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class AcquisitionCurve:
+    """Test accuracy ``accuracy (R,)`` after ``labels (R,)`` labelled points."""
+
+    strategy: str
+    labels: np.ndarray
+    accuracy: np.ndarray
+
+
+def _fit(model: MLP, params0, x, y, lr: float, steps: int):
+    apply = centered_apply(model, params0)
+    return apply, train(apply, params0, x, y, lr=lr, steps=steps, progress=False).params
+
+
+def _choose(strategy, rng, model, apply, params, task, labelled, pool_left, evals, count):
+    if strategy == "random":
+        return rng.choice(pool_left, count, replace=False)
+    f = np.asarray(apply(params, jnp.asarray(task.x)))  # (N, k)
+    if strategy == "uncertainty":
+        top2 = np.sort(f[pool_left], axis=1)[:, -2:]
+        return pool_left[np.argsort(top2[:, 1] - top2[:, 0])[:count]]  # smallest margin
+    K = np.asarray(mlp_pntk(model)(jnp.asarray(task.x), None, params))
+    scores = lookahead_scores(K, labelled, pool_left, evals, f, task.y[labelled])
+    return pool_left[np.argsort(-scores)[:count]]
+
+
+def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 0,
+                      n_init: int = 20, per_round: int = 10, rounds: int = 8, width: int = 256,
+                      steps: int = 400, lr: float = 1.0, n_eval: int = 300) -> AcquisitionCurve:
+    """Accuracy vs number of labels for one acquisition ``strategy`` (see :data:`STRATEGIES`).
+
+    The net (ReLU MLP, one hidden layer, NTK parametrization, centred) is
+    retrained from the same init on the labelled set each round (``steps``
+    of full-batch GD at ``lr``); ``per_round`` points are then acquired.
+    ``seed`` picks the initial labelled set and the ``n_eval`` evaluation
+    points used by the look-ahead score. Returns ``rounds + 1`` points.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+    if task.labels is None:
+        raise ValueError("acquisition_curve needs a classification task (labels)")
+    rng = np.random.default_rng(seed)
+    N = task.x.shape[0]
+    labelled = rng.choice(N, n_init, replace=False)
+    evals = rng.choice(N, min(n_eval, N), replace=False)
+    model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
+    params0 = model.init(key)
+    counts, accs = [], []
+    for r in range(rounds + 1):
+        apply, params = _fit(model, params0, task.x[labelled], task.y[labelled], lr, steps)
+        pred = np.asarray(apply(params, jnp.asarray(task.x_test))).argmax(1)
+        counts.append(labelled.size)
+        accs.append(float(np.mean(pred == task.labels_test)))
+        if r < rounds:
+            left = np.setdiff1d(np.arange(N), labelled)
+            new = _choose(strategy, rng, model, apply, params, task, labelled, left, evals,
+                          per_round)
+            labelled = np.concatenate([labelled, new])
+    return AcquisitionCurve(strategy, np.array(counts), np.array(accs))
+
+
+class RetrainCheck(NamedTuple):
+    """Look-ahead vs actual retraining for a few candidates.
+
+    ``predicted (C, E, k)``: look-ahead ``delta_c``; ``actual (C, E, k)``:
+    outputs after retraining with ``c`` minus outputs after retraining without; ``cosine (C,)`` between them; ``rel_error (C,)``
+    ``||pred - actual|| / ||actual||``; ``scores_pred``/``scores_actual (C,)``
+    mean squared changes.
+    """
+
+    candidates: np.ndarray
+    predicted: np.ndarray
+    actual: np.ndarray
+    cosine: np.ndarray
+    rel_error: np.ndarray
+    scores_pred: np.ndarray
+    scores_actual: np.ndarray
+
+
+def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labelled=None,
+                  n_labelled: int = 40, width: int = 256, steps: int = 400,
+                  retrain_steps: int = 400, lr: float = 1.0, n_eval: int = 200,
+                  seed: int = 0) -> RetrainCheck:
+    """Compare the look-ahead change with warm-start retraining on ``L + {c}``.
+
+    The net is trained on ``labelled`` (default: ``n_labelled`` random pool
+    points); for each candidate, it is retrained from those weights for
+    ``retrain_steps`` with the candidate added under its predicted label, and
+    the change of outputs on ``n_eval`` pool points, minus the change from
+    retraining as long without it, is compared with the look-ahead ``delta_c``
+    (eval points exclude ``L`` and the candidates).
+    """
+    rng = np.random.default_rng(seed)
+    N = task.x.shape[0]
+    if labelled is None:
+        labelled = rng.choice(N, n_labelled, replace=False)
+    labelled = np.asarray(labelled)
+    cands = np.asarray(candidates)
+    others = np.setdiff1d(np.arange(N), np.concatenate([labelled, cands]))
+    evals = rng.choice(others, min(n_eval, others.size), replace=False)
+    model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
+    params0 = model.init(key)
+    apply, params = _fit(model, params0, task.x[labelled], task.y[labelled], lr, steps)
+    X = jnp.asarray(task.x)
+    f = np.asarray(apply(params, X), np.float64)
+    K = np.asarray(mlp_pntk(model)(X, None, params), np.float64)
+    la = lookahead_prepare(K[np.ix_(labelled, labelled)], task.y[labelled] - f[labelled])
+    y_c = pseudo_targets(f[cands], f.shape[1])
+    delta = lookahead_delta(la, K[np.ix_(labelled, cands)], np.diag(K)[cands],
+                            K[np.ix_(evals, labelled)], K[np.ix_(evals, cands)], y_c - f[cands])
+    none = _retrained_change(apply, params, task, labelled, None, None, evals, f, lr,
+                             retrain_steps)
+    actual = np.stack([_retrained_change(apply, params, task, labelled, c, yc, evals, f, lr,
+                                         retrain_steps) - none for c, yc in zip(cands, y_c)])
+    p2, a2 = delta.reshape(len(cands), -1), actual.reshape(len(cands), -1)
+    cos = np.sum(p2 * a2, 1) / (np.linalg.norm(p2, axis=1) * np.linalg.norm(a2, axis=1))
+    return RetrainCheck(cands, delta, actual, cos,
+                        np.linalg.norm(p2 - a2, axis=1) / np.linalg.norm(a2, axis=1),
+                        np.mean(np.sum(delta**2, -1), -1), np.mean(np.sum(actual**2, -1), -1))
+
+
+def _retrained_change(apply, params, task, labelled, c, y_c, evals, f, lr, steps):
+    x, y = task.x[labelled], task.y[labelled]
+    if c is not None:
+        x = np.concatenate([x, task.x[c][None, :]])
+        y = np.concatenate([y, y_c[None, :]])
+    new = train(apply, params, x, y, lr=lr, steps=steps, progress=False).params
+    return np.asarray(apply(new, jnp.asarray(task.x[evals])), np.float64) - f[evals]

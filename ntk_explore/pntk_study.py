@@ -1,0 +1,197 @@
+"""The pseudo-NTK (pNTK) as a stand-in for the full empirical NTK.
+
+A net with ``k`` outputs has an eNTK of shape ``(n1, n2, k, k)``; its pNTK is
+the ``(n1, n2)`` tangent kernel of ``sum_c f_c / sqrt(k)`` (Mohamadi, Bae and
+Sutherland). At init ``E[eNTK] = E[pNTK] I_k`` and
+
+    ||eNTK - pNTK (x) I_k||_F / ||eNTK||_F = O(1 / sqrt(width)).
+
+This module measures that gap against width (at init and after training),
+compares kernel-regression predictions made with each kernel, and times both
+kernels as ``k`` grows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kernels import check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
+from .models import MLP, mlp
+from .regimes import LogLogFit, fit_loglog
+from .scaling import regress
+from .training import train
+
+__all__ = [
+    "pntk_gap", "GapSweep", "gap_vs_width", "RegressionComparison", "compare_regression",
+    "CostRow", "cost_vs_k", "full_entk_bytes",
+]
+
+
+def _kron_eye(p, k: int):
+    """``(n1, n2) -> (n1, n2, k, k)``: ``p (x) I_k`` laid out like eNTK blocks."""
+    return p[:, :, None, None] * jnp.eye(k, dtype=p.dtype)[None, None]
+
+
+def pntk_gap(model: MLP, params, x, *, mode: str = "sum") -> float:
+    """``||eNTK - pNTK (x) I_k||_F / ||eNTK||_F`` on inputs ``x (n, d)``."""
+    x = jnp.asarray(x)
+    entk = mlp_ntk(model)(x, None, params)  # (n, n, k, k)
+    p = mlp_pntk(model, mode=mode)(x, None, params)  # (n, n)
+    return float(jnp.linalg.norm(entk - _kron_eye(p, model.out_dim)) / jnp.linalg.norm(entk))
+
+
+@dataclasses.dataclass(frozen=True)
+class GapSweep:
+    """Relative pNTK/eNTK gaps ``gaps (seeds, widths)`` at ``widths (W,)``."""
+
+    widths: np.ndarray
+    gaps: np.ndarray
+    train_steps: int
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.gaps.mean(axis=0)
+
+    @property
+    def sem(self) -> np.ndarray:
+        return self.gaps.std(axis=0, ddof=1) / math.sqrt(self.gaps.shape[0])
+
+    @property
+    def fit(self) -> LogLogFit:
+        """Log-log fit of the seed-averaged gap against width (theory at init: -1/2)."""
+        return fit_loglog(self.widths, self.mean)
+
+
+def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, out_dim: int = 10,
+                 depth: int = 1, y=None, train_steps: int = 0, lr: float = 1.0,
+                 mode: str = "sum") -> GapSweep:
+    """pNTK/eNTK gap per width and seed, at init (``train_steps=0``) or after GD.
+
+    Args:
+      x: ``(n, d)`` inputs on which both kernels are compared.
+      widths: hidden widths (>= 3 values for a fit).
+      key: seed ``s`` initialises with ``fold_in(key, s)`` at every width.
+      seeds: initialisations per width (>= 2).
+      out_dim, depth: the ReLU MLP in NTK parametrization.
+      y: ``(n, out_dim)`` targets, needed when ``train_steps > 0`` (full-batch
+        GD on the MSE loss at rate ``lr``).
+    """
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2, got {seeds}")
+    if train_steps and y is None:
+        raise ValueError("train_steps > 0 needs targets y of shape (n, out_dim)")
+    x = jnp.asarray(x)
+    widths = np.asarray(sorted(int(w) for w in widths))
+    gaps = np.zeros((seeds, widths.size))
+    for j, width in enumerate(widths):
+        model = mlp(x.shape[1], int(width), depth, out_dim)
+        for s in range(seeds):
+            params = model.init(jax.random.fold_in(key, s))
+            if train_steps:
+                params = train(model.apply, params, x, y, lr=lr, steps=train_steps,
+                               progress=False).params
+            gaps[s, j] = pntk_gap(model, params, x, mode=mode)
+    return GapSweep(widths, gaps, int(train_steps))
+
+
+class RegressionComparison(NamedTuple):
+    """Kernel-regression predictions ``(T, k)`` with the eNTK and with ``pNTK (x) I_k``.
+
+    ``rel_diff`` = ``||pred_pntk - pred_entk|| / ||pred_entk||``; accuracies are
+    argmax accuracies against ``labels_test``.
+    """
+
+    pred_entk: np.ndarray
+    pred_pntk: np.ndarray
+    rel_diff: float
+    acc_entk: float
+    acc_pntk: float
+
+
+def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
+                       ridge: float = 0.0) -> RegressionComparison:
+    """Kernel regression on ``x (n, d)``, ``y (n, k)`` with each kernel; test on ``x_test (T, d)``.
+
+    The pNTK route solves one ``(n, n)`` system with ``k`` right-hand sides; the
+    eNTK route one ``(n k, n k)`` system.
+    """
+    x, x_test = jnp.asarray(x), jnp.asarray(x_test)
+    k = model.out_dim
+    ent = mlp_ntk(model)
+    pred_e = regress(flatten_blocks(ent(x, None, params)), np.reshape(y, (-1,)),
+                     flatten_blocks(ent(x_test, x, params)), ridge).reshape(-1, k)
+    pn = mlp_pntk(model)
+    pred_p = regress(pn(x, None, params), y, pn(x_test, x, params), ridge)
+    labels_test = np.asarray(labels_test)
+    return RegressionComparison(
+        pred_e, pred_p, float(np.linalg.norm(pred_p - pred_e) / np.linalg.norm(pred_e)),
+        float(np.mean(pred_e.argmax(1) == labels_test)),
+        float(np.mean(pred_p.argmax(1) == labels_test)))
+
+
+class CostRow(NamedTuple):
+    """Seconds and bytes of one ``(n, n)`` kernel evaluation for ``k`` outputs."""
+
+    k: int
+    time_entk: float
+    time_pntk: float
+    bytes_entk: int
+    bytes_pntk: int
+
+    @property
+    def time_ratio(self) -> float:
+        return self.time_entk / self.time_pntk
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.bytes_entk / self.bytes_pntk
+
+
+def _best_time(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())  # compile
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256, depth: int = 1,
+              key: jax.Array, repeats: int = 3) -> list[CostRow]:
+    """Best-of-``repeats`` time of the structured eNTK and pNTK on ``n`` random inputs, per ``k``.
+
+    Returns one :class:`CostRow` per ``k``; bytes are the kernels' own sizes
+    (``n * n * k * k`` and ``n * n`` items).
+    """
+    kx, kp = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d))
+    rows = []
+    for k in ks:
+        model = mlp(d, width, depth, int(k))
+        params = model.init(kp, dtype=x.dtype)
+        ent, pn = mlp_ntk(model), mlp_pntk(model)
+        item = x.dtype.itemsize
+        rows.append(CostRow(
+            int(k), _best_time(lambda: ent(x, None, params), repeats),
+            _best_time(lambda: pn(x, None, params), repeats),
+            check_kernel_memory(n, n, k, item, limit_bytes=math.inf),
+            check_kernel_memory(n, n, 1, item, limit_bytes=math.inf)))
+    return rows
+
+
+def full_entk_bytes(n: int = 50_000, k: int = 10, itemsize: int = 8) -> tuple[int, int]:
+    """Bytes of a full ``(n, n, k, k)`` eNTK and of the ``(n, n)`` pNTK (no allocation).
+
+    Defaults: a CIFAR-10-sized training set (``n = 50,000``, ``k = 10``) in float64.
+    """
+    return (check_kernel_memory(n, n, k, itemsize, limit_bytes=math.inf),
+            check_kernel_memory(n, n, 1, itemsize, limit_bytes=math.inf))
