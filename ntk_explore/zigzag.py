@@ -361,6 +361,12 @@ def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
     x_batch, p_tar, x_tilde = (jnp.asarray(a) for a in (x_batch, p_tar, x_tilde))
     if x_batch.shape[0] != p_tar.shape[0]:
         raise ValueError(f"x_batch {x_batch.shape} and p_tar {p_tar.shape} differ in n")
+    out = _one_step_jit(model, params, x_batch, p_tar, x_tilde, eta)
+    return OneStep(*(np.asarray(v) for v in out))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _one_step_jit(model, params, x_batch, p_tar, x_tilde, eta):
     g = jax.grad(lambda p: _xent(model.apply, p, x_batch, p_tar))(params)
     new = jax.tree.map(lambda w, gw: w - eta * gw, params, g)
     q0 = jax.nn.softmax(model.apply(params, x_tilde), -1)  # (m, k)
@@ -369,8 +375,8 @@ def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
     ntk = mlp_ntk(model)(x_tilde, x_batch, params)  # (m, b, k, k)
     a = jax.vmap(jnp.diag)(q0) - q0[:, :, None] * q0[:, None, :]  # (m, k, k)
     df = jnp.einsum("mbce,be->mbc", ntk, resid) * (eta / x_batch.shape[0])
-    per = jnp.einsum("mcd,mbd->mbc", a, df)
-    return OneStep(*(np.asarray(v) for v in (real, per.sum(1), per, q0)))
+    per = jnp.einsum("mcd,mbd->mbc", a, df)  # (m, b, k)
+    return real, per.sum(1), per, q0
 
 
 class EtaSweep(NamedTuple):
