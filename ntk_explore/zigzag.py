@@ -43,7 +43,7 @@ __all__ = [
     "ema_targets", "Targets", "distill_targets", "point_kinds", "zigzag_score",
     "auc", "expected_calibration_error", "distance_to_pstar", "StudentResult",
     "train_student", "Distillation", "distill", "OneStep", "one_step_decomposition",
-    "eta_sweep", "EtaSweep",
+    "eta_sweep", "EtaSweep", "StopCurve", "targets_vs_stop",
 ]
 
 KINDS = ("easy", "hard", "mislabelled")
@@ -251,6 +251,29 @@ def distill_targets(toy: Toy, run: TeacherRun, stop: int | None = None, *,
     start = min(start, stop)
     return Targets(toy.onehot, run.paths[stop],
                    ema_targets(run.paths[:stop + 1], rate, start), stop)
+
+
+class StopCurve(NamedTuple):
+    """Mean L2 distance to ``p*`` of each target kind vs the teacher's stopping
+    record: ``stops`` ``(S,)`` record indices, ``epochs`` ``(S,)``, ``teacher`` and
+    ``filtered`` ``(S,)``, ``onehot`` a scalar."""
+
+    stops: np.ndarray
+    epochs: np.ndarray
+    teacher: np.ndarray
+    filtered: np.ndarray
+    onehot: float
+
+
+def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *, rate: float = 0.98,
+                    start: int = 1) -> StopCurve:
+    """How far the teacher's and the filtered targets are from ``p*`` when the
+    teacher is stopped at each record in ``stops`` (default: every record from 1)."""
+    stops = np.arange(1, len(run.epochs)) if stops is None else np.asarray(stops, int)
+    d = lambda t: distance_to_pstar(t, toy.pstar)  # noqa: E731
+    teacher = np.array([d(run.paths[s]) for s in stops])
+    filt = np.array([d(ema_targets(run.paths[:s + 1], rate, min(start, s))) for s in stops])
+    return StopCurve(stops, run.epochs[stops], teacher, filt, d(toy.onehot))
 
 
 def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:

@@ -1,0 +1,138 @@
+"""Figures for learning paths on the simplex, the one-step decomposition and distillation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import new_figure
+
+__all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "one_step_arrows",
+           "stop_curve", "student_bars", "zigzag_figure", "one_step_figure"]
+
+CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+KIND_COLORS = {"easy": "tab:green", "hard": "tab:orange", "mislabelled": "tab:red"}
+
+
+def simplex_xy(q) -> np.ndarray:
+    """Barycentric -> plane: ``q`` ``(..., 3)`` probabilities -> ``(..., 2)`` points."""
+    q = np.asarray(q)
+    if q.shape[-1] != 3:
+        raise ValueError(f"simplex plots need k = 3 classes, got q of shape {q.shape}")
+    return q @ CORNERS
+
+
+def draw_simplex(ax, names=("class 0", "class 1", "class 2")):
+    """The triangle with its corners named; equal aspect, no axes frame."""
+    ax.plot(*np.vstack([CORNERS, CORNERS[:1]]).T, color="0.4", lw=1)
+    for (x, y), name, dy in zip(CORNERS, names, (-0.06, -0.06, 0.03)):
+        ax.text(x, y + dy, name, ha="center", fontsize=9)
+    ax.set_aspect("equal")
+    ax.set_xlim(-0.08, 1.08)
+    ax.set_ylim(-0.1, 0.95)
+    ax.axis("off")
+
+
+def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
+    """Learning paths of training points ``idx``.
+
+    ``paths``: ``(R, n, 3)``; ``pstar``: ``(n, 3)``; ``labels``, ``kinds``:
+    ``(n,)``; ``step``: record index of the moving marker. Each path is a line,
+    ``x`` marks ``p*``, a square marks the (one-hot) label at its corner.
+    """
+    draw_simplex(ax)
+    for i in idx:
+        c = KIND_COLORS[kinds[i]]
+        xy = simplex_xy(paths[:, i])
+        ax.plot(*xy.T, color=c, lw=1, alpha=0.7)
+        ax.plot(*xy[0], "o", color=c, ms=3, alpha=0.6)
+        ax.plot(*xy[min(step, len(xy) - 1)], "o", color=c, ms=8, mec="k")
+        ax.plot(*simplex_xy(pstar[i]), "x", color=c, ms=9, mew=2)
+        ax.plot(*CORNERS[labels[i]], "s", color=c, ms=9, mfc="none", mew=2)
+    for kind, c in KIND_COLORS.items():
+        ax.plot([], [], color=c, label=kind)
+    ax.plot([], [], "x", color="k", label="p*")
+    ax.plot([], [], "s", color="k", mfc="none", label="label")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+
+
+def one_step_arrows(ax, step, i: int, scale: float, top: int = 3):
+    """Real vs eNTK-predicted change of ``q`` at test point ``i`` of a
+    :class:`~ntk_explore.zigzag.OneStep`, magnified by ``scale``, plus the ``top``
+    largest per-training-point terms (thin grey arrows)."""
+    start = simplex_xy(step.q[i])
+    kw = dict(angles="xy", scale_units="xy", scale=1.0, width=0.006)
+    terms = step.per_point[i]  # (b, 3)
+    big = np.argsort(-np.linalg.norm(terms, axis=-1))[:top]
+    for b in big:
+        ax.quiver(*start, *(scale * simplex_xy(terms[b])), color="0.6", **kw)
+    ax.quiver(*start, *(scale * simplex_xy(step.real[i])), color="k", label="real step",
+              **kw)
+    ax.quiver(*start, *(scale * simplex_xy(step.predicted[i])), color="tab:blue",
+              alpha=0.6, label="eNTK prediction", **{**kw, "width": 0.012})
+    ax.plot(*start, "o", color="k", ms=4)
+
+
+def stop_curve(ax, curve, stop_epoch: int | None = None, memorized_epoch: int | None = None):
+    """Distance to ``p*`` of teacher / filtered / one-hot targets vs teacher length."""
+    ax.plot(curve.epochs, curve.teacher, color="tab:purple", label="teacher at stop")
+    ax.plot(curve.epochs, curve.filtered, color="tab:blue", label="filtered (EMA)")
+    ax.axhline(curve.onehot, color="0.3", ls="--", label="one-hot labels")
+    if memorized_epoch is not None:
+        ax.axvline(memorized_epoch, color="tab:red", ls=":", label="100% train acc.")
+    if stop_epoch is not None:
+        ax.axvline(stop_epoch, color="k", lw=1)
+    ax.set_xlabel("teacher epochs")
+    ax.set_ylabel(r"mean $\|p^{tar} - p^*\|_2$")
+    ax.legend(fontsize=7)
+
+
+def student_bars(ax, dist):
+    """Target distance to ``p*``, test ECE and test error of the three students
+    of a :class:`~ntk_explore.zigzag.Distillation`."""
+    names = ("one-hot", "teacher", "filtered")
+    res = (dist.onehot, dist.teacher, dist.filtered)
+    metrics = (("targets to p*", "target_to_pstar"), ("test ECE", "ece"),
+               ("test error", None))
+    w = 0.26
+    for j, (name, r) in enumerate(zip(names, res)):
+        vals = [getattr(r, a) if a else 1 - r.accuracy for _, a in metrics]
+        bars = ax.bar(np.arange(3) + (j - 1) * w, vals, w, label=f"student on {name}")
+        ax.bar_label(bars, fmt="%.3f", fontsize=6)
+    ax.set_xticks(np.arange(3), [m for m, _ in metrics])
+    ax.set_ylabel("value (lower is better)")
+    ax.legend(fontsize=7)
+
+
+def zigzag_figure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoch,
+                  memorized_epoch, epochs):
+    """Three panels: paths on the simplex, targets vs teacher length, students."""
+    fig, axes = new_figure(3, width=4.4, height=3.9)
+    paths_on_simplex(axes[0, 0], paths, idx, pstar, labels, kinds, step)
+    axes[0, 0].set_title(f"learning paths q_t, marker at epoch {epochs[step]}", fontsize=9)
+    stop_curve(axes[0, 1], curve, stop_epoch, memorized_epoch)
+    axes[0, 1].set_title("teacher length vs target quality", fontsize=9)
+    student_bars(axes[0, 2], dist)
+    axes[0, 2].set_title(f"students (teacher stopped at epoch {stop_epoch})", fontsize=9)
+    return fig
+
+
+def one_step_figure(step, points, scale: float, sweep=None):
+    """Arrows of the real and predicted step at a few test ``points`` (left) and,
+    given an :class:`~ntk_explore.zigzag.EtaSweep`, residual vs eta (right)."""
+    fig, axes = new_figure(2 if sweep is not None else 1, width=4.4, height=3.9)
+    ax = axes[0, 0]
+    draw_simplex(ax)
+    for i in points:
+        one_step_arrows(ax, step, i, scale)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[:2], labels[:2], fontsize=7, loc="upper left", frameon=False)
+    ax.set_title(f"one GD step, arrows x{scale:g} (grey: largest terms)", fontsize=9)
+    if sweep is not None:
+        ax = axes[0, 1]
+        ax.loglog(sweep.etas, sweep.residual, "o-", label="residual")
+        ax.loglog(sweep.etas, sweep.residual[-1] * (sweep.etas / sweep.etas[-1]) ** 2, "k--",
+                  label=r"$\propto \eta^2$")
+        ax.set_xlabel(r"learning rate $\eta$")
+        ax.set_ylabel(r"$\sum \|\Delta q_{real} - \Delta q_{eNTK}\|$")
+        ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,131 @@
+"""Learning paths and distillation explorer (notebook 05)."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+from .. import zigzag as Z
+from ..plots import zigzag as P
+
+__all__ = ["ZigzagApp", "pick_points"]
+
+
+def pick_points(kinds: np.ndarray, per_kind: int = 2) -> list[int]:
+    """The first ``per_kind`` training points of each kind (easy, hard, mislabelled)."""
+    return [int(i) for kind in Z.KINDS for i in np.flatnonzero(kinds == kind)[:per_kind]]
+
+
+class ZigzagApp:
+    """Learning paths on the simplex, target quality vs teacher length, students.
+
+    Sliders: training step (moves the markers; instant), label noise (the
+    mixture's variance; trains a new teacher, a few seconds, cached), teacher
+    length and moving-average rate (retrain the three students, about a
+    second, cached). Checkboxes pick the points drawn.
+
+    Attributes after each update: ``toy``, ``run`` (teacher), ``curve``
+    (:class:`~ntk_explore.zigzag.StopCurve`), ``dist``
+    (:class:`~ntk_explore.zigzag.Distillation`), ``figure``.
+    """
+
+    def __init__(self, *, key=None, n_train: int = 600, teacher_epochs: int = 300,
+                 student_epochs: int = 100, noise: float = 4.0, rate: float = 0.98,
+                 noises=(2.0, 3.0, 4.0, 6.0)):
+        self.key = jax.random.key(0) if key is None else key
+        self.n_train, self.teacher_epochs = n_train, teacher_epochs
+        self.student_epochs = student_epochs
+        self.model = Z.toy_model()
+        self._teachers: dict = {}
+        self._students: dict = {}
+        style = {"description_width": "initial"}
+        slider = dict(continuous_update=False, style=style)
+        self.noise = W.SelectionSlider(options=tuple(noises), value=noise,
+                                       description="label noise (variance)", **slider)
+        self.rate = W.FloatSlider(value=rate, min=0.8, max=0.995, step=0.005,
+                                  readout_format=".3f", description="EMA rate", **slider)
+        self.stop = W.IntSlider(value=1, min=1, max=teacher_epochs,
+                                description="teacher epochs", **slider)
+        self.step = W.IntSlider(value=0, min=0, max=teacher_epochs,
+                                description="marker epoch", **slider)
+        self.readout = W.HTML()
+        self.out = W.Output()
+        self.boxes: list[W.Checkbox] = []
+        self.box_row = W.HBox()
+        self.figure = None
+        self._load_teacher(first=True)
+        for w in (self.rate, self.stop, self.step):
+            w.observe(lambda _c: self.update(), names="value")
+        self.noise.observe(lambda _c: self._load_teacher(), names="value")
+
+    # -- cached computation -------------------------------------------------
+    def teacher(self, noise: float):
+        """Toy and teacher run for this noise level (cached)."""
+        if noise not in self._teachers:
+            k_toy, k_teacher = jax.random.split(jax.random.fold_in(self.key, 0))
+            toy = Z.make_toy(k_toy, n_train=self.n_train, noise=noise)
+            run = Z.train_teacher(toy, self.model, k_teacher, epochs=self.teacher_epochs)
+            self._teachers[noise] = (toy, run)
+        return self._teachers[noise]
+
+    def students(self, noise: float, stop: int, rate: float):
+        """The three students for these settings (cached)."""
+        k = (noise, stop, round(rate, 4))
+        if k not in self._students:
+            toy, run = self.teacher(noise)
+            self._students[k] = Z.distill(toy, self.model, run,
+                                          jax.random.fold_in(self.key, 1), stop=stop,
+                                          rate=rate, student_epochs=self.student_epochs)
+        return self._students[k]
+
+    # -- callbacks -----------------------------------------------------------
+    def _load_teacher(self, first: bool = False):
+        self.toy, self.run = self.teacher(self.noise.value)
+        self.kinds = Z.point_kinds(self.toy)
+        mem = self.run.memorized_at
+        with self.stop.hold_trait_notifications():
+            self.stop.value = mem if mem is not None else len(self.run.epochs) - 1
+        self.boxes = [W.Checkbox(value=True, description=f"#{i} {self.kinds[i]}", indent=False,
+                                 layout=W.Layout(width="150px"))
+                      for i in pick_points(self.kinds)]
+        for b in self.boxes:
+            b.observe(lambda _c: self.update(), names="value")
+        self.box_row.children = self.boxes
+        self.update()
+
+    def selected(self) -> list[int]:
+        return [int(b.description.split()[0][1:]) for b in self.boxes if b.value]
+
+    def update(self):
+        noise, stop, rate = self.noise.value, self.stop.value, self.rate.value
+        self.curve = Z.targets_vs_stop(self.toy, self.run, rate=rate)
+        self.dist = self.students(noise, stop, rate)
+        step = min(self.step.value, len(self.run.epochs) - 1)
+        mem = self.run.memorized_at
+        mem_epoch = None if mem is None else int(self.run.epochs[mem])
+        t = self.dist.targets
+        d = {k: Z.distance_to_pstar(getattr(t, k), self.toy.pstar)
+             for k in ("onehot", "teacher", "filtered")}
+        self.readout.value = (
+            f"100% train accuracy at epoch <b>{mem_epoch}</b>; teacher stopped at "
+            f"<b>{stop}</b>. Mean distance to p*: one-hot {d['onehot']:.3f}, teacher "
+            f"{d['teacher']:.3f}, filtered <b>{d['filtered']:.3f}</b>. Student test ECE: "
+            f"{self.dist.onehot.ece:.3f} / {self.dist.teacher.ece:.3f} / "
+            f"<b>{self.dist.filtered.ece:.3f}</b> (one-hot / teacher / filtered).")
+        self.figure = P.zigzag_figure(self.run.paths, self.selected(), self.toy.pstar,
+                                      self.toy.y, self.kinds, step, self.curve, self.dist,
+                                      stop, mem_epoch, self.run.epochs)
+        with self.out:
+            self.out.clear_output(wait=True)
+            display(self.figure)
+        plt.close(self.figure)
+
+    def widget(self) -> W.Widget:
+        return W.VBox([W.HBox([self.step, self.noise]), W.HBox([self.stop, self.rate]),
+                       self.box_row, self.readout, self.out])
+
+    def _ipython_display_(self):
+        display(self.widget())
