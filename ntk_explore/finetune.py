@@ -338,7 +338,10 @@ class TauSweep:
 
 
 def spearman(a, b) -> float:
-    """Spearman rank correlation of two ``(m,)`` arrays (no ties expected)."""
+    """Spearman rank correlation of two ``(m,)`` arrays (no ties expected);
+    ``nan`` when either holds a non-finite value (e.g. a diverged run)."""
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return math.nan
     ra = np.argsort(np.argsort(np.asarray(a)))
     rb = np.argsort(np.argsort(np.asarray(b)))
     return float(np.corrcoef(ra, rb)[0, 1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import display
 
 from .. import finetune as F
@@ -12,7 +13,7 @@ from ..plots.finetune import finetune_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS"]
 
-FT_LRS = (0.5, 1.0, 2.0, 4.0)
+FT_LRS = (0.5, 1.0, 2.0, 4.0, 6.0)
 SMOOTHINGS = (0.0, 0.1, 0.3)
 
 
@@ -80,6 +81,9 @@ class FinetuneApp:
             f"CKA {sw.mean('cka')[i]:.3f}, accuracy <b>{sw.mean('accuracy')[i]:.3f}</b> ± "
             f"{sw.sem('accuracy')[i]:.3f}; Spearman(energy, feature change) over tau "
             f"<b>{sw.spearman():.2f}</b>; first-step residual {self.step.residual:.2g}")
+        if np.isnan(sw.feature_change).any():
+            self.readout.value += (" <b style='color:#c00'>warning: some FT runs diverged at "
+                                   f"lr {lr:g} (left out of the means)</b>")
         self.figure = finetune_figure(sw, self.step, tau)
         with self.out:
             self.out.clear_output(wait=True)
