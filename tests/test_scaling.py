@@ -1,0 +1,124 @@
+"""Data-scaling exponents and the pNTK/eNTK gap (issue 7)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntk_explore import pntk_study, scaling
+from ntk_explore.kernels import flatten_blocks, mlp_ntk, mlp_pntk
+from ntk_explore.models import mlp
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0])
+def test_exponent_recovers_known_power_law(alpha):
+    rng = np.random.default_rng(0)
+    ns = np.geomspace(16, 4096, 9)
+    losses = 3.0 * ns**-alpha * np.exp(0.05 * rng.standard_normal(ns.size))
+    e = scaling.exponent(ns, losses)
+    assert e.ci95[0] < alpha < e.ci95[1]
+    assert abs(e.alpha - alpha) < 4 * e.fit.stderr
+
+
+def test_exponent_exact_power_law_and_bad_input():
+    ns = np.array([10.0, 100.0, 1000.0])
+    assert scaling.exponent(ns, 2.0 * ns**-0.7).alpha == pytest.approx(0.7, rel=1e-12)
+    with pytest.raises(ValueError):
+        scaling.exponent(ns, np.array([1.0, -1.0, 0.5]))
+
+
+def test_tasks_shapes():
+    d = scaling.digits_task()
+    assert d.x.shape == (1141, 64) and d.y.shape == (1141, 10) and d.x_test.shape == (400, 64)
+    assert np.allclose(d.y.sum(1), 0.0) and set(np.unique(d.labels)) == set(range(10))
+    t = scaling.teacher_task(d=5)
+    assert t.x.shape == (1024, 5) and t.y.shape == (1024, 1)
+    assert np.allclose(np.linalg.norm(t.x, axis=1), np.sqrt(5))
+    with pytest.raises(ValueError):
+        scaling.digits_task(n_test=1500, n_extra=400)
+
+
+def test_centered_apply_is_zero_at_init(key):
+    model = mlp(4, 32, 1, 3)
+    p0 = model.init(key)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (5, 4))
+    assert np.allclose(scaling.centered_apply(model, p0)(p0, x), 0.0)
+
+
+def test_kernel_predict_entk_vs_pntk_routes(key):
+    model = mlp(4, 64, 1, 3)
+    p = model.init(key)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (12, 4))
+    xt = jax.random.normal(jax.random.fold_in(key, 2), (7, 4))
+    y = np.asarray(jax.random.normal(jax.random.fold_in(key, 3), (12, 3)))
+    pe = scaling.kernel_predict(model, p, x, y, xt, kernel="entk")
+    K = flatten_blocks(mlp_ntk(model)(x, None, p))
+    Ks = flatten_blocks(mlp_ntk(model)(xt, x, p))
+    assert np.allclose(pe.reshape(-1), Ks @ np.linalg.solve(K, y.reshape(-1)), rtol=1e-8)
+    pp = scaling.kernel_predict(model, p, x, y, xt, kernel="pntk")
+    P, Ps = mlp_pntk(model)(x, None, p), mlp_pntk(model)(xt, x, p)
+    assert np.allclose(pp, Ps @ np.linalg.solve(P, y), rtol=1e-8)
+    # interpolation: the training points are fitted exactly
+    assert np.allclose(scaling.kernel_predict(model, p, x, y, x, kernel="pntk"), y, atol=1e-6)
+    with pytest.raises(ValueError):
+        scaling.kernel_predict(model, p, x, y, xt, kernel="nope")
+
+
+@pytest.fixture(scope="module")
+def small_curves():
+    task = scaling.digits_task()
+    return scaling.data_scaling(task, [16, 32, 64], key=jax.random.key(0), width=64,
+                                steps=100, n_pre=32)
+
+
+def test_data_scaling_notebook_shapes(small_curves):
+    assert small_curves.ns.tolist() == [16, 32, 64]
+    assert set(small_curves.losses) == set(scaling.LEARNERS)
+    for name, losses in small_curves.losses.items():
+        assert losses.shape == (3,) and np.all(np.isfinite(losses)) and np.all(losses > 0)
+        e = small_curves.exponent(name)
+        assert np.isfinite(e.alpha) and e.ci95[0] <= e.alpha <= e.ci95[1]
+
+
+def test_data_scaling_bad_input():
+    task = scaling.teacher_task()
+    with pytest.raises(ValueError):
+        scaling.data_scaling(task, [8, 16], key=jax.random.key(0))
+    with pytest.raises(ValueError):
+        scaling.data_scaling(task, [8, 16, 32], key=jax.random.key(0), learners=("svm",))
+    with pytest.raises(ValueError):
+        scaling.data_scaling(task, [8, 16, 32], key=jax.random.key(0), n_pre=10_000)
+
+
+# ---------------------------------------------------------------- pNTK vs eNTK
+
+@pytest.fixture(scope="module")
+def gap_sweep():
+    x = scaling.digits_task().x[:32]
+    return pntk_study.gap_vs_width(x, [64, 256, 1024, 4096, 8192], key=jax.random.key(1),
+                                   seeds=3, out_dim=10, depth=1)
+
+
+def test_pntk_gap_shrinks_like_inverse_sqrt_width(gap_sweep):
+    fit = gap_sweep.fit
+    assert -0.6 <= fit.slope <= -0.4, fit
+    assert np.all(np.diff(gap_sweep.mean) < 0)
+
+
+def test_pntk_gap_is_zero_for_one_output(key):
+    model = mlp(3, 16, 1, 1)
+    x = jax.random.normal(key, (6, 3))
+    assert pntk_study.pntk_gap(model, model.init(key), x) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_compare_regression_and_cost_shapes(key):
+    task = scaling.digits_task()
+    model = mlp(64, 128, 1, 10)
+    c = pntk_study.compare_regression(model, model.init(key), task.x[:60], task.y[:60],
+                                      task.x_test[:50], task.labels_test[:50])
+    assert c.pred_entk.shape == c.pred_pntk.shape == (50, 10)
+    assert 0 <= c.rel_diff < 1 and 0 <= c.acc_entk <= 1 and 0 <= c.acc_pntk <= 1
+    rows = pntk_study.cost_vs_k([1, 4], n=32, width=32, key=key, repeats=1)
+    assert [r.k for r in rows] == [1, 4] and rows[1].memory_ratio == 16
+    full, p = pntk_study.full_entk_bytes()
+    assert full == 50_000**2 * 100 * 8 and p == 50_000**2 * 8
