@@ -135,3 +135,17 @@ def test_bad_inputs_raise():
         Z.distance_to_pstar(np.ones((2, 3)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="positive"):
         Z.auc(np.array([]), np.array([1.0]))
+
+
+def test_app_sliders_recompute():
+    from ntk_explore.widgets.zigzag import ZigzagApp
+
+    app = ZigzagApp(n_train=120, teacher_epochs=40, student_epochs=5)
+    fig, dist = app.figure, app.dist
+    app.step.value = 20
+    assert app.figure is not fig
+    app.stop.value = 10 if app.stop.value != 10 else 20
+    assert app.dist is not dist and app.dist.targets.stop == app.stop.value
+    assert len(app.selected()) == len(app.boxes) > 0
+    app.boxes[0].value = False
+    assert len(app.selected()) == len(app.boxes) - 1
