@@ -225,7 +225,7 @@ class FTStart(NamedTuple):
 
 
 def ft_start(hd: Head, hparams, z: jax.Array, y: jax.Array) -> FTStart:
-    """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, hard labels ``y`` ``(n, k)``."""
+    """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, one-hot ``y`` ``(n, k)``."""
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
         raise ValueError(f"z must be (n, dz) and y (n, k), got {z.shape} and {y.shape}")
     q = jax.nn.softmax(hd.apply(hparams, z), axis=-1)
@@ -369,6 +369,7 @@ def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
     runs = np.stack([_one_seed(pre, hd, data, jax.random.fold_in(key, s), taus, smoothing,
                                hp_lr, ft_lr, ft_steps) for s in range(seeds)])
     if np.isnan(runs).any():
-        warnings.warn(f"fine-tuning diverged at lr={ft_lr} in some runs (shown as NaN)")
+        warnings.warn(f"fine-tuning diverged at lr={ft_lr} in some runs (shown as NaN)",
+                      stacklevel=2)
     return TauSweep(np.asarray(taus), *(runs[..., i] for i in range(4)), head=head_kind,
                     smoothing=float(smoothing), ft_lr=float(ft_lr), ft_steps=int(ft_steps))

@@ -92,6 +92,18 @@ def test_bad_inputs():
         F.digits_transfer(source=(0, 1), target=(1, 2))
     hd = F.head("linear", 3, 2)
     with pytest.raises(ValueError, match="sorted"):
-        F.head_probe(hd, hd.init(jax.random.key(0)), jnp.ones((4, 3)), jnp.eye(2)[jnp.array([0, 1, 0, 1])], [5, 1])
+        y = jnp.eye(2)[jnp.array([0, 1, 0, 1])]
+        F.head_probe(hd, hd.init(jax.random.key(0)), jnp.ones((4, 3)), y, [5, 1])
     with pytest.raises(ValueError, match="z must be"):
         F.ft_start(hd, hd.init(jax.random.key(0)), jnp.ones((4, 3)), jnp.ones((3, 2)))
+
+
+def test_widget_tau_slider_recomputes(setup):
+    from ntk_explore.widgets.finetune import FinetuneApp
+
+    data, pre = setup
+    app = FinetuneApp(seeds=2, taus=(0, 30), tau=0, ft_steps=20, data=data, pretrained=pre)
+    before = app.step.start.energy, app.readout.value
+    app.tau.value = 30
+    assert app.step.start.energy < before[0] and app.readout.value != before[1]
+    assert app.sweep.energy.shape == (2, 2)
