@@ -39,7 +39,7 @@ from .models import MLP, mlp
 from .training import train
 
 __all__ = [
-    "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",
+    "KINDS", "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",
     "ema_targets", "Targets", "distill_targets", "point_kinds", "zigzag_score",
     "auc", "expected_calibration_error", "distance_to_pstar", "StudentResult",
     "train_student", "Distillation", "distill", "OneStep", "one_step_decomposition",
