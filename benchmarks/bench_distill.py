@@ -34,7 +34,8 @@ def one_seed(seed: int, args, model):
     toy = Z.make_toy(k_toy, noise=args.noise)
     run = Z.train_teacher(toy, model, k_teacher, epochs=args.teacher_epochs)
     if run.memorized_at is None:
-        raise RuntimeError(f"seed {seed}: no 100% training accuracy in {args.teacher_epochs} epochs")
+        raise RuntimeError(f"seed {seed}: no 100% training accuracy in "
+                           f"{args.teacher_epochs} epochs")
     dist = Z.distill(toy, model, run, k_student, rate=args.rate)
     late = Z.distill_targets(toy, run, len(run.epochs) - 1, rate=args.rate)
     kinds = Z.point_kinds(toy)

@@ -56,7 +56,7 @@ def test_one_step_summands_add_up_and_a_matrix_rows_sum_to_zero():
 
 def test_teacher_memorizes_in_every_seed(runs):
     _, seeds = runs
-    for toy, run, _ in seeds:
+    for _toy, run, _ in seeds:
         assert run.memorized_at is not None
         assert run.train_acc[run.memorized_at] == 1.0
         assert np.all(run.train_acc[:run.memorized_at] < 1.0)
