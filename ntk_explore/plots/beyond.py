@@ -1,0 +1,114 @@
+"""Figures for notebooks 07-08: data-scaling exponents, pNTK vs eNTK, active learning."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import new_figure
+
+__all__ = ["scaling_axes", "scaling_figure", "gap_axes", "cost_axes", "pntk_figure",
+           "acquisition_axes", "retrain_axes", "active_figure"]
+
+_LABELS = {"net": "trained net", "entk_init": "eNTK at init", "entk_trained": "eNTK after training",
+           "entk_pretrained": "eNTK pretrained", "ntk": "infinite NTK"}
+
+
+def scaling_axes(ax, curves):
+    """Test loss vs n (log-log) per learner, with fitted power laws and alpha in the legend."""
+    for i, (name, losses) in enumerate(curves.losses.items()):
+        e = curves.exponent(name)
+        ax.plot(curves.ns, losses, "o", color=f"C{i}")
+        ax.plot(curves.ns, e.fit.predict(curves.ns), "-", color=f"C{i}", alpha=0.7,
+                label=f"{_LABELS.get(name, name)}: alpha {e.alpha:.2f} "
+                      f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("training-set size n")
+    ax.set_ylabel("test loss (MSE)")
+    ax.set_title(f"{curves.task}: width {curves.width}, {curves.steps} GD steps", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def scaling_figure(*curves_list):
+    """One log-log panel per :class:`~ntk_explore.scaling.ScalingCurves`."""
+    fig, axes = new_figure(ncols=len(curves_list), width=5.2, height=4.0)
+    for ax, curves in zip(axes[0], curves_list):
+        scaling_axes(ax, curves)
+    return fig
+
+
+def gap_axes(ax, sweeps, labels):
+    """Relative pNTK/eNTK gap vs width for several sweeps, with fitted slopes."""
+    for i, (sweep, label) in enumerate(zip(sweeps, labels)):
+        fit = sweep.fit
+        ax.errorbar(sweep.widths, sweep.mean, yerr=2 * sweep.sem, fmt="o", color=f"C{i}",
+                    capsize=3)
+        ax.plot(sweep.widths, fit.predict(sweep.widths), "-", color=f"C{i}",
+                label=f"{label}: slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
+    w = sweeps[0].widths
+    ax.plot(w, sweeps[0].mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden width")
+    ax.set_ylabel(r"$\|eNTK - pNTK\otimes I_k\|_F / \|eNTK\|_F$")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def cost_axes(ax, rows):
+    """eNTK/pNTK time and memory ratios against the number of outputs k."""
+    ks = [r.k for r in rows]
+    ax.plot(ks, [r.time_ratio for r in rows], "o-", label="time eNTK / pNTK")
+    ax.plot(ks, [r.memory_ratio for r in rows], "s--", label="memory eNTK / pNTK (= k^2)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("outputs k")
+    ax.set_ylabel("ratio")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def pntk_figure(sweeps, labels, rows):
+    """Gap vs width (left) and cost ratios vs k (right)."""
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.8)
+    gap_axes(axes[0, 0], sweeps, labels)
+    cost_axes(axes[0, 1], rows)
+    return fig
+
+
+def acquisition_axes(ax, curves):
+    """Mean test accuracy vs labels per strategy; ``curves[strategy]`` is a list over seeds."""
+    for i, (name, runs) in enumerate(curves.items()):
+        acc = np.stack([c.accuracy for c in runs])
+        mean = acc.mean(0)
+        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}", label=f"{name} ({len(runs)} seeds)")
+        if len(runs) > 1:
+            se = acc.std(0, ddof=1) / np.sqrt(len(runs))
+            ax.fill_between(runs[0].labels, mean - 2 * se, mean + 2 * se, color=f"C{i}",
+                            alpha=0.15)
+    ax.set_xlabel("labelled points")
+    ax.set_ylabel("test accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def retrain_axes(ax, check):
+    """Look-ahead score vs the change measured by actually retraining (log-log)."""
+    ax.loglog(check.scores_actual, check.scores_pred, "o")
+    lo = min(check.scores_actual.min(), check.scores_pred.min())
+    hi = max(check.scores_actual.max(), check.scores_pred.max())
+    ax.plot([lo, hi], [lo, hi], "--", color="gray", label="y = x")
+    ax.set_xlabel("mean sq. change, actual retraining")
+    ax.set_ylabel("mean sq. change, eNTK look-ahead")
+    ax.set_title(f"median cosine {np.median(check.cosine):.3f}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def active_figure(curves, check):
+    """Acquisition curves (left) and look-ahead vs retraining (right)."""
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.8)
+    acquisition_axes(axes[0, 0], curves)
+    retrain_axes(axes[0, 1], check)
+    return fig

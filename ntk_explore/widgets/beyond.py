@@ -1,0 +1,169 @@
+"""Apps for notebooks 07-08: data scaling, pNTK vs eNTK, look-ahead active learning.
+
+Each app caches its results by slider values, so moving back to a setting is
+instant; a new setting recomputes through the library (seconds).
+"""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import jax
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from .. import active, pntk_study, scaling
+from ..plots import beyond as plots
+
+__all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
+
+_STYLE = {"description_width": "initial"}
+
+
+def _show(out, fig):
+    with out:
+        out.clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+class _App:
+    """Shared plumbing: observe sliders, readout HTML, Output, cache."""
+
+    def _wire(self, sliders):
+        self._cache = {}
+        self.readout, self.out = W.HTML(), W.Output()
+        self.sliders = sliders
+        for s in sliders:
+            s.observe(lambda _change: self.update(), names="value")
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def widget(self) -> W.Widget:
+        return W.VBox([W.HBox(self.sliders), self.readout, self.out])
+
+    def _ipython_display_(self):
+        display(self.widget())
+
+
+class ScalingApp(_App):
+    """Test loss vs n for the net and its kernels on one task.
+
+    Sliders: width, GD steps, pretraining samples. Attributes after each
+    update: ``curves`` (:class:`~ntk_explore.scaling.ScalingCurves`),
+    ``exponents`` (learner -> Exponent), ``figure``.
+    """
+
+    def __init__(self, task=None, *, ns=(32, 64, 128, 256, 512), width=256, steps=500,
+                 n_pre=128, key=None):
+        self.task = scaling.digits_task() if task is None else task
+        self.ns, self.key = tuple(ns), jax.random.key(0) if key is None else key
+        self.width = W.SelectionSlider(options=(64, 128, 256, 512, 1024), value=width,
+                                       description="width", continuous_update=False,
+                                       style=_STYLE)
+        self.steps = W.SelectionSlider(options=(100, 250, 500, 1000, 2000), value=steps,
+                                       description="GD steps", continuous_update=False,
+                                       style=_STYLE)
+        self.n_pre = W.SelectionSlider(options=(16, 32, 64, 128, 256), value=n_pre,
+                                       description="pretraining samples",
+                                       continuous_update=False, style=_STYLE)
+        self._wire([self.width, self.steps, self.n_pre])
+        self.update()
+
+    def compute(self):
+        args = (self.width.value, self.steps.value, self.n_pre.value)
+        return self._cached(args, lambda: scaling.data_scaling(
+            self.task, self.ns, key=self.key, width=args[0], steps=args[1], n_pre=args[2]))
+
+    def update(self):
+        self.curves = self.compute()
+        self.exponents = self.curves.exponents()
+        self.readout.value = "; ".join(
+            f"{name}: alpha <b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+            for name, e in self.exponents.items())
+        self.figure = plots.scaling_figure(self.curves)
+        _show(self.out, self.figure)
+
+
+class PntkApp(_App):
+    """pNTK/eNTK gap vs width at init and after training, for ``k`` outputs.
+
+    Sliders: outputs k, training steps. Attributes: ``init_sweep``,
+    ``trained_sweep`` (:class:`~ntk_explore.pntk_study.GapSweep`), ``figure``.
+    """
+
+    def __init__(self, *, n_points=32, widths=(64, 256, 1024, 4096), seeds=2, k=10,
+                 train_steps=200, cost_ks=(1, 2, 5, 10), key=None):
+        self.task = scaling.digits_task()
+        self.x = self.task.x[:n_points]
+        self.widths, self.seeds = tuple(widths), seeds
+        self.key = jax.random.key(0) if key is None else key
+        self.k = W.SelectionSlider(options=(2, 5, 10), value=k, description="outputs k",
+                                   continuous_update=False, style=_STYLE)
+        self.train_steps = W.SelectionSlider(options=(50, 200, 1000), value=train_steps,
+                                             description="training steps",
+                                             continuous_update=False, style=_STYLE)
+        self.cost_rows = pntk_study.cost_vs_k(cost_ks, key=self.key, repeats=2)
+        self._wire([self.k, self.train_steps])
+        self.update()
+
+    def _sweep(self, k, steps):
+        y = self.task.y[: self.x.shape[0], :k]
+        return self._cached((k, steps), lambda: pntk_study.gap_vs_width(
+            self.x, self.widths, key=self.key, seeds=self.seeds, out_dim=k, y=y,
+            train_steps=steps))
+
+    def update(self):
+        k, steps = self.k.value, self.train_steps.value
+        self.init_sweep, self.trained_sweep = self._sweep(k, 0), self._sweep(k, steps)
+        fi, ft = self.init_sweep.fit, self.trained_sweep.fit
+        self.readout.value = (f"k = {k}: slope at init <b>{fi.slope:.3f}</b> "
+                              f"[{fi.ci95[0]:.2f}, {fi.ci95[1]:.2f}]; after {steps} steps "
+                              f"<b>{ft.slope:.3f}</b> [{ft.ci95[0]:.2f}, {ft.ci95[1]:.2f}]")
+        self.figure = plots.pntk_figure([self.init_sweep, self.trained_sweep],
+                                        ["init", f"after {steps} GD steps"], self.cost_rows)
+        _show(self.out, self.figure)
+
+
+class ActiveApp(_App):
+    """Acquisition curves (random, uncertainty, eNTK look-ahead) on ``load_digits``.
+
+    Sliders: points per round, width. Attributes: ``curves`` (strategy -> list
+    of :class:`~ntk_explore.active.AcquisitionCurve` over seeds), ``final``
+    (strategy -> mean final accuracy), ``figure``.
+    """
+
+    def __init__(self, *, seeds=2, rounds=6, steps=300, per_round=10, width=256, key=None):
+        self.task = scaling.digits_task()
+        self.seeds, self.rounds, self.steps = seeds, rounds, steps
+        self.key = jax.random.key(0) if key is None else key
+        self.per_round = W.SelectionSlider(options=(5, 10, 20), value=per_round,
+                                           description="labels per round",
+                                           continuous_update=False, style=_STYLE)
+        self.width = W.SelectionSlider(options=(128, 256, 512), value=width,
+                                       description="width", continuous_update=False,
+                                       style=_STYLE)
+        self.check = active.retrain_check(self.task, [3, 50, 200, 400, 800], key=self.key,
+                                          steps=steps, retrain_steps=steps, n_eval=150)
+        self._wire([self.per_round, self.width])
+        self.update()
+
+    def _curves(self, per_round, width):
+        def compute():
+            return {s: [active.acquisition_curve(
+                self.task, s, key=jax.random.fold_in(self.key, seed), seed=seed,
+                per_round=per_round, rounds=self.rounds, width=width, steps=self.steps)
+                for seed in range(self.seeds)] for s in active.STRATEGIES}
+        return self._cached((per_round, width), compute)
+
+    def update(self):
+        self.curves = self._curves(self.per_round.value, self.width.value)
+        self.final = {s: float(sum(c.accuracy[-1] for c in runs) / len(runs))
+                      for s, runs in self.curves.items()}
+        labels = self.curves["random"][0].labels[-1]
+        self.readout.value = f"accuracy at {labels} labels: " + "; ".join(
+            f"{s} <b>{a:.3f}</b>" for s, a in self.final.items())
+        self.figure = plots.active_figure(self.curves, self.check)
+        _show(self.out, self.figure)
