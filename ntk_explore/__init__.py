@@ -12,12 +12,13 @@ Public API (everything else is an implementation detail):
 * topics (submodules, each behind one notebook):
   :mod:`.equivalence` (02: three learners, kernel motion), :mod:`.ntk_table` (02: the
   published kernel-regression table), :mod:`.features` (03: feature change vs width),
-  :mod:`.transfer` (04: transfer through a fixed kernel)
+  :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
+  paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning)
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
 * :func:`device_summary` -- which device JAX computes on.
 """
 
-from . import datasets, equivalence, features, ntk_table, transfer
+from . import datasets, equivalence, features, finetune, ntk_table, transfer, zigzag
 from .kernels import (
     empirical_ntk,
     flatten_blocks,
@@ -55,4 +56,5 @@ __all__ = [
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
     "device_summary", "datasets", "equivalence", "features", "ntk_table", "transfer",
+    "zigzag", "finetune",
 ]

@@ -5,7 +5,9 @@ in attributes so tests can check that moving a slider changed the answer."""
 from .convergence import WIDTHS, EntkWidthApp
 from .equivalence import TableApp, ThreeLearnersApp
 from .features import FeatureWidthApp
+from .finetune import FinetuneApp
 from .transfer import TransferApp
+from .zigzag import ZigzagApp
 
 __all__ = ["EntkWidthApp", "WIDTHS", "ThreeLearnersApp", "TableApp", "FeatureWidthApp",
-           "TransferApp"]
+           "TransferApp", "ZigzagApp", "FinetuneApp"]
