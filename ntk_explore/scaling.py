@@ -192,6 +192,7 @@ class ScalingCurves:
         return exponent(self.ns, self.losses[learner])
 
     def exponents(self) -> dict:
+        """``{learner: Exponent}`` for every measured learner."""
         return {name: self.exponent(name) for name in self.losses}
 
 
