@@ -151,9 +151,21 @@ class AcquisitionCurve:
     accuracy: np.ndarray
 
 
-def _fit(model: MLP, params0, x, y, lr: float, steps: int):
-    apply = centered_apply(model, params0)
-    return apply, train(apply, params0, x, y, lr=lr, steps=steps, progress=False).params
+_NETS: dict = {}
+
+
+def _centered_net(model: MLP, key: jax.Array):
+    """``(params0, apply)`` of the centred net; one ``apply`` object per (model, key), so
+    :func:`~ntk_explore.training.train` reuses its compiled loops across strategies."""
+    tag = (model, np.asarray(jax.random.key_data(key)).tobytes())
+    if tag not in _NETS:
+        params0 = model.init(key)
+        _NETS[tag] = (params0, centered_apply(model, params0))
+    return _NETS[tag]
+
+
+def _fit(apply, params0, x, y, lr: float, steps: int):
+    return train(apply, params0, x, y, lr=lr, steps=steps, progress=False).params
 
 
 def _choose(strategy, rng, model, apply, params, task, labelled, pool_left, evals, count):
@@ -188,10 +200,10 @@ def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 
     labelled = rng.choice(N, n_init, replace=False)
     evals = rng.choice(N, min(n_eval, N), replace=False)
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
-    params0 = model.init(key)
+    params0, apply = _centered_net(model, key)
     counts, accs = [], []
     for r in range(rounds + 1):
-        apply, params = _fit(model, params0, task.x[labelled], task.y[labelled], lr, steps)
+        params = _fit(apply, params0, task.x[labelled], task.y[labelled], lr, steps)
         pred = np.asarray(apply(params, jnp.asarray(task.x_test))).argmax(1)
         counts.append(labelled.size)
         accs.append(float(np.mean(pred == task.labels_test)))
@@ -243,8 +255,8 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
     others = np.setdiff1d(np.arange(N), np.concatenate([labelled, cands]))
     evals = rng.choice(others, min(n_eval, others.size), replace=False)
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
-    params0 = model.init(key)
-    apply, params = _fit(model, params0, task.x[labelled], task.y[labelled], lr, steps)
+    params0, apply = _centered_net(model, key)
+    params = _fit(apply, params0, task.x[labelled], task.y[labelled], lr, steps)
     X = jnp.asarray(task.x)
     f = np.asarray(apply(params, X), np.float64)
     K = np.asarray(mlp_pntk(model)(X, None, params), np.float64)

@@ -135,7 +135,7 @@ class ActiveApp(_App):
     (strategy -> mean final accuracy), ``figure``.
     """
 
-    def __init__(self, *, seeds=2, rounds=6, steps=300, per_round=10, width=256, key=None):
+    def __init__(self, *, seeds=2, rounds=5, steps=300, per_round=10, width=256, key=None):
         self.task = scaling.digits_task()
         self.seeds, self.rounds, self.steps = seeds, rounds, steps
         self.key = jax.random.key(0) if key is None else key
