@@ -4,6 +4,7 @@
     python3 dev.py lab      # set up .venv, start JupyterLab on notebooks/
     python3 dev.py test     # set up .venv, run unit tests + every notebook (nbval)
     python3 dev.py bench    # set up .venv, run the benchmarks in benchmarks/
+    python3 dev.py browser  # set up .venv + Debian chromium + playwright, run tests/test_browser.py
     python3 dev.py setup    # only set up
 
 Needs only Python >= 3.11 with pip and venv. The set-up is idempotent: it
@@ -110,8 +111,21 @@ def bench(args) -> int:
     return rc
 
 
+def browser(args) -> int:
+    """Real-browser test: Debian's chromium (apt, as root) + pinned playwright; no downloads."""
+    if not Path("/usr/bin/chromium").exists():
+        print("/usr/bin/chromium is missing: installing Debian's chromium with apt-get")
+        _must("apt-get", "update")
+        _must("apt-get", "install", "-y", "chromium")
+    _must(PY, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
+          "-r", "requirements-browser.txt")
+    env = dict(os.environ, NTK_EXPLORE_BROWSER="1")  # a missing browser fails, not skips
+    return _run(PY, "-m", "pytest", "tests/test_browser.py", "-v", "-s", "-p", "no:xdist", *args,
+                env=env)
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("setup", "lab", "test", "bench"):
+    if not argv or argv[0] not in ("setup", "lab", "test", "bench", "browser"):
         print(__doc__)
         return 2
     job, rest = argv[0], argv[1:]
@@ -120,7 +134,7 @@ def main(argv: list[str]) -> int:
     setup(gpu=gpu)
     if job == "setup":
         return 0
-    return {"lab": lab, "test": test, "bench": bench}[job](rest)
+    return {"lab": lab, "test": test, "bench": bench, "browser": browser}[job](rest)
 
 
 if __name__ == "__main__":
