@@ -13,12 +13,25 @@ Public API (everything else is an implementation detail):
   :mod:`.equivalence` (02: three learners, kernel motion), :mod:`.ntk_table` (02: the
   published kernel-regression table), :mod:`.features` (03: feature change vs width),
   :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
-  paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning)
+  paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning),
+  :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
+  (08: pNTK vs eNTK, look-ahead active learning)
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
 * :func:`device_summary` -- which device JAX computes on.
 """
 
-from . import datasets, equivalence, features, finetune, ntk_table, transfer, zigzag
+from . import (
+    active,
+    datasets,
+    equivalence,
+    features,
+    finetune,
+    ntk_table,
+    pntk_study,
+    scaling,
+    transfer,
+    zigzag,
+)
 from .kernels import (
     empirical_ntk,
     flatten_blocks,
@@ -56,5 +69,5 @@ __all__ = [
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
     "device_summary", "datasets", "equivalence", "features", "ntk_table", "transfer",
-    "zigzag", "finetune",
+    "zigzag", "finetune", "scaling", "pntk_study", "active",
 ]

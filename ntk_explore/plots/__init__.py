@@ -1,6 +1,7 @@
 """Matplotlib figure functions, one module per topic. Each takes computed
 results and returns a Figure (opaque white background, labelled axes)."""
 
+from .beyond import active_figure, pntk_figure, scaling_figure
 from .core import convergence_loglog, entk_vs_width_figure, kernel_heatmaps, new_figure
 from .equivalence import table_figure, three_learners_figure, width_sweep_figure
 from .features import coord_check_figure, feature_change_figure, kernel_factor_figure
@@ -13,5 +14,5 @@ __all__ = [
     "three_learners_figure", "width_sweep_figure", "table_figure",
     "feature_change_figure", "kernel_factor_figure", "coord_check_figure",
     "transfer_figure", "zigzag_figure", "one_step_figure", "paths_on_simplex",
-    "finetune_figure", "tau_curve",
+    "finetune_figure", "tau_curve", "scaling_figure", "pntk_figure", "active_figure",
 ]
