@@ -219,9 +219,9 @@ class RetrainCheck(NamedTuple):
     """Look-ahead vs actual retraining for a few candidates.
 
     ``predicted (C, E, k)``: look-ahead ``delta_c``; ``actual (C, E, k)``:
-    outputs after retraining with ``c`` minus outputs after retraining without; ``cosine (C,)`` between them; ``rel_error (C,)``
-    ``||pred - actual|| / ||actual||``; ``scores_pred``/``scores_actual (C,)``
-    mean squared changes.
+    outputs after retraining with ``c`` minus outputs after retraining without;
+    ``cosine (C,)`` between them; ``rel_error (C,)`` ``||pred - actual|| / ||actual||``;
+    ``scores_pred``/``scores_actual (C,)`` mean squared changes.
     """
 
     candidates: np.ndarray

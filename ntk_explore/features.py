@@ -31,13 +31,14 @@ so the initial function does not grow with ``alpha``).
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kernels import _backprop_signals, mlp_ntk
+from .kernels import _backprop_signals
 from .models import MLP, mlp
 from .regimes import LogLogFit, fit_loglog
 from .training import train

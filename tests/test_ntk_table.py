@@ -27,7 +27,7 @@ MC_X = _inputs(4, seed=1)
 MC_SEEDS, MC_WIDTH = 8, 4096
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mc_estimates(method):
     """Per-seed NNGP (conditioned on the hidden layer) and eNTK of the matching net.
 

@@ -1,7 +1,6 @@
 """Data-scaling exponents and the pNTK/eNTK gap (issue 7)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -95,7 +95,7 @@ def width_sweep_figure(sweep, highlight: int | None = None):
             ax.plot(np.repeat(w[None], vals.shape[0], 0).ravel(), vals.ravel(), ".",
                     color=f"C{p}", alpha=0.35)
         if field == "test_loss":
-            for p, name in enumerate(sweep.parametrizations):
+            for p in range(len(sweep.parametrizations)):
                 if np.isfinite(sweep.ntk_test_loss[p]):
                     ax.axhline(sweep.ntk_test_loss[p], color="C2", ls=":",
                                label="infinite NTK (f0 = 0)" if p == 0 else None)

@@ -11,8 +11,15 @@ import numpy as np
 from IPython.display import display
 
 from ..equivalence import regression_task, three_learners
-from ..ntk_table import (KERNEL_METHODS, PAPER_TABLE, NetConfig, TableResult, kernel_rmse,
-                         simulate_trial, train_table_net)
+from ..ntk_table import (
+    KERNEL_METHODS,
+    PAPER_TABLE,
+    NetConfig,
+    TableResult,
+    kernel_rmse,
+    simulate_trial,
+    train_table_net,
+)
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..training import DivergenceError
 
