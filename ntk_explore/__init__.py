@@ -15,7 +15,8 @@ Public API (everything else is an implementation detail):
   :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
   paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning),
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
-  (08: pNTK vs eNTK, look-ahead active learning)
+  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
+  live verdict)
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
 * :func:`device_summary` -- which device JAX computes on.
 """
@@ -29,6 +30,7 @@ from . import (
     ntk_table,
     pntk_study,
     scaling,
+    tour,
     transfer,
     zigzag,
 )
@@ -69,5 +71,5 @@ __all__ = [
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
     "device_summary", "datasets", "equivalence", "features", "ntk_table", "transfer",
-    "zigzag", "finetune", "scaling", "pntk_study", "active",
+    "zigzag", "finetune", "scaling", "pntk_study", "active", "tour",
 ]
