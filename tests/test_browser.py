@@ -275,10 +275,13 @@ def test_notebook_in_browser(nb: Path, lab_url: str, browser):
 
         errors = page.evaluate(_STATE_JS)["errors"]
         assert not errors, f"{nb.name}: error after moving the slider:\n" + "\n".join(errors)
-        # Screenshot with the app in view.
+        # Screenshot with the app (or the first table / figure) in view.
         page.evaluate("""() => {
+          // The first app (its cell at the top), or else the first table / figure output.
           const s = document.querySelector('.jp-OutputArea-output .widget-slider');
+          const o = document.querySelector('.jp-OutputArea-output table, .jp-OutputArea-output img');
           if (s) s.closest('.jp-Cell').scrollIntoView({block: 'start'});
+          else if (o) o.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'});
         }""")
         page.wait_for_timeout(1000)
         SHOTS.mkdir(parents=True, exist_ok=True)
