@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .core import new_figure
 
@@ -50,6 +51,9 @@ def decomposition_scatter(ax, step):
     ax.set_title(f"first step, eta={step.eta:g}: rel. residual {step.residual:.2g}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
+    for axis in (ax.xaxis, ax.yaxis):  # tiny values: few ticks, shared exponent
+        axis.set_major_locator(MaxNLocator(4))
+    ax.ticklabel_format(style="sci", scilimits=(-2, 2))
 
 
 def finetune_figure(sweep, step, tau, extra=None):

@@ -97,7 +97,7 @@ def student_bars(ax, dist):
     for j, (name, r) in enumerate(zip(names, res)):
         vals = [getattr(r, a) if a else 1 - r.accuracy for _, a in metrics]
         bars = ax.bar(np.arange(3) + (j - 1) * w, vals, w, label=f"student on {name}")
-        ax.bar_label(bars, fmt="%.3f", fontsize=6)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(np.arange(3), [m for m, _ in metrics])
     ax.set_ylabel("value (lower is better)")
     ax.legend(fontsize=7)
