@@ -277,7 +277,7 @@ def flatten_blocks(ntk: jax.Array) -> jax.Array:
 
 
 def relative_frobenius(a, b) -> float:
-    """``||a - b||_F / ||b||_F``."""
+    """``||a - b||_F / ||b||_F`` for two arrays of the same shape (any rank); a float."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 

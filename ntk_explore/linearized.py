@@ -62,7 +62,11 @@ def _as_blocks(kernel, k: int) -> np.ndarray:
 
 
 def stable_lr(ntk_train, n: int | None = None) -> float:
-    """Largest rate for which GD on the linearized model converges: ``2 n / lam_max``."""
+    """Largest rate for which GD on the linearized model converges: ``2 n / lam_max``.
+
+    ``ntk_train``: ``(n, n)`` scalar kernel or ``(n, n, k, k)`` eNTK blocks; ``n``
+    defaults to ``ntk_train.shape[0]`` (the loss is a mean over ``n`` points).
+    """
     K = np.asarray(ntk_train, np.float64)
     n = K.shape[0] if n is None else n
     K2 = _as_blocks(K, 1 if K.ndim == 2 else K.shape[-1])

@@ -85,6 +85,7 @@ def feature_sweeps(key: jax.Array | None = None, *, steps: int = 300, seeds: int
 
 
 def feature_motion_verdict(sweeps: dict) -> Verdict:
+    """Hidden-feature change vs width under NTK parametrization (``sweeps`` from :func:`feature_sweeps`)."""
     fit = sweeps["ntk"].fit("feature")
     lo, hi = -0.6, -0.35
     return Verdict(
@@ -95,6 +96,7 @@ def feature_motion_verdict(sweeps: dict) -> Verdict:
 
 
 def mup_verdict(sweeps: dict) -> Verdict:
+    """muP keeps hidden features moving at large width (fit over widths >= ``MUP_MIN_WIDTH``)."""
     fit = sweeps["mup"].fit("feature", min_width=features.MUP_MIN_WIDTH)
     widest = float(sweeps["mup"].mean("feature")[-1])
     lo, hi = -0.1, 0.1
@@ -107,6 +109,7 @@ def mup_verdict(sweeps: dict) -> Verdict:
 
 
 def entk_motion_verdict(sweeps: dict) -> Verdict:
+    """Relative eNTK change after training falls with width under NTK parametrization."""
     fit = sweeps["ntk"].fit("kernel")
     motion = sweeps["ntk"].mean("kernel")
     lo, hi = -1.25, -0.7
@@ -155,6 +158,7 @@ def gp_ntk_tie_verdict(trials: int = 3, n: int = 300, seed: int = 11342) -> Verd
 
 
 def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
+    """Filtered (moving-average) teacher targets vs the final teacher, by L2 distance to p*."""
     k_toy, k_teacher, _ = jax.random.split(jax.random.key(seed), 3)
     toy = zigzag.make_toy(k_toy)
     run = zigzag.train_teacher(toy, zigzag.toy_model(), k_teacher, epochs=epochs)
@@ -177,6 +181,7 @@ def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
 
 
 def head_probing_verdict(seed: int = 0) -> Verdict:
+    """Spearman correlation of energy at the start of fine-tuning with feature change after it."""
     data = finetune.digits_transfer(n_train=200)
     pre = finetune.pretrain_backbone(data, key=jax.random.key(seed), steps=400)
     sweep = finetune.tau_sweep(pre, data, key=jax.random.key(seed + 1), taus=(0, 30, 300, 3000),
@@ -211,6 +216,7 @@ def data_scaling_verdict(seed: int = 0) -> Verdict:
 
 
 def pntk_verdict(seed: int = 1) -> Verdict:
+    """Relative gap ||eNTK - pNTK (x) I_k|| / ||eNTK|| at init vs width on 32 digits (k = 10)."""
     x = scaling.digits_task().x[:32]
     sweep = pntk_study.gap_vs_width(x, [64, 256, 1024, 4096], key=jax.random.key(seed), seeds=2,
                                     out_dim=10, depth=1)
