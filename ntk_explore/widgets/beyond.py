@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import ipywidgets as W
 import jax
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from .. import active, pntk_study, scaling
 from ..plots import beyond as plots
+from ._display import show_figure as _show
 
 __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
 
 _STYLE = {"description_width": "initial"}
-
-
-def _show(out, fig):
-    with out:
-        out.clear_output(wait=True)
-        display(fig)
-    plt.close(fig)
 
 
 class _App:
@@ -84,7 +77,7 @@ class ScalingApp(_App):
             f"{name}: alpha <b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
             for name, e in self.exponents.items())
         self.figure = plots.scaling_figure(self.curves)
-        _show(self.out, self.figure)
+        self.png = _show(self.out, self.figure)
 
 
 class PntkApp(_App):
@@ -124,7 +117,7 @@ class PntkApp(_App):
                               f"<b>{ft.slope:.3f}</b> [{ft.ci95[0]:.2f}, {ft.ci95[1]:.2f}]")
         self.figure = plots.pntk_figure([self.init_sweep, self.trained_sweep],
                                         ["init", f"after {steps} GD steps"], self.cost_rows)
-        _show(self.out, self.figure)
+        self.png = _show(self.out, self.figure)
 
 
 class ActiveApp(_App):
@@ -166,4 +159,4 @@ class ActiveApp(_App):
         self.readout.value = f"accuracy at {labels} labels: " + "; ".join(
             f"{s} <b>{a:.3f}</b>" for s, a in self.final.items())
         self.figure = plots.active_figure(self.curves, self.check)
-        _show(self.out, self.figure)
+        self.png = _show(self.out, self.figure)

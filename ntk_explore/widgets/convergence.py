@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipywidgets as W
 import jax
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from .. import plots
 from ..datasets import circle
 from ..models import mlp
 from ..regimes import entk_convergence, entk_error
+from ._display import show_figure
 
 __all__ = ["EntkWidthApp", "WIDTHS"]
 
@@ -70,10 +70,7 @@ class EntkWidthApp:
             f"{fit.ci95[1]:.2f}; theory -0.5)")
         self.figure = plots.entk_vs_width_figure(self.theta, entk[:, :, 0, 0], ntk_inf,
                                                  self.width.value, self.error, sweep)
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
-        plt.close(self.figure)
+        self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         controls = W.HBox([self.width, self.seed])

@@ -6,7 +6,6 @@ import html
 
 import ipywidgets as W
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
@@ -22,18 +21,12 @@ from ..ntk_table import (
 )
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..training import DivergenceError
+from ._display import show_figure as _show
 
 __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
 
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _STYLE = {"description_width": "initial"}
-
-
-def _show(out: W.Output, fig) -> None:
-    with out:
-        out.clear_output(wait=True)
-        display(fig)
-    plt.close(fig)
 
 
 class ThreeLearnersApp:
@@ -95,7 +88,7 @@ class ThreeLearnersApp:
             f"net-to-linearization RMS distance <b>{r.net_lin_distance[-1]:.4f}</b>; eNTK moved "
             f"<b>{100 * r.kernel_motion[-1]:.2f}%</b>")
         self.figure = three_learners_figure(task, r)
-        _show(self.out, self.figure)
+        self.png = _show(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         rows = [W.HBox([self.width, self.depth, self.parametrization]),
@@ -188,7 +181,7 @@ class TableApp:
             f"lr {cfg.lr:.4g}, {'full batch' if cfg.batch_size is None else 'batch 8'}, "
             f"holdout {cfg.holdout:.0%})</p>")
         self.figure = table_figure(self.result, PAPER_TABLE)
-        _show(self.out, self.figure)
+        self.png = _show(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         controls = W.VBox([W.HBox([self.epochs, self.lr, self.width]),

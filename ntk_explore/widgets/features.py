@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweep, feature_task
 from ..plots.features import feature_change_figure
+from ._display import show_figure
 
 __all__ = ["FeatureWidthApp"]
 
@@ -77,10 +77,7 @@ class FeatureWidthApp:
             f"{self.sweep.mean('feature')[-1]:.3f}; final train loss at most "
             f"{self.sweep.loss.max():.2g}. Lazy theory: -0.5 and -1; muP: 0 and 0.")
         self.figure = feature_change_figure({p: self.sweep}, {p: self.min_width(p)})
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
-        plt.close(self.figure)
+        self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         row1 = W.HBox([self.parametrization, self.alpha, self.lr])

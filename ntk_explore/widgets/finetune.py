@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipywidgets as W
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
 from .. import finetune as F
 from ..plots.finetune import finetune_figure
+from ._display import show_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS"]
 
@@ -85,10 +85,7 @@ class FinetuneApp:
             self.readout.value += (" <b style='color:#c00'>warning: some FT runs diverged at "
                                    f"lr {lr:g} (left out of the means)</b>")
         self.figure = finetune_figure(sw, self.step, tau)
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
-        plt.close(self.figure)
+        self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         return W.VBox([W.HBox([self.tau, self.smoothing]), W.HBox([self.head, self.ft_lr]),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from ..plots.transfer import transfer_figure
 from ..transfer import transfer_experiment
+from ._display import show_figure
 
 __all__ = ["TransferApp"]
 
@@ -50,10 +50,7 @@ class TransferApp:
         self.readout.value = (f"m = <b>{m}</b> target samples; transfer benefit (drop in "
                               f"relative test MSE, &gt; 0 helps):<ul>{rows}</ul>")
         self.figure = transfer_figure(r, m)
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
-        plt.close(self.figure)
+        self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         return W.VBox([self.m, self.readout, self.out])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipywidgets as W
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
 from .. import zigzag as Z
 from ..plots import zigzag as P
+from ._display import show_figure
 
 __all__ = ["ZigzagApp", "pick_points"]
 
@@ -118,10 +118,7 @@ class ZigzagApp:
         self.figure = P.zigzag_figure(self.run.paths, self.selected(), self.toy.pstar,
                                       self.toy.y, self.kinds, step, self.curve, self.dist,
                                       stop, mem_epoch, self.run.epochs)
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
-        plt.close(self.figure)
+        self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         return W.VBox([W.HBox([self.step, self.noise]), W.HBox([self.stop, self.rate]),
