@@ -58,11 +58,16 @@ def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = 
 
 @dataclasses.dataclass(frozen=True)
 class ConvergenceSweep:
-    """eNTK-to-NTK error over widths: ``errors`` is ``(seeds, widths)``."""
+    """eNTK-to-NTK error over widths: ``errors`` is ``(seeds, widths)``.
+
+    ``kernels``: the eNTKs themselves, ``(seeds, widths, n, n, k, k)``, when the
+    sweep was run with ``keep_kernels=True`` (else ``None``).
+    """
 
     widths: np.ndarray
     errors: np.ndarray
     ntk_inf: np.ndarray
+    kernels: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -79,7 +84,7 @@ class ConvergenceSweep:
 
 
 def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
-                     **model_kwargs) -> ConvergenceSweep:
+                     keep_kernels: bool = False, **model_kwargs) -> ConvergenceSweep:
     """Relative error of the eNTK at init against the infinite NTK, per width and seed.
 
     Args:
@@ -87,6 +92,8 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
       widths: hidden widths to try (each ``>= 1``).
       key: PRNG key; seed ``s`` uses ``fold_in(key, s)`` at every width.
       seeds: initialisations per width (``>= 2`` for error bars).
+      keep_kernels: also return every eNTK (``n * n * k * k`` floats per width and
+        seed), so that a view can show any of them without recomputing.
       **model_kwargs: passed to :func:`~ntk_explore.models.mlp` (depth,
         activation, parametrization, ...); ``in_dim`` is taken from ``x``.
     """
@@ -94,11 +101,15 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
         raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
     widths = np.asarray(sorted(int(w) for w in widths))
     errors = np.zeros((seeds, widths.size))
+    kernels = [[None] * widths.size for _ in range(seeds)]
     ntk_inf = None
     for j, width in enumerate(widths):
         model = mlp(x.shape[1], int(width), **model_kwargs)
         if ntk_inf is None:
             ntk_inf = infinite_kernel_fn(model)(x).ntk
         for s in range(seeds):
-            errors[s, j] = entk_error(model, x, jax.random.fold_in(key, s), ntk_inf)[0]
-    return ConvergenceSweep(widths, errors, np.asarray(ntk_inf))
+            errors[s, j], entk, _ = entk_error(model, x, jax.random.fold_in(key, s), ntk_inf)
+            if keep_kernels:
+                kernels[s][j] = np.asarray(entk)
+    return ConvergenceSweep(widths, errors, np.asarray(ntk_inf),
+                            np.asarray(kernels) if keep_kernels else None)

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ntk_explore.widgets._display import LiveFigure, figure_png, show_figure  # noqa: E402
+from ntk_explore.plots.live import LiveFigure, figure_png  # noqa: E402
+from ntk_explore.widgets._display import show_figure  # noqa: E402
 
 
 def _pixels(png: bytes) -> np.ndarray:

@@ -45,3 +45,17 @@ def test_datasets():
     np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0)
     with pytest.raises(ValueError, match="positive"):
         datasets.circle(0)
+
+
+def test_kept_kernels_are_the_ones_the_errors_were_measured_on():
+    from ntk_explore.models import mlp
+
+    x, _ = datasets.circle(10)
+    key = jax.random.key(3)
+    sweep = regimes.entk_convergence(x, (8, 32, 64), key=key, seeds=2, keep_kernels=True, depth=2,
+                                     activation="erf")
+    assert sweep.kernels.shape == (2, 3, 10, 10, 1, 1)
+    assert regimes.entk_convergence(x, (8, 32, 64), key=key, seeds=2, depth=1).kernels is None
+    err, entk, _ = regimes.entk_error(mlp(2, 32, 2, activation="erf"), x, jax.random.fold_in(key, 1))
+    np.testing.assert_allclose(sweep.kernels[1, 1], entk, rtol=1e-12)
+    assert sweep.errors[1, 1] == pytest.approx(err, rel=1e-12)

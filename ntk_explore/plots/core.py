@@ -5,7 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["new_figure", "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure"]
+from .live import LiveFigure
+
+__all__ = ["new_figure", "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure",
+           "EntkWidthFigure"]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.6):
@@ -32,11 +35,11 @@ def convergence_loglog(ax, sweep, highlight=None):
     """Seed-averaged relative error vs width with its fitted slope and the -1/2 guide."""
     w, mean, sem = sweep.widths, sweep.mean, sweep.sem
     ax.errorbar(w, mean, yerr=2 * sem, fmt="o", color="C0", capsize=3,
-                label=f"mean of {sweep.errors.shape[0]} seeds (±2 s.e.)")
+                label=f"{sweep.errors.shape[0]}-seed mean ±2 s.e.")
     fit = sweep.fit
     ax.plot(w, fit.predict(w), "-", color="C0", alpha=0.7,
-            label=f"fit: slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
-    ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2 (theory)")
+            label=f"fit {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
+    ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="theory: slope -1/2")
     if highlight is not None:
         ax.axvline(highlight, color="C3", lw=1, label=f"width {highlight}")
     ax.set_xscale("log", base=2)
@@ -44,23 +47,63 @@ def convergence_loglog(ax, sweep, highlight=None):
     ax.set_xlabel("hidden width n")
     ax.set_ylabel(r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")  # the errors fall to the lower right
+
+
+class EntkWidthFigure:
+    """Heat maps (eNTK at one width, infinite NTK, difference) and the log-log sweep.
+
+    Built once per sweep; :meth:`update` swaps in another eNTK (width or seed
+    move) and redraws only the heat maps, their colour bars and the width marker
+    (see :class:`~ntk_explore.plots.live.LiveFigure`). ``figure``: the Figure.
+    """
+
+    def __init__(self, theta, entk, ntk_inf, width, error, sweep):
+        fig, axes = new_figure(ncols=4, width=3.6, height=3.4)
+        self.figure, self.axes = fig, axes[0]
+        ext = [theta[0], theta[-1], theta[0], theta[-1]]
+        self.ntk_inf = np.asarray(ntk_inf)
+        self._images = [ax.imshow(self.ntk_inf, cmap="viridis", origin="lower", extent=ext,
+                                  aspect="auto") for ax in self.axes[:2]]
+        self._diff = self.axes[2].imshow(self.ntk_inf, cmap="RdBu_r", origin="lower", extent=ext,
+                                         aspect="auto")
+        self.axes[1].set_title("infinite-width NTK", fontsize=10)
+        for ax in self.axes[:3]:
+            ax.set_xlabel("x' angle (rad)")
+            ax.set_ylabel("x angle (rad)")
+        cb1 = fig.colorbar(self._images[1], ax=self.axes[:2], shrink=0.8, label="kernel value")
+        cb2 = fig.colorbar(self._diff, ax=self.axes[2], shrink=0.8, label="eNTK - NTK")
+        convergence_loglog(self.axes[3], sweep, highlight=width)
+        self._marker = self.axes[3].lines[-1]
+        self._legend = self.axes[3].get_legend()
+        self._marker_label = next(t for t in self._legend.get_texts()
+                                  if t.get_text().startswith("width "))
+        self.update(entk, width, error)
+        self.live = LiveFigure(fig, dynamic=[*self.axes[:3], cb1.ax, cb2.ax],
+                               overlays=[self._marker, self._legend])
+
+    def update(self, entk, width, error) -> None:
+        """Show the eNTK ``entk`` ``(n, n)`` of a net of this ``width``."""
+        entk = np.asarray(entk)
+        lo = min(float(entk.min()), float(self.ntk_inf.min()))
+        hi = max(float(entk.max()), float(self.ntk_inf.max()))
+        self._images[0].set_data(entk)
+        for im in self._images:
+            im.set_clim(lo, hi)
+        diff = entk - self.ntk_inf
+        lim = float(np.max(np.abs(diff))) or 1.0
+        self._diff.set_data(diff)
+        self._diff.set_clim(-lim, lim)
+        self.axes[0].set_title(f"eNTK, width {width}", fontsize=10)
+        self.axes[2].set_title(f"difference (rel. error {error:.3f})", fontsize=10)
+        self._marker.set_xdata([width, width])
+        self._marker_label.set_text(f"width {width}")
+
+    def render(self) -> bytes:
+        """PNG bytes of the current state (partial redraw)."""
+        return self.live.render()
 
 
 def entk_vs_width_figure(theta, entk, ntk_inf, width, error, sweep):
-    """Heat maps (eNTK at ``width``, infinite NTK, difference) and the log-log sweep."""
-    fig, axes = new_figure(ncols=4, width=3.6, height=3.4)
-    ext = [theta[0], theta[-1], theta[0], theta[-1]]
-    im = kernel_heatmaps(axes[0, :2], [entk, ntk_inf],
-                         [f"eNTK, width {width}", "infinite-width NTK"], extent=ext)
-    fig.colorbar(im, ax=axes[0, :2], shrink=0.8, label="kernel value")
-    diff = np.asarray(entk) - np.asarray(ntk_inf)
-    lim = float(np.max(np.abs(diff))) or 1.0
-    im2 = axes[0, 2].imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower",
-                            extent=ext, aspect="auto")
-    axes[0, 2].set_title(f"difference (rel. error {error:.3f})", fontsize=10)
-    axes[0, 2].set_xlabel("x' angle (rad)")
-    axes[0, 2].set_ylabel("x angle (rad)")
-    fig.colorbar(im2, ax=axes[0, 2], shrink=0.8, label="eNTK - NTK")
-    convergence_loglog(axes[0, 3], sweep, highlight=width)
-    return fig
+    """The static version of :class:`EntkWidthFigure` (e.g. for saving): a Figure."""
+    return EntkWidthFigure(theta, entk, ntk_inf, width, error, sweep).figure

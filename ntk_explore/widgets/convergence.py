@@ -8,9 +8,8 @@ from IPython.display import display
 
 from .. import plots
 from ..datasets import circle
-from ..models import mlp
-from ..regimes import entk_convergence, entk_error
-from ._display import show_figure
+from ..regimes import entk_convergence
+from ._display import show_png
 
 __all__ = ["EntkWidthApp", "WIDTHS"]
 
@@ -20,9 +19,11 @@ WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 class EntkWidthApp:
     """eNTK at a chosen width next to the infinite-width NTK, and error vs width.
 
-    Sliders: width (log-spaced), seed; dropdowns: activation, parametrization
-    (those two re-run the width sweep, a few seconds). Attributes after each
-    update: ``error`` (relative Frobenius error shown), ``figure``.
+    Sliders: width (log-spaced), seed; dropdowns: activation, parametrization.
+    The width sweep keeps every eNTK it computes, so width and seed moves only
+    redraw (the heat maps and the width marker); a new activation/parametrization
+    runs its sweep once (seconds), then is cached. Attributes after each update:
+    ``error`` (relative Frobenius error shown), ``figure``, ``png`` (bytes shown).
     """
 
     def __init__(self, *, n_points: int = 48, depth: int = 2, seeds: int = 5,
@@ -31,6 +32,7 @@ class EntkWidthApp:
         self.depth, self.seeds, self.widths = depth, seeds, tuple(widths)
         self.key = jax.random.key(0) if key is None else key
         self._sweeps: dict = {}
+        self._views: dict = {}  # one live figure per sweep
         style = {"description_width": "initial"}
         self.width = W.SelectionSlider(options=self.widths, value=width, description="width n",
                                        continuous_update=False, style=style)
@@ -49,28 +51,37 @@ class EntkWidthApp:
         self.update()
 
     def sweep(self):
-        """The width sweep for the current activation/parametrization (cached)."""
+        """The width sweep for the current activation/parametrization (cached, with its eNTKs)."""
         key = (self.activation.value, self.parametrization.value)
         if key not in self._sweeps:
+            self.readout.value = (f"computing the width sweep for {key[0]} / {key[1]} "
+                                  f"({len(self.widths)} widths x {self.seeds} seeds; once, seconds)...")
             self._sweeps[key] = entk_convergence(
                 self.x, self.widths, key=self.key, seeds=self.seeds, depth=self.depth,
-                activation=key[0], parametrization=key[1])
+                activation=key[0], parametrization=key[1], keep_kernels=True)
         return self._sweeps[key]
 
     def update(self):
+        """Show the eNTK stored by the sweep at the chosen width and seed (no recompute)."""
         sweep = self.sweep()
-        model = mlp(2, self.width.value, self.depth, activation=self.activation.value,
-                    parametrization=self.parametrization.value)
-        seed_key = jax.random.fold_in(self.key, self.seed.value)
-        self.error, entk, ntk_inf = entk_error(model, self.x, seed_key, sweep.ntk_inf)
+        width, seed = self.width.value, self.seed.value
+        j = self.widths.index(width)
+        self.error = float(sweep.errors[seed, j])
+        entk = sweep.kernels[seed, j][:, :, 0, 0]
         fit = sweep.fit
         self.readout.value = (
-            f"width <b>{self.width.value}</b>: relative error <b>{self.error:.4f}</b>; "
+            f"width <b>{width}</b>: relative error <b>{self.error:.4f}</b>; "
             f"fitted slope over widths {fit.slope:.3f} (95% CI {fit.ci95[0]:.2f} to "
             f"{fit.ci95[1]:.2f}; theory -0.5)")
-        self.figure = plots.entk_vs_width_figure(self.theta, entk[:, :, 0, 0], ntk_inf,
-                                                 self.width.value, self.error, sweep)
-        self.png = show_figure(self.out, self.figure)
+        key = (self.activation.value, self.parametrization.value)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = plots.EntkWidthFigure(self.theta, entk, sweep.ntk_inf,
+                                                            width, self.error, sweep)
+        else:
+            view.update(entk, width, self.error)
+        self.figure = view.figure
+        self.png = show_png(self.out, view.render())
 
     def widget(self) -> W.Widget:
         controls = W.HBox([self.width, self.seed])
