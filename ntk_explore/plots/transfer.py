@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .core import new_figure
+from .live import LiveFigure
 
-__all__ = ["LABELS", "transfer_figure"]
+__all__ = ["LABELS", "transfer_figure", "TransferFigure"]
 
 LABELS = {
     "scratch": "(1) net from scratch",
@@ -32,7 +33,7 @@ def _curves(ax, result, sign, highlight):
         ax.errorbar(result.sizes, err.mean(0), yerr=sem, fmt=fmt, color=colour, capsize=2,
                     label=LABELS[name], ms=4)
     if highlight is not None:
-        ax.axvline(highlight, color="k", lw=0.8, alpha=0.5)
+        ax.axvline(highlight, color="k", lw=0.8, alpha=0.5, label="_chosen m")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("target samples m")
@@ -55,18 +56,46 @@ def _effects(ax, result, m):
     ax.legend(fontsize=8)
 
 
-def transfer_figure(result, m: int | None = None):
-    """Error vs ``m`` for both target signs, and the transfer benefits at ``m``.
+class TransferFigure:
+    """Error vs ``m`` for both target signs, and the transfer benefits at one ``m``.
 
-    ``result``: :class:`~ntk_explore.transfer.TransferResult`; ``m`` must be one
-    of ``result.sizes`` (default: the smallest).
+    ``result``: :class:`~ntk_explore.transfer.TransferResult`. :meth:`update`
+    moves the chosen ``m`` (one of ``result.sizes``) and redraws only the
+    benefit panel and the two markers (see :class:`~ntk_explore.plots.live.LiveFigure`).
     """
-    m = int(result.sizes[0]) if m is None else int(m)
-    if m not in result.sizes:
-        raise ValueError(f"m must be one of {list(result.sizes)}, got {m}")
-    fig, axes = new_figure(ncols=3, width=4.5, height=4.0)
-    for ax, sign in zip(axes[0, :2], result.signs):
-        _curves(ax, result, sign, m)
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-    _effects(axes[0, 2], result, m)
-    return fig
+
+    def __init__(self, result, m: int | None = None):
+        self.result = result
+        fig, axes = new_figure(ncols=3, width=4.5, height=4.0)
+        self.figure, self.axes = fig, axes[0]
+        m = self._check(m)
+        for ax, sign in zip(self.axes[:2], result.signs):
+            _curves(ax, result, sign, m)
+        self._markers = [ax.lines[-1] for ax in self.axes[:2]]
+        # the legend goes under the panels, where it hides no curve
+        handles, labels = self.axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+        _effects(self.axes[2], result, m)
+        self.live = LiveFigure(fig, dynamic=[self.axes[2]], overlays=self._markers)
+
+    def _check(self, m):
+        m = int(self.result.sizes[0]) if m is None else int(m)
+        if m not in self.result.sizes:
+            raise ValueError(f"m must be one of {list(self.result.sizes)}, got {m}")
+        return m
+
+    def update(self, m: int) -> None:
+        m = self._check(m)
+        for line in self._markers:
+            line.set_xdata([m, m])
+        self.axes[2].cla()
+        _effects(self.axes[2], self.result, m)
+
+    def render(self) -> bytes:
+        """PNG bytes of the current state (partial redraw)."""
+        return self.live.render()
+
+
+def transfer_figure(result, m: int | None = None):
+    """The static version of :class:`TransferFigure`: a Figure for ``m`` (default: smallest)."""
+    return TransferFigure(result, m).figure

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 from IPython.display import display
 
-from ..plots.transfer import transfer_figure
+from ..plots.transfer import TransferFigure
 from ..transfer import transfer_experiment
-from ._display import show_figure
+from ._display import show_png
 
 __all__ = ["TransferApp"]
 
@@ -34,7 +34,7 @@ class TransferApp:
         self.readout = W.HTML()
         self.out = W.Output()
         self.m.observe(lambda _change: self.update(), names="value")
-        self.benefits = self.figure = None
+        self.benefits = self.figure = self.view = None
         self.update()
 
     def update(self):
@@ -49,8 +49,12 @@ class TransferApp:
                        for name, (plus, minus) in self.benefits.items())
         self.readout.value = (f"m = <b>{m}</b> target samples; transfer benefit (drop in "
                               f"relative test MSE, &gt; 0 helps):<ul>{rows}</ul>")
-        self.figure = transfer_figure(r, m)
-        self.png = show_figure(self.out, self.figure)
+        if self.view is None:
+            self.view = TransferFigure(r, m)
+        else:
+            self.view.update(m)
+        self.figure = self.view.figure
+        self.png = show_png(self.out, self.view.render())
 
     def widget(self) -> W.Widget:
         return W.VBox([self.m, self.readout, self.out])
