@@ -141,11 +141,12 @@ def test_app_sliders_recompute():
     from ntk_explore.widgets.zigzag import ZigzagApp
 
     app = ZigzagApp(n_train=120, teacher_epochs=40, student_epochs=5)
-    fig, dist = app.figure, app.dist
-    app.step.value = 20
-    assert app.figure is not fig
+    png, dist, fig = app.png, app.dist, app.figure
+    app.step.value = 20  # redraws the simplex panel only
+    assert app.png != png and app.figure is fig and app.dist is dist
     app.stop.value = 10 if app.stop.value != 10 else 20
     assert app.dist is not dist and app.dist.targets.stop == app.stop.value
     assert len(app.selected()) == len(app.boxes) > 0
+    png = app.png
     app.boxes[0].value = False
-    assert len(app.selected()) == len(app.boxes) - 1
+    assert len(app.selected()) == len(app.boxes) - 1 and app.png != png

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .core import new_figure
+from .live import LiveFigure
 
 __all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "one_step_arrows",
-           "stop_curve", "student_bars", "zigzag_figure", "one_step_figure"]
+           "stop_curve", "student_bars", "zigzag_figure", "ZigzagFigure", "one_step_figure"]
 
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
 KIND_COLORS = {"easy": "tab:green", "hard": "tab:orange", "mislabelled": "tab:red"}
@@ -103,17 +104,50 @@ def student_bars(ax, dist):
     ax.legend(fontsize=7)
 
 
+class ZigzagFigure:
+    """Three panels: paths on the simplex, targets vs teacher length, students.
+
+    ``paths`` ``(R, n, 3)``, ``pstar`` ``(n, 3)``, ``labels``/``kinds`` ``(n,)``,
+    ``epochs`` ``(R,)``; ``curve``: :class:`~ntk_explore.zigzag.StopCurve`;
+    ``dist``: :class:`~ntk_explore.zigzag.Distillation`. :meth:`update_paths`
+    changes the points drawn and the marker step and redraws only the simplex
+    panel (see :class:`~ntk_explore.plots.live.LiveFigure`); anything else
+    needs a new figure.
+    """
+
+    def __init__(self, paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoch,
+                 memorized_epoch, epochs):
+        self._paths = (paths, pstar, labels, kinds, epochs)
+        fig, axes = new_figure(3, width=4.4, height=3.9)
+        self.figure, self.axes = fig, axes[0]
+        self._draw_paths(idx, step)
+        stop_curve(self.axes[1], curve, stop_epoch, memorized_epoch)
+        self.axes[1].set_title("teacher length vs target quality", fontsize=9)
+        student_bars(self.axes[2], dist)
+        self.axes[2].set_title(f"students (teacher stopped at epoch {stop_epoch})", fontsize=9)
+        self.live = LiveFigure(fig, dynamic=[self.axes[0]])
+
+    def _draw_paths(self, idx, step):
+        paths, pstar, labels, kinds, epochs = self._paths
+        ax = self.axes[0]
+        paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step)
+        ax.set_title(f"learning paths q_t, marker at epoch {epochs[step]}", fontsize=9)
+
+    def update_paths(self, idx, step) -> None:
+        """Draw training points ``idx`` with the marker at record ``step``."""
+        self.axes[0].cla()
+        self._draw_paths(idx, step)
+
+    def render(self) -> bytes:
+        """PNG bytes of the current state (partial redraw)."""
+        return self.live.render()
+
+
 def zigzag_figure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoch,
                   memorized_epoch, epochs):
-    """Three panels: paths on the simplex, targets vs teacher length, students."""
-    fig, axes = new_figure(3, width=4.4, height=3.9)
-    paths_on_simplex(axes[0, 0], paths, idx, pstar, labels, kinds, step)
-    axes[0, 0].set_title(f"learning paths q_t, marker at epoch {epochs[step]}", fontsize=9)
-    stop_curve(axes[0, 1], curve, stop_epoch, memorized_epoch)
-    axes[0, 1].set_title("teacher length vs target quality", fontsize=9)
-    student_bars(axes[0, 2], dist)
-    axes[0, 2].set_title(f"students (teacher stopped at epoch {stop_epoch})", fontsize=9)
-    return fig
+    """The static version of :class:`ZigzagFigure`: a Figure."""
+    return ZigzagFigure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoch,
+                        memorized_epoch, epochs).figure
 
 
 def one_step_figure(step, points, scale: float, sweep=None):

@@ -9,7 +9,7 @@ from IPython.display import display
 
 from .. import zigzag as Z
 from ..plots import zigzag as P
-from ._display import show_figure
+from ._display import show_png
 
 __all__ = ["ZigzagApp", "pick_points"]
 
@@ -55,10 +55,11 @@ class ZigzagApp:
         self.out = W.Output()
         self.boxes: list[W.Checkbox] = []
         self.box_row = W.HBox()
-        self.figure = None
+        self.figure = self.view = None
         self._load_teacher(first=True)
-        for w in (self.rate, self.stop, self.step):
+        for w in (self.rate, self.stop):
             w.observe(lambda _c: self.update(), names="value")
+        self.step.observe(lambda _c: self.redraw_paths(), names="value")
         self.noise.observe(lambda _c: self._load_teacher(), names="value")
 
     # -- cached computation -------------------------------------------------
@@ -92,18 +93,29 @@ class ZigzagApp:
                                  layout=W.Layout(width="150px"))
                       for i in pick_points(self.kinds)]
         for b in self.boxes:
-            b.observe(lambda _c: self.update(), names="value")
+            b.observe(lambda _c: self.redraw_paths(), names="value")
         self.box_row.children = self.boxes
         self.update()
 
     def selected(self) -> list[int]:
         return [int(b.description.split()[0][1:]) for b in self.boxes if b.value]
 
+    def _step(self) -> int:
+        return min(self.step.value, len(self.run.epochs) - 1)
+
+    def redraw_paths(self):
+        """Marker step or chosen points changed: redraw the simplex panel only."""
+        if self.view is None:
+            return self.update()
+        self.view.update_paths(self.selected(), self._step())
+        self.png = show_png(self.out, self.view.render())
+
     def update(self):
+        """Teacher, stop or rate changed: new targets and students, a new figure."""
         noise, stop, rate = self.noise.value, self.stop.value, self.rate.value
         self.curve = Z.targets_vs_stop(self.toy, self.run, rate=rate)
         self.dist = self.students(noise, stop, rate)
-        step = min(self.step.value, len(self.run.epochs) - 1)
+        step = self._step()
         mem = self.run.memorized_at
         mem_epoch = None if mem is None else int(self.run.epochs[mem])
         t = self.dist.targets
@@ -115,10 +127,11 @@ class ZigzagApp:
             f"{d['teacher']:.3f}, filtered <b>{d['filtered']:.3f}</b>. Student test ECE: "
             f"{self.dist.onehot.ece:.3f} / {self.dist.teacher.ece:.3f} / "
             f"<b>{self.dist.filtered.ece:.3f}</b> (one-hot / teacher / filtered).")
-        self.figure = P.zigzag_figure(self.run.paths, self.selected(), self.toy.pstar,
-                                      self.toy.y, self.kinds, step, self.curve, self.dist,
-                                      stop, mem_epoch, self.run.epochs)
-        self.png = show_figure(self.out, self.figure)
+        self.view = P.ZigzagFigure(self.run.paths, self.selected(), self.toy.pstar,
+                                   self.toy.y, self.kinds, step, self.curve, self.dist,
+                                   stop, mem_epoch, self.run.epochs)
+        self.figure = self.view.figure
+        self.png = show_png(self.out, self.view.render())
 
     def widget(self) -> W.Widget:
         return W.VBox([W.HBox([self.step, self.noise]), W.HBox([self.stop, self.rate]),
