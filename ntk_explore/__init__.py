@@ -18,7 +18,8 @@ Public API (everything else is an implementation detail):
   (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
   live verdict)
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
-* :func:`device_summary` -- which device JAX computes on.
+* :func:`device_summary`, :func:`on_accelerator`, :func:`by_device` -- which device
+  JAX computes on, and default sizes that grow on a GPU.
 """
 
 from . import (
@@ -63,6 +64,19 @@ def device_summary() -> str:
     return f"{kind}: {name} ({len(devs)} device{'s' if len(devs) > 1 else ''})"
 
 
+def on_accelerator() -> bool:
+    """True when JAX's default backend is a GPU or TPU rather than the CPU."""
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
+def by_device(cpu, accelerator):
+    """``accelerator`` when :func:`on_accelerator`, else ``cpu``: for default sizes
+    (e.g. widths) that a GPU can afford and 2 CPU cores cannot."""
+    return accelerator if on_accelerator() else cpu
+
+
 __all__ = [
     "MLP", "PARAMETRIZATIONS", "Parametrization", "mlp",
     "empirical_ntk", "flatten_blocks", "infinite_kernel_fn", "kernel_regression",
@@ -70,6 +84,7 @@ __all__ = [
     "linearize", "mse_dynamics", "stable_lr",
     "DivergenceError", "train",
     "entk_convergence", "fit_loglog",
-    "device_summary", "datasets", "equivalence", "features", "ntk_table", "transfer",
+    "device_summary", "on_accelerator", "by_device",
+    "datasets", "equivalence", "features", "ntk_table", "transfer",
     "zigzag", "finetune", "scaling", "pntk_study", "active", "tour",
 ]

@@ -30,3 +30,15 @@ def test_seed_and_activation_recompute(app):
     assert app.error != before
     app.activation.value = "erf"
     assert ("erf", "ntk") in app._sweeps and app.figure is not None
+
+
+def test_default_widths_grow_on_an_accelerator(monkeypatch):
+    import ntk_explore as ne
+    from ntk_explore.widgets import convergence
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert not ne.on_accelerator() and convergence.default_widths() == convergence.WIDTHS
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert ne.on_accelerator() and ne.by_device("small", "large") == "large"
+    wide = convergence.default_widths()
+    assert wide[:len(convergence.WIDTHS)] == convergence.WIDTHS and max(wide) == 4 * max(convergence.WIDTHS)

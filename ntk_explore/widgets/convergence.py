@@ -6,20 +6,29 @@ import ipywidgets as W
 import jax
 from IPython.display import display
 
-from .. import plots
+from .. import by_device, plots
 from ..datasets import circle
 from ..regimes import entk_convergence
 from ._display import show_png
 
-__all__ = ["EntkWidthApp", "WIDTHS"]
+__all__ = ["EntkWidthApp", "WIDTHS", "WIDTHS_ACCELERATOR", "default_widths"]
 
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+"""Default widths on the CPU (the sweep takes seconds on 2 cores)."""
+WIDTHS_ACCELERATOR = WIDTHS + (8192, 16384)
+"""Default widths on a GPU/TPU: two more doublings of the width."""
+
+
+def default_widths() -> tuple[int, ...]:
+    """:data:`WIDTHS_ACCELERATOR` when JAX runs on a GPU/TPU, else :data:`WIDTHS`."""
+    return by_device(WIDTHS, WIDTHS_ACCELERATOR)
 
 
 class EntkWidthApp:
     """eNTK at a chosen width next to the infinite-width NTK, and error vs width.
 
-    Sliders: width (log-spaced), seed; dropdowns: activation, parametrization.
+    Sliders: width (log-spaced; default widths from :func:`default_widths`, up to
+    16384 on a GPU), seed; dropdowns: activation, parametrization.
     The width sweep keeps every eNTK it computes, so width and seed moves only
     redraw (the heat maps and the width marker); a new activation/parametrization
     runs its sweep once (seconds), then is cached. Attributes after each update:
@@ -27,8 +36,9 @@ class EntkWidthApp:
     """
 
     def __init__(self, *, n_points: int = 48, depth: int = 2, seeds: int = 5,
-                 widths=WIDTHS, width: int = 256, key=None):
+                 widths=None, width: int = 256, key=None):
         self.x, self.theta = circle(n_points)
+        widths = default_widths() if widths is None else widths
         self.depth, self.seeds, self.widths = depth, seeds, tuple(widths)
         self.key = jax.random.key(0) if key is None else key
         self._sweeps: dict = {}
