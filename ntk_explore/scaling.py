@@ -27,7 +27,9 @@ the solve).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -38,11 +40,12 @@ import numpy as np
 from .kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
 from .models import MLP, mlp
 from .regimes import LogLogFit, fit_loglog
-from .training import train
+from .training import DivergenceError
 
 __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
-    "data_scaling", "kernel_predict", "regress", "centered_apply", "test_loss", "log_sizes", "LEARNERS",
+    "data_scaling", "ScalingExplorer", "train_centered", "kernel_predict", "regress", "centered_apply",
+    "test_loss", "log_sizes", "LEARNERS",
 ]
 
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
@@ -224,30 +227,13 @@ def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 
 
     Returns:
       :class:`ScalingCurves` with ``losses[learner]`` of shape ``(len(ns),)``.
+
+    The same computation as :meth:`ScalingExplorer.curves` with empty caches.
     """
-    ns = _check_sizes(ns, task.x.shape[0])
-    bad = set(learners) - set(LEARNERS)
-    if bad:
-        raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
-    if "entk_pretrained" in learners and not 0 < n_pre <= task.x_extra.shape[0]:
-        raise ValueError(f"n_pre must be in [1, {task.x_extra.shape[0]}], got {n_pre}")
-    model = mlp(task.x.shape[1], width, depth, task.y.shape[1],
-                parametrization=parametrization)
-    params0 = model.init(key)
-    apply = centered_apply(model, params0)
-    fits = {name: [] for name in learners}
-    pre = None
-    if "entk_pretrained" in learners:
-        pre = train(apply, params0, task.x_extra[:n_pre], task.y_extra[:n_pre], lr=lr,
-                    steps=steps, progress=False).params
-    inf = infinite_kernel_fn(model) if "ntk" in learners else None
-    for n in ns:
-        x, y = task.x[:n], task.y[:n]
-        for name, pred in _predictions(model, apply, params0, pre, inf, x, y, task.x_test,
-                                       learners, lr, steps, kernel, ridge).items():
-            fits[name].append(test_loss(pred, task.y_test))
-    return ScalingCurves(task.name, ns, {k: np.array(v) for k, v in fits.items()},
-                         width, steps, n_pre, kernel)
+    explorer = ScalingExplorer(task, ns, key=key, depth=depth, lr=lr,
+                               parametrization=parametrization, kernel=kernel, ridge=ridge,
+                               learners=learners)
+    return explorer.curves(width, steps, n_pre)
 
 
 def centered_apply(model: MLP, params0):
@@ -260,26 +246,221 @@ def centered_apply(model: MLP, params0):
     return lambda params, x: model.apply(params, x) - model.apply(params0, x)
 
 
-def _predictions(model, apply, params0, pre, inf, x, y, x_test, learners, lr, steps, kernel,
-                 ridge):
+@functools.partial(jax.jit, static_argnums=0)
+def _gd(model: MLP, params, params0, x, y, mask, lr, count):
+    """``count`` full-batch GD steps of the centred net on the rows of ``x`` where
+    ``mask`` is 1: loss ``0.5 * sum(mask * (f(params, x) - f(params0, x) - y)**2) / sum(mask)``.
+
+    ``lr`` and ``count`` are traced and padded rows (``mask`` 0) add nothing, so one
+    compiled loop per (model, padded size) serves every number of steps and every
+    training set up to that size.
+    """
+    n = jnp.sum(mask)
+    target = y + model.apply(params0, x)  # centring folded into the target, once
+    w = mask[:, None]
+
+    def body(_, p):
+        grads = jax.grad(lambda q: 0.5 * jnp.sum(w * (model.apply(q, x) - target) ** 2) / n)(p)
+        return jax.tree.map(lambda a, g: a - lr * g, p, grads)
+
+    return jax.lax.fori_loop(0, count, body, params)
+
+
+def _padded_size(n: int, pad_min: int) -> int:
+    """Training sets below ``pad_min`` rows share one compiled loop of that size."""
+    return max(int(n), int(pad_min))
+
+
+def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=None,
+                   save_at: Sequence[int] = (), pad_min: int = 0) -> dict:
+    """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``.
+
+    The same iterates as ``train(centered_apply(model, params0), params0, x, y,
+    lr=lr, steps=steps).params`` (MSE loss), through one jitted loop per
+    (model, padded size) whose step count is traced, so a new ``steps`` or a
+    new training set of a size seen before does not recompile. Sets smaller
+    than ``pad_min`` are padded to it with masked rows (zero weight in the
+    loss). ``start = (s0, params)`` resumes from parameters already trained
+    ``s0 <= steps`` steps. Returns ``{step: params}`` for ``steps`` and every
+    ``save_at`` value in ``(s0, steps)`` (checkpoints for a later resume).
+
+    Raises :class:`~ntk_explore.training.DivergenceError` if the result is not finite.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, got {x.shape} and {y.shape}")
+    n = x.shape[0]
+    size = _padded_size(n, pad_min)
+    dtype = jnp.asarray(x[:1]).dtype
+    xp = jnp.asarray(np.concatenate([x, np.zeros((size - n, x.shape[1]))]), dtype)
+    yp = jnp.asarray(np.concatenate([y, np.zeros((size - n, y.shape[1]))]), dtype)
+    mask = jnp.asarray(np.arange(size) < n, dtype)
+    s0, params = (0, params0) if start is None else start
+    if not 0 <= s0 <= steps:
+        raise ValueError(f"cannot resume from step {s0} to reach step {steps}")
     out = {}
-    if "net" in learners or "entk_trained" in learners:
-        trained = train(apply, params0, x, y, lr=lr, steps=steps, progress=False).params
-        if "net" in learners:
-            out["net"] = np.asarray(apply(trained, jnp.asarray(x_test)))
-        if "entk_trained" in learners:
-            out["entk_trained"] = kernel_predict(model, trained, x, y, x_test, kernel=kernel,
-                                                  ridge=ridge)
-    if "entk_init" in learners:
-        out["entk_init"] = kernel_predict(model, params0, x, y, x_test, kernel=kernel,
-                                           ridge=ridge)
-    if "entk_pretrained" in learners:
-        out["entk_pretrained"] = kernel_predict(model, pre, x, y, x_test, kernel=kernel,
-                                                 ridge=ridge)
-    if "ntk" in learners:
-        xj, xt = jnp.asarray(x), jnp.asarray(x_test)
-        out["ntk"] = regress(inf(xj).ntk, y, inf(xt, xj).ntk, ridge)
-    return {name: out[name] for name in learners}
+    for s in sorted({int(v) for v in save_at if s0 < v < steps} | {int(steps)}):
+        if s > s0:
+            params = _gd(model, params, params0, xp, yp, mask, lr, s - s0)
+        out[s] = params
+        s0 = s
+    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params)):
+        raise DivergenceError(f"GD diverged within {steps} steps (lr={lr:g}); lower the learning rate")
+    return out
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _pntk_and_outputs(model: MLP, params, rows, cols):
+    """pNTK ``(R, C)`` between ``rows`` and ``cols`` and the outputs ``(R, k)`` on ``rows``."""
+    return mlp_pntk(model)(rows, cols, params), model.apply(params, rows)
+
+
+class _LRU(collections.OrderedDict):
+    """A dict that keeps its ``size`` most recently used entries."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, compute):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = compute()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class ScalingExplorer:
+    """:func:`data_scaling` for one task, sizes and init, with caches for slider moves.
+
+    :meth:`curves` returns the same :class:`ScalingCurves` as
+    ``data_scaling(task, ns, key=key, width=width, steps=steps, n_pre=n_pre, ...)``
+    (up to float rounding) but reuses what earlier calls computed:
+
+    * GD checkpoints per (width, training set) at the step counts in
+      ``save_at``: more steps resume from the last checkpoint (GD is
+      deterministic, so the iterates are the same), fewer steps are a lookup;
+    * one jitted GD loop per (width, padded size): sets below ``pad_min``
+      points are padded to it with masked rows, so few sizes compile;
+    * one pNTK evaluation per parameter set on ``[x[:n_max]; x_test] x x[:n_max]``,
+      sliced for every ``n`` (instead of two kernels per ``n``), which also
+      gives the net's test outputs;
+    * the infinite-width NTK (independent of width, steps and ``n_pre``) and each
+      learner's losses under the settings it depends on.
+
+    Caches are bounded: checkpoints of the ``max_widths`` most recent widths,
+    losses of the 256 most recent settings.
+    """
+
+    def __init__(self, task: Task, ns: Sequence[int], *, key: jax.Array, depth: int = 1,
+                 lr: float = 1.0, parametrization: str = "ntk", kernel: str = "pntk",
+                 ridge: float = 0.0, learners: Sequence[str] = LEARNERS,
+                 save_at: Sequence[int] = (), max_widths: int = 2, pad_min: int = 128):
+        self.ns = _check_sizes(ns, task.x.shape[0])
+        bad = set(learners) - set(LEARNERS)
+        if bad:
+            raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
+        if kernel not in ("pntk", "entk"):
+            raise ValueError(f"unknown kernel {kernel!r}; choose 'pntk' or 'entk'")
+        self.task, self.key, self.depth, self.lr = task, key, depth, lr
+        self.parametrization, self.kernel, self.ridge = parametrization, kernel, ridge
+        self.learners, self.save_at = tuple(learners), tuple(int(s) for s in save_at)
+        self.pad_min = pad_min
+        n_max = int(self.ns[-1])
+        self._x = jnp.asarray(task.x[:n_max])
+        self._rows = jnp.asarray(np.concatenate([task.x[:n_max], task.x_test]))
+        self._nets = _LRU(max_widths)  # width -> (model, params0, {(pretrain, n): {step: params}})
+        self._losses = _LRU(256)  # (learner, settings...) -> (m,) losses
+
+    def _net(self, width: int):
+        def make():
+            model = mlp(self.task.x.shape[1], width, self.depth, self.task.y.shape[1],
+                        parametrization=self.parametrization)
+            return model, model.init(self.key), {}
+        return self._nets.get_or(width, make)
+
+    def trained(self, width: int, steps: int, n: int, pretrain: bool = False):
+        """Params after ``steps`` GD steps on the first ``n`` pool points (or
+        ``x_extra`` points if ``pretrain``), resumed from the cached checkpoints."""
+        model, params0, trajectories = self._net(width)
+        x, y = (self.task.x_extra, self.task.y_extra) if pretrain else (self.task.x, self.task.y)
+        saved = trajectories.setdefault((pretrain, n), {})
+        if steps not in saved:
+            s0 = max((s for s in saved if s < steps), default=0)
+            saved.update(train_centered(model, params0, x[:n], y[:n], lr=self.lr, steps=steps,
+                                        start=(s0, saved[s0]) if s0 else None,
+                                        save_at=self.save_at, pad_min=self.pad_min))
+        return saved[steps]
+
+    def _sliced_losses(self, kernel, ns=None) -> list:
+        """Kernel ``(n_max + T, n_max)`` on ``[x[:n_max]; x_test] x x[:n_max]`` -> test loss
+        of kernel regression on the first ``n`` points, for each ``n`` in ``ns`` (default all)."""
+        kernel = np.asarray(kernel, np.float64)
+        n_max, t = int(self.ns[-1]), self.task
+        return [test_loss(regress(kernel[:n, :n], t.y[:n], kernel[n_max:, :n], self.ridge),
+                          t.y_test) for n in (self.ns if ns is None else ns)]
+
+    def _kernel_losses(self, model, params, n=None) -> list:
+        """Test losses of kernel regression with the kernel at ``params``, per ``n``."""
+        t, ns = self.task, self.ns if n is None else [n]
+        if self.kernel == "entk":
+            return [test_loss(kernel_predict(model, params, t.x[:m], t.y[:m], t.x_test,
+                                             kernel="entk", ridge=self.ridge), t.y_test)
+                    for m in ns]
+        return self._sliced_losses(_pntk_and_outputs(model, params, self._rows, self._x)[0], ns)
+
+    def _trained_losses(self, width: int, steps: int) -> dict:
+        """``{'net': (m,), 'entk_trained': (m,)}``: each ``n``'s trained net and its kernel."""
+        model, params0, _ = self._net(width)
+        t, n_max = self.task, int(self.ns[-1])
+        want_kernel = "entk_trained" in self.learners
+        f0 = None
+        net, ker = [], []
+        for n in self.ns:
+            p = self.trained(width, steps, int(n))
+            if self.kernel == "pntk" or "net" in self.learners:
+                k, f = _pntk_and_outputs(model, p, self._rows, self._x)
+                if f0 is None:
+                    f0 = np.asarray(_pntk_and_outputs(model, params0, self._rows, self._x)[1])
+                net.append(test_loss(np.asarray(f)[n_max:] - f0[n_max:], t.y_test))
+            if want_kernel:
+                ker.append(self._sliced_losses(k, [n])[0] if self.kernel == "pntk"
+                           else self._kernel_losses(model, p, n)[0])
+        return {"net": np.asarray(net), "entk_trained": np.asarray(ker)}
+
+    def _learner(self, name, settings, compute) -> np.ndarray:
+        return self._losses.get_or((name,) + settings, lambda: np.asarray(compute(), np.float64))
+
+    def curves(self, width: int, steps: int, n_pre: int = 128) -> ScalingCurves:
+        """:class:`ScalingCurves` at one (width, steps, n_pre) setting; see :func:`data_scaling`."""
+        t, learners = self.task, self.learners
+        if "entk_pretrained" in learners and not 0 < n_pre <= t.x_extra.shape[0]:
+            raise ValueError(f"n_pre must be in [1, {t.x_extra.shape[0]}], got {n_pre}")
+        model, params0, _ = self._net(width)
+        losses = {}
+        if "net" in learners or "entk_trained" in learners:
+            both = self._losses.get_or(("trained", width, steps),
+                                       lambda: self._trained_losses(width, steps))
+            losses.update({k: both[k] for k in ("net", "entk_trained") if k in learners})
+        if "entk_init" in learners:
+            losses["entk_init"] = self._learner(
+                "entk_init", (width,), lambda: self._kernel_losses(model, params0))
+        if "entk_pretrained" in learners:
+            losses["entk_pretrained"] = self._learner(
+                "entk_pretrained", (width, steps, n_pre),
+                lambda: self._kernel_losses(model, self.trained(width, steps, n_pre, True)))
+        if "ntk" in learners:
+            losses["ntk"] = self._learner("ntk", (), lambda: self._sliced_losses(
+                _infinite_ntk(infinite_kernel_fn(model), self._rows, self._x)))
+        return ScalingCurves(t.name, self.ns, {name: losses[name] for name in learners},
+                             width, steps, n_pre, self.kernel)
+
+
+def _infinite_ntk(kernel_fn, x1, x2):
+    """The infinite-width NTK ``(n1, n2)``, jitted (one compile instead of one per op)."""
+    return jax.jit(lambda a, b: kernel_fn(a, b).ntk)(x1, x2)
 
 
 def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:

@@ -121,3 +121,65 @@ def test_compare_regression_and_cost_shapes(key):
     assert [r.k for r in rows] == [1, 4] and rows[1].memory_ratio == 16
     full, p = pntk_study.full_entk_bytes()
     assert full == 50_000**2 * 100 * 8 and p == 50_000**2 * 8
+
+
+# ---------------------------------------------------------------- fast paths == slow paths
+
+def test_train_centered_equals_train_and_resumes(key):
+    from ntk_explore.training import train
+
+    task = scaling.digits_task()
+    model = mlp(64, 32, 1, 10)
+    p0 = model.init(key)
+    x, y = task.x[:20], task.y[:20]
+    ref = train(scaling.centered_apply(model, p0), p0, x, y, lr=1.0, steps=30,
+                progress=False).params
+    got = scaling.train_centered(model, p0, x, y, lr=1.0, steps=30, save_at=(10, 20))
+    assert sorted(got) == [10, 20, 30]
+    # padded to 64 rows (masked) and resumed from the step-10 checkpoint
+    resumed = scaling.train_centered(model, p0, x, y, lr=1.0, steps=30, start=(10, got[10]),
+                                     pad_min=64)[30]
+    for a, b, c in zip(jax.tree.leaves(ref), jax.tree.leaves(got[30]), jax.tree.leaves(resumed)):
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-12) and np.allclose(a, c, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError):
+        scaling.train_centered(model, p0, x, y, lr=1.0, steps=5, start=(10, got[10]))
+
+
+def _reference_scaling(task, ns, key, width, steps, n_pre):
+    """The slow path: train + two kernels + a solve per n, through the public API."""
+    from ntk_explore.kernels import infinite_kernel_fn
+    from ntk_explore.training import train
+
+    model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
+    p0 = model.init(key)
+    apply = scaling.centered_apply(model, p0)
+    pre = train(apply, p0, task.x_extra[:n_pre], task.y_extra[:n_pre], lr=1.0, steps=steps,
+                progress=False).params
+    inf = infinite_kernel_fn(model)
+    out = {name: [] for name in scaling.LEARNERS}
+    for n in ns:
+        x, y = task.x[:n], task.y[:n]
+        trained = train(apply, p0, x, y, lr=1.0, steps=steps, progress=False).params
+        preds = {"net": np.asarray(apply(trained, task.x_test)),
+                 "entk_init": scaling.kernel_predict(model, p0, x, y, task.x_test),
+                 "entk_trained": scaling.kernel_predict(model, trained, x, y, task.x_test),
+                 "entk_pretrained": scaling.kernel_predict(model, pre, x, y, task.x_test),
+                 "ntk": scaling.regress(inf(x).ntk, y, inf(task.x_test, x).ntk)}
+        for name, pred in preds.items():
+            out[name].append(scaling.test_loss(pred, task.y_test))
+    return {name: np.array(v) for name, v in out.items()}
+
+
+def test_explorer_after_moves_equals_slow_path():
+    task = scaling.digits_task()
+    ns, key = [8, 16, 32], jax.random.key(0)
+    ex = scaling.ScalingExplorer(task, ns, key=key, save_at=(20, 50, 100), max_widths=1,
+                                 pad_min=16)
+    for width, steps, n_pre in [(64, 50, 32), (64, 100, 16), (32, 20, 32)]:
+        got = ex.curves(width, steps, n_pre)  # fresh, resumed from step 50, new width evicts
+        ref = _reference_scaling(task, ns, key, width, steps, n_pre)
+        for name in scaling.LEARNERS:
+            assert np.allclose(got.losses[name], ref[name], rtol=1e-6), (name, width, steps)
+    fresh = scaling.data_scaling(task, ns, key=key, width=32, steps=20, n_pre=32)
+    for name in scaling.LEARNERS:
+        assert np.allclose(fresh.losses[name], got.losses[name], rtol=1e-9)

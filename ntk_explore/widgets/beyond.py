@@ -6,6 +6,8 @@ instant; a new setting recomputes through the library (seconds).
 
 from __future__ import annotations
 
+import collections
+
 import ipywidgets as W
 import jax
 from IPython.display import display
@@ -22,16 +24,22 @@ _STYLE = {"description_width": "initial"}
 class _App:
     """Shared plumbing: observe sliders, readout HTML, Output, cache."""
 
+    _CACHE_SIZE = 32  # results of this many settings (small objects: losses, gaps, curves)
+
     def _wire(self, sliders):
-        self._cache = {}
+        self._cache = collections.OrderedDict()
         self.readout, self.out = W.HTML(), W.Output()
         self.sliders = sliders
         for s in sliders:
             s.observe(lambda _change: self.update(), names="value")
 
     def _cached(self, key, compute):
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
             self._cache[key] = compute()
+            while len(self._cache) > self._CACHE_SIZE:
+                self._cache.popitem(last=False)
         return self._cache[key]
 
     def widget(self) -> W.Widget:
@@ -62,13 +70,16 @@ class ScalingApp(_App):
         self.n_pre = W.SelectionSlider(options=(16, 32, 64, 128, 256), value=n_pre,
                                        description="pretraining samples",
                                        continuous_update=False, style=_STYLE)
+        # Keeps GD checkpoints at every slider step count (more steps resume, fewer are
+        # a lookup), one compiled loop per width and the infinite NTK across moves.
+        self.explorer = scaling.ScalingExplorer(self.task, self.ns, key=self.key,
+                                                save_at=self.steps.options)
         self._wire([self.width, self.steps, self.n_pre])
         self.update()
 
     def compute(self):
         args = (self.width.value, self.steps.value, self.n_pre.value)
-        return self._cached(args, lambda: scaling.data_scaling(
-            self.task, self.ns, key=self.key, width=args[0], steps=args[1], n_pre=args[2]))
+        return self._cached(args, lambda: self.explorer.curves(*args))
 
     def update(self):
         self.curves = self.compute()
