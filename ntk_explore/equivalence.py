@@ -33,11 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kernels import infinite_kernel_fn, mlp_ntk, relative_frobenius
+from .kernels import _structured, infinite_kernel_fn, relative_frobenius
 from .linearized import mse_dynamics
-from .models import mlp
+from .models import MLP, Layer, mlp
 from .regimes import LogLogFit, fit_loglog
-from .training import DivergenceError, train
+from .training import DivergenceError, _record_points, loss_fn
 
 __all__ = [
     "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
@@ -168,6 +168,123 @@ def _check_args(width, depth, lr, steps, f0):
         raise ValueError(f"f0 must be 'net' or 'zero', got {f0!r}")
 
 
+class _TracedMLP:
+    """An :class:`~ntk_explore.models.MLP` whose scalars (multipliers, init stds,
+    learning-rate scales, ``alpha``) are traced arrays instead of Python floats.
+
+    It borrows ``MLP``'s own ``features`` and ``apply`` (and
+    :func:`~ntk_explore.kernels._structured` accepts it), so the forward pass
+    and the eNTK are the package's code (``init`` repeats ``MLP.init``'s draw;
+    ``tests/test_equivalence.py`` checks both against ``MLP``); only the compiled
+    function no longer depends on ``alpha`` or the parametrization, and one
+    compilation per architecture and width serves every slider setting.
+    """
+
+    num_params = MLP.num_params
+    check_input, features, apply = MLP.check_input, MLP.features, MLP.apply
+
+    def __init__(self, arch, scalars):
+        self.in_dim, self.depth, self.activation, self.bias, dims = arch
+        self.alpha, per_layer = scalars
+        self._layers = tuple(Layer(fi, fo, *v) for (fi, fo), v in zip(dims, per_layer))
+
+    def layers(self):
+        return self._layers
+
+    def init(self, key, dtype):
+        """As ``MLP.init``: one flat normal draw, cut into layers and scaled by the stds."""
+        z = jax.random.normal(key, (self.num_params,), dtype)
+        params, i = [], 0
+        for L in self._layers:
+            size = L.fan_out * L.fan_in
+            p = {"w": L.w_std * z[i:i + size].reshape(L.fan_out, L.fan_in)}
+            i += size
+            if self.bias:
+                p["b"] = L.b_std * z[i:i + L.fan_out]
+                i += L.fan_out
+            params.append(p)
+        return params
+
+    def lr_scales(self):
+        return [{"w": L.w_lr, "b": L.b_lr} if self.bias else {"w": L.w_lr} for L in self._layers]
+
+
+def _arch_and_scalars(model: MLP, dtype):
+    layers = model.layers()
+    arch = (model.in_dim, model.depth, model.activation, model.bias,
+            tuple((L.fan_in, L.fan_out) for L in layers))
+    scal = (np.asarray(model.alpha, dtype),
+            tuple(tuple(np.asarray(v, dtype) for v in L[2:]) for L in layers))
+    return arch, scal
+
+
+def _gd_loss(net, p, x, y):
+    return loss_fn("mse")(net.apply(p, x), y)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _net_init(arch, scalars, key, x, x_test):
+    """Initial parameters and the eNTK ``(t, n, k, k)`` of ``x_test`` against ``x`` at init."""
+    net = _TracedMLP(arch, scalars)
+    params = net.init(key, x.dtype)
+    proj = jnp.eye(arch[4][-1][1], dtype=x.dtype)
+    return params, _structured(net, params, x_test, x, proj)
+
+
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=2)
+def _gd_segment(arch, scalars, params, x, y, x_rec, count, lr):
+    """``count`` full-batch GD steps (as training.train's), then the record: training
+    loss, outputs on ``x_rec`` ``(m, k)`` and the eNTK on ``x`` ``(n, n, k, k)``."""
+    net = _TracedMLP(arch, scalars)
+    scales = net.lr_scales()
+
+    def step(_, p):
+        grads = jax.grad(lambda q: _gd_loss(net, q, x, y))(p)
+        return jax.tree.map(lambda a, g, s: a - lr * s * g, p, grads, scales)
+
+    params = jax.lax.fori_loop(0, count, step, params)
+    proj = jnp.eye(y.shape[1], dtype=x.dtype)
+    return params, (_gd_loss(net, params, x, y), net.apply(params, x_rec),
+                    _structured(net, params, x, None, proj))
+
+
+class _NetRun(NamedTuple):
+    steps: np.ndarray
+    outputs: np.ndarray
+    ntk_steps: np.ndarray
+    ntks: np.ndarray
+    ntk_test: np.ndarray
+    diverged_at: int | None
+
+
+def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every, ntk_steps,
+               divergence_factor: float = 1e4) -> _NetRun:
+    """What :func:`~ntk_explore.training.train` records for full-batch GD from
+    ``model.init(key)`` -- same record points, same divergence rule -- plus the
+    eNTK of ``x_test`` against ``x`` at init. Compiled once per architecture and
+    width: ``lr``, the step counts, ``alpha`` and the parametrization's scalars are
+    traced, so changing them does not recompile.
+    """
+    points = _record_points(steps, record_every, ntk_steps)
+    arch, scal = _arch_and_scalars(model, x.dtype)
+    lr = np.asarray(lr, x.dtype)
+    params, ntk_test = _net_init(arch, scal, key, x, x_test)
+    recs, start = [], 0
+    for s in points:  # no host sync inside: records stay on the device until the end
+        params, rec = _gd_segment(arch, scal, params, x, y, x_rec, np.int32(s - start), lr)
+        recs.append(rec)
+        start = int(s)
+    losses, outs, ntks = (np.stack(r) for r in zip(*jax.device_get(recs)))
+    losses = losses.astype(np.float64)
+    limit = divergence_factor * max(float(losses[0]), 1e-8)
+    bad = np.flatnonzero(~np.isfinite(losses) | (losses > limit))
+    stop = int(bad[0]) if bad.size else points.size
+    done = points[:stop]
+    keep = np.isin(done, np.asarray(list(ntk_steps), int))
+    return _NetRun(done, outs[:stop], done[keep], ntks[:stop][keep], np.asarray(ntk_test),
+                   None if stop == points.size else int(points[stop]))
+
+
 def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,
                    parametrization: str = "ntk", alpha: float = 1.0, lr: float = 0.1,
                    steps: int = 400, f0: str = "net", center: bool = False,
@@ -189,6 +306,12 @@ def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, de
       f0: initial function of the infinite learner (see the module docstring).
       center: train ``f - f0`` so that every learner starts at zero.
       records, kernel_records: about how many loss / eNTK snapshots to keep.
+      progress: accepted for compatibility; the net trains in one compiled call.
+
+    The net is trained exactly as :func:`~ntk_explore.training.train` would
+    (full-batch GD with ``model.lr_scales()``, same record points and divergence
+    rule), but in one compiled call whose scalars are traced, so that slider
+    moves of ``lr``, ``steps``, ``alpha``, parametrization or ``center`` reuse it.
 
     Returns:
       :class:`ThreeLearners`. A net that diverges is reported through
@@ -199,23 +322,25 @@ def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, de
     model = mlp(task.x_train.shape[1], width, depth, parametrization=parametrization,
                 alpha=alpha, sigma_b=sigma_b)
     lr_eff = lr / alpha**2
-    params0 = model.init(key, dtype=task.x_train.dtype)
     x_all = jnp.concatenate([task.x_train, task.x_test])
     n = task.x_train.shape[0]
-    f0_train = np.asarray(model.apply(params0, task.x_train), np.float64)
-    f0_test = np.asarray(model.apply(params0, task.x_test), np.float64)
-    s_tr, s_te = (f0_train, f0_test) if center else (0.0, 0.0)
     ntk_steps = sorted({int(round(s)) for s in np.linspace(0, steps, kernel_records)})
-    y_fit = task.y_train + jnp.asarray(s_tr, task.y_train.dtype) if center else task.y_train
-    res = train(model.apply, params0, task.x_train, y_fit, lr=lr_eff, steps=steps,
-                lr_scales=model.lr_scales(), record_every=max(1, steps // records),
-                record_x=x_all, ntk_fn=mlp_ntk(model), ntk_x=task.x_train,
-                ntk_steps=ntk_steps, progress=progress, raise_on_divergence=False,
-                desc=f"net width {width}")
+    # f0 first (one extra record at step 0 is free), then the targets shifted by it.
+    res = _train_net(model, key, task.x_train, task.y_train, x_all, task.x_test, lr=lr_eff,
+                     steps=0, record_every=1, ntk_steps=[0]) if center else None
+    if center:
+        f0_all = np.asarray(res.outputs[0], np.float64)
+        y_fit = task.y_train + jnp.asarray(f0_all[:n], task.y_train.dtype)
+    else:
+        y_fit = task.y_train
+    res = _train_net(model, key, task.x_train, y_fit, x_all, task.x_test, lr=lr_eff,
+                     steps=steps, record_every=max(1, steps // records), ntk_steps=ntk_steps)
+    f0_train = np.asarray(res.outputs[0, :n], np.float64)
+    f0_test = np.asarray(res.outputs[0, n:], np.float64)
+    s_tr, s_te = (f0_train, f0_test) if center else (0.0, 0.0)
     rec = res.steps
     net = _curves(res.outputs[:, :n], res.outputs[:, n:], task, s_tr, s_te)
-    ntk = mlp_ntk(model)
-    k_tr, k_te = ntk(task.x_train, None, params0), ntk(task.x_test, task.x_train, params0)
+    k_tr, k_te = res.ntks[0], res.ntk_test
     y64 = np.asarray(task.y_train, np.float64) + s_tr
     lin_dyn = mse_dynamics(k_tr, y64, f0_train, ntk_test_train=k_te, f0_test=f0_test,
                            steps=rec, lr=lr_eff)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ntk_explore import equivalence as E
+from ntk_explore.kernels import mlp_ntk, relative_frobenius
 from ntk_explore.linearized import linearize
 from ntk_explore.models import mlp
 from ntk_explore.plots.equivalence import table_figure, three_learners_figure, width_sweep_figure
@@ -63,6 +64,60 @@ def test_linearized_learner_equals_explicit_gd_on_taylor_model(task_1d):
     gd = train(linearize(model.apply, p0), p0, task_1d.x_train, task_1d.y_train, lr=0.1,
                steps=30, record_every=10, record_x=task_1d.x_test, progress=False)
     np.testing.assert_allclose(r.linear.test_out, gd.outputs[:, :, 0], rtol=1e-8, atol=1e-10)
+
+
+def test_traced_model_matches_mlp():
+    """The fast path's model with traced scalars: same init, outputs and eNTK as ``MLP``."""
+    for par, alpha in (("ntk", 1.0), ("mup", 2.0), ("standard", 0.5)):
+        model = mlp(3, 48, 2, parametrization=par, alpha=alpha, sigma_b=1.0)
+        arch, scal = E._arch_and_scalars(model, np.float32)
+        net = E._TracedMLP(arch, scal)
+        key = jax.random.key(7)
+        p_ref, p = model.init(key, dtype=np.float32), net.init(key, np.float32)
+        for a, b in zip(jax.tree.leaves(p_ref), jax.tree.leaves(p)):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        x = jax.random.normal(jax.random.key(8), (5, 3), np.float32)
+        np.testing.assert_allclose(net.apply(p, x), model.apply(p_ref, x), rtol=1e-5, atol=1e-6)
+        params, k_test = E._net_init(arch, scal, key, x, x[:2])
+        np.testing.assert_allclose(k_test, mlp_ntk(model)(x[:2], x, p_ref), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(parametrization="ntk"),
+                                dict(parametrization="mup", alpha=2.0, center=True),
+                                dict(parametrization="standard", lr=0.05, depth=1)])
+def test_fused_net_training_equals_training_train(task_1d, kw):
+    """three_learners' compiled net training against the generic training.train route."""
+    kw = dict(dict(width=64, depth=2, lr=0.1, alpha=1.0, center=False), **kw)
+    key, steps = jax.random.key(5), 60
+    r = E.three_learners(task_1d, key=key, steps=steps, records=6, kernel_records=3, **kw)
+    model = mlp(1, kw["width"], kw["depth"], parametrization=kw["parametrization"],
+                alpha=kw["alpha"], sigma_b=1.0)
+    p0 = model.init(key, dtype=task_1d.x_train.dtype)
+    f0 = model.apply(p0, task_1d.x_train)
+    y = task_1d.y_train + f0 if kw["center"] else task_1d.y_train
+    ref = train(model.apply, p0, task_1d.x_train, y, lr=kw["lr"] / kw["alpha"] ** 2, steps=steps,
+                lr_scales=model.lr_scales(), record_every=10,
+                record_x=task_1d.x_test, ntk_fn=mlp_ntk(model), ntk_x=task_1d.x_train,
+                ntk_steps=[int(s) for s in r.kernel_steps], progress=False)
+    np.testing.assert_array_equal(r.steps, ref.steps)
+    shift = np.asarray(model.apply(p0, task_1d.x_test))[:, 0] if kw["center"] else 0.0
+    np.testing.assert_allclose(r.net.test_out, ref.outputs[..., 0] - shift, rtol=1e-4, atol=1e-5)
+    motion = [relative_frobenius(k, ref.ntks[0]) for k in ref.ntks]
+    np.testing.assert_allclose(r.kernel_motion, motion, rtol=1e-3, atol=1e-6)
+
+
+def test_fused_net_training_reports_divergence_as_training_train(task_1d):
+    model = mlp(1, 32, 2, sigma_b=1.0)
+    key = jax.random.key(2)
+    x, y = task_1d.x_train, task_1d.y_train
+    fast = E._train_net(model, key, x, y, x, task_1d.x_test, lr=3.0, steps=100, record_every=5,
+                        ntk_steps=[0, 50])
+    ref = train(model.apply, model.init(key, dtype=x.dtype), x, y, lr=3.0, steps=100,
+                record_every=5, record_x=x, ntk_fn=mlp_ntk(model), ntk_x=x, ntk_steps=[0, 50],
+                progress=False, raise_on_divergence=False)
+    assert ref.diverged_at is not None and fast.diverged_at == ref.diverged_at
+    np.testing.assert_array_equal(fast.steps, ref.steps)
+    np.testing.assert_allclose(fast.outputs, ref.outputs, rtol=1e-4, atol=1e-5)
 
 
 def test_center_and_f0_options(task_1d):
