@@ -150,7 +150,12 @@ class MLP:
 
     def _init(self, key, dtype):
         # One flat draw (one random-number kernel to compile), then cut into layers.
-        z = jax.random.normal(key, (self.num_params,), dtype)
+        return self.params_from_normals(jax.random.normal(key, (self.num_params,), dtype))
+
+    def params_from_normals(self, z: jax.Array) -> list[dict]:
+        """Parameters from a flat ``(num_params,)`` vector of standard normals ``z``:
+        what :meth:`init` does after its one draw. Models of the same shape share
+        ``z``, so their parameters differ only by each layer's ``w_std``/``b_std``."""
         params, i = [], 0
         for layer in self.layers():
             size = layer.fan_out * layer.fan_in

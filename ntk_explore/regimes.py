@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from .kernels import infinite_kernel_fn, mlp_ntk
+from .kernels import _structured, check_kernel_memory, infinite_kernel_fn, mlp_ntk
 from .models import mlp
 
-__all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence", "entk_error"]
+__all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
+           "entk_convergence_grid", "entk_error"]
 
 
 class LogLogFit(NamedTuple):
@@ -113,3 +114,66 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
                 kernels[s][j] = np.asarray(entk)
     return ConvergenceSweep(widths, errors, np.asarray(ntk_inf),
                             np.asarray(kernels) if keep_kernels else None)
+
+
+def _grid_kernels(models, x, keys):
+    """eNTKs ``(seeds, n, n, k, k)`` of every model in ``models`` (same shapes and
+    parametrization, e.g. different activations) at each key, all from the one
+    parameter draw per key that ``model.init(key)`` would make."""
+    proj = jnp.eye(models[0].out_dim, dtype=x.dtype)
+
+    def one_seed(key):
+        params = models[0].params_from_normals(
+            jax.random.normal(key, (models[0].num_params,), x.dtype))
+        return tuple(_structured(m, params, x, None, proj) for m in models)
+
+    return jax.lax.map(one_seed, keys)  # sequential over seeds: one draw in memory at a time
+
+
+_grid_kernels_jit = jax.jit(_grid_kernels, static_argnums=0)
+
+
+def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
+                          activations: Sequence[str] = ("relu",),
+                          parametrizations: Sequence[str] = ("ntk",),
+                          keep_kernels: bool = False, **model_kwargs) -> dict:
+    """:func:`entk_convergence` for every (activation, parametrization) pair at once.
+
+    Returns ``{(activation, parametrization): ConvergenceSweep}``, each equal to
+    ``entk_convergence(x, widths, key=key, seeds=seeds, activation=a,
+    parametrization=p, ...)``. Cheaper than separate sweeps: per width and
+    parametrization, one compiled function and one parameter draw per seed serve
+    every activation (the activation does not enter the initialisation). Notebook
+    01 uses it to sweep every pair up front, so its dropdowns only redraw.
+    """
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    pairs = [(a, p) for a in activations for p in parametrizations]
+    if not pairs or len(set(pairs)) != len(pairs):
+        raise ValueError(f"need distinct activations and parametrizations, got {pairs}")
+    widths = np.asarray(sorted(int(w) for w in widths))
+    x = jnp.asarray(x)
+    check_kernel_memory(x.shape[0], x.shape[0], model_kwargs.get("out_dim", 1))
+    keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
+    errors = {pr: np.zeros((seeds, widths.size)) for pr in pairs}
+    kernels = {pr: [] for pr in pairs}
+    ntk_inf = {}
+    for j, width in enumerate(widths):
+        models = {pr: mlp(x.shape[1], int(width), activation=pr[0], parametrization=pr[1],
+                          **model_kwargs) for pr in pairs}
+        if j == 0:
+            ntk_inf = {pr: infinite_kernel_fn(m)(x).ntk for pr, m in models.items()}
+        done = []
+        for par in parametrizations:  # one call per parametrization keeps memory at one draw
+            group = [pr for pr in pairs if pr[1] == par]
+            done += zip(group, _grid_kernels_jit(tuple(models[pr] for pr in group), x, keys))
+        for pr, entk in done:
+            eye = jnp.eye(entk.shape[-1], dtype=entk.dtype)
+            target = ntk_inf[pr][:, :, None, None] * eye[None, None]
+            diff = (entk - target[None]).reshape(seeds, -1)
+            errors[pr][:, j] = np.asarray(jnp.linalg.norm(diff, axis=1) / jnp.linalg.norm(target))
+            if keep_kernels:
+                kernels[pr].append(np.asarray(entk))
+    return {pr: ConvergenceSweep(widths, errors[pr], np.asarray(ntk_inf[pr]),
+                                 np.stack(kernels[pr], axis=1) if keep_kernels else None)
+            for pr in pairs}

@@ -59,3 +59,28 @@ def test_kept_kernels_are_the_ones_the_errors_were_measured_on():
     err, entk, _ = regimes.entk_error(mlp(2, 32, 2, activation="erf"), x, jax.random.fold_in(key, 1))
     np.testing.assert_allclose(sweep.kernels[1, 1], entk, rtol=1e-12)
     assert sweep.errors[1, 1] == pytest.approx(err, rel=1e-12)
+
+
+def test_grid_sweep_equals_one_sweep_per_pair():
+    x, _ = datasets.circle(9)
+    key = jax.random.key(5)
+    grid = regimes.entk_convergence_grid(x, (16, 48, 8), key=key, seeds=3, depth=2,
+                                         activations=("relu", "erf"),
+                                         parametrizations=("ntk", "mup"), keep_kernels=True)
+    assert set(grid) == {("relu", "ntk"), ("relu", "mup"), ("erf", "ntk"), ("erf", "mup")}
+    one = regimes.entk_convergence(x, (16, 48, 8), key=key, seeds=3, depth=2, activation="erf",
+                                   parametrization="mup", keep_kernels=True)
+    sweep = grid[("erf", "mup")]
+    np.testing.assert_array_equal(sweep.widths, one.widths)
+    np.testing.assert_allclose(sweep.errors, one.errors, rtol=1e-10)
+    np.testing.assert_allclose(sweep.kernels, one.kernels, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sweep.ntk_inf, one.ntk_inf, rtol=1e-12)
+    from ntk_explore.models import mlp
+
+    for (act, par), sweep in grid.items():  # every pair at one width and seed
+        err, entk, _ = regimes.entk_error(mlp(2, 16, 2, activation=act, parametrization=par), x,
+                                          jax.random.fold_in(key, 2))
+        assert sweep.errors[2, 1] == pytest.approx(err, rel=1e-10)
+        np.testing.assert_allclose(sweep.kernels[2, 1], entk, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="distinct"):
+        regimes.entk_convergence_grid(x, (8, 16, 32), key=key, activations=("relu", "relu"))

@@ -41,4 +41,4 @@ def test_default_widths_grow_on_an_accelerator(monkeypatch):
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert ne.on_accelerator() and ne.by_device("small", "large") == "large"
     wide = convergence.default_widths()
-    assert wide[:len(convergence.WIDTHS)] == convergence.WIDTHS and max(wide) == 4 * max(convergence.WIDTHS)
+    assert wide[:len(convergence.WIDTHS)] == convergence.WIDTHS and max(wide) == 8 * max(convergence.WIDTHS)
