@@ -150,3 +150,13 @@ def test_app_sliders_recompute():
     png = app.png
     app.boxes[0].value = False
     assert len(app.selected()) == len(app.boxes) - 1 and app.png != png
+    # noise levels were precomputed: a move shows the cached teacher and students,
+    # which equal a fresh computation with the same keys
+    app.noise.value = 2.0
+    assert app.stop.value == app._default_stop(app.run)
+    fresh = Z.distill(app.toy, app.model, app.run, jax.random.fold_in(app.key, 1),
+                      stop=app.stop.value, rate=app.rate.value, student_epochs=5)
+    assert app.dist.filtered.ece == pytest.approx(fresh.filtered.ece, abs=1e-6)
+    assert app.dist.onehot.accuracy == pytest.approx(fresh.onehot.accuracy, abs=1e-6)
+    np.testing.assert_allclose(app.curve.filtered,
+                               Z.targets_vs_stop(app.toy, app.run, rate=app.rate.value).filtered)

@@ -22,10 +22,11 @@ def pick_points(kinds: np.ndarray, per_kind: int = 2) -> list[int]:
 class ZigzagApp:
     """Learning paths on the simplex, target quality vs teacher length, students.
 
-    Sliders: training step (moves the markers; instant), label noise (the
-    mixture's variance; trains a new teacher, a few seconds, cached), teacher
-    length and moving-average rate (retrain the three students, about a
-    second, cached). Checkboxes pick the points drawn.
+    Sliders: training step (moves the markers; redraws one panel), label noise
+    (the mixture's variance; with ``precompute=True``, the default, every noise
+    level's teacher and its default students are trained at construction, so
+    this only redraws), teacher length and moving-average rate (retrain the
+    three students, about a second, cached). Checkboxes pick the points drawn.
 
     Attributes after each update: ``toy``, ``run`` (teacher), ``curve``
     (:class:`~ntk_explore.zigzag.StopCurve`), ``dist``
@@ -34,7 +35,7 @@ class ZigzagApp:
 
     def __init__(self, *, key=None, n_train: int = 600, teacher_epochs: int = 300,
                  student_epochs: int = 100, noise: float = 4.0, rate: float = 0.98,
-                 noises=(2.0, 3.0, 4.0, 6.0)):
+                 noises=(2.0, 3.0, 4.0, 6.0), precompute: bool = True):
         self.key = jax.random.key(0) if key is None else key
         self.n_train, self.teacher_epochs = n_train, teacher_epochs
         self.student_epochs = student_epochs
@@ -56,9 +57,16 @@ class ZigzagApp:
         self.boxes: list[W.Checkbox] = []
         self.box_row = W.HBox()
         self.figure = self.view = None
+        self._loading = False
+        self._curves: dict = {}
+        if precompute:  # every noise level's teacher and default students, up front
+            for level in noises:
+                toy, run = self.teacher(level)
+                self.students(level, self._default_stop(run), rate)
+                self.stop_curve(level, rate)
         self._load_teacher(first=True)
         for w in (self.rate, self.stop):
-            w.observe(lambda _c: self.update(), names="value")
+            w.observe(lambda _c: None if self._loading else self.update(), names="value")
         self.step.observe(lambda _c: self.redraw_paths(), names="value")
         self.noise.observe(lambda _c: self._load_teacher(), names="value")
 
@@ -72,6 +80,14 @@ class ZigzagApp:
             self._teachers[noise] = (toy, run)
         return self._teachers[noise]
 
+    def stop_curve(self, noise: float, rate: float):
+        """Target quality vs teacher length for this noise level and rate (cached)."""
+        k = (noise, round(rate, 4))
+        if k not in self._curves:
+            toy, run = self.teacher(noise)
+            self._curves[k] = Z.targets_vs_stop(toy, run, rate=rate)
+        return self._curves[k]
+
     def students(self, noise: float, stop: int, rate: float):
         """The three students for these settings (cached)."""
         k = (noise, stop, round(rate, 4))
@@ -82,13 +98,20 @@ class ZigzagApp:
                                           rate=rate, student_epochs=self.student_epochs)
         return self._students[k]
 
+    @staticmethod
+    def _default_stop(run) -> int:
+        """Where the teacher-length slider starts: at 100% train accuracy (or the end)."""
+        return run.memorized_at if run.memorized_at is not None else len(run.epochs) - 1
+
     # -- callbacks -----------------------------------------------------------
     def _load_teacher(self, first: bool = False):
         self.toy, self.run = self.teacher(self.noise.value)
         self.kinds = Z.point_kinds(self.toy)
-        mem = self.run.memorized_at
-        with self.stop.hold_trait_notifications():
-            self.stop.value = mem if mem is not None else len(self.run.epochs) - 1
+        self._loading = True  # one update below, not a second one from the stop slider
+        try:
+            self.stop.value = self._default_stop(self.run)
+        finally:
+            self._loading = False
         self.boxes = [W.Checkbox(value=True, description=f"#{i} {self.kinds[i]}", indent=False,
                                  layout=W.Layout(width="150px"))
                       for i in pick_points(self.kinds)]
@@ -113,7 +136,7 @@ class ZigzagApp:
     def update(self):
         """Teacher, stop or rate changed: new targets and students, a new figure."""
         noise, stop, rate = self.noise.value, self.stop.value, self.rate.value
-        self.curve = Z.targets_vs_stop(self.toy, self.run, rate=rate)
+        self.curve = self.stop_curve(noise, rate)
         self.dist = self.students(noise, stop, rate)
         step = self._step()
         mem = self.run.memorized_at
