@@ -27,7 +27,10 @@ by the net's predicted class (an expected-model-change criterion).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
+import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -38,8 +41,7 @@ import scipy.linalg
 
 from .kernels import mlp_pntk
 from .models import MLP, mlp
-from .scaling import Task, centered_apply
-from .training import train
+from .scaling import Task, train_centered
 
 __all__ = [
     "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
@@ -151,31 +153,73 @@ class AcquisitionCurve:
     accuracy: np.ndarray
 
 
-_NETS: dict = {}
+class _Net:
+    """The centred net of one (model, key) with jitted outputs and a cache of fits.
+
+    Training goes through :func:`~ntk_explore.scaling.train_centered` with the
+    labelled set padded (masked rows) to a multiple of ``_BUCKET`` points, so a
+    few compiled GD loops per width serve every labelled-set size. A fit is
+    cached by (start, labelled indices, targets, steps): every strategy of one
+    seed starts from the same labelled set, so round 0 trains once.
+    """
+
+    _BUCKET = 32
+
+    def __init__(self, model: MLP, key: jax.Array):
+        self.model, self.params0 = model, model.init(key)
+        self._fits: collections.OrderedDict = collections.OrderedDict()
+
+    def outputs(self, params, x) -> np.ndarray:
+        """Centred outputs ``f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``."""
+        return np.asarray(_centered_outputs(self.model, params, self.params0, jnp.asarray(x)))
+
+    def fit(self, task: Task, idx, y, lr: float, steps: int, start=None):
+        """GD on pool points ``idx`` with targets ``y (m, k)`` from ``params0`` (or ``start``)."""
+        idx, y = np.asarray(idx), np.asarray(y, np.float64)
+        x = np.asarray(task.x)[idx]
+        data = hashlib.sha1(x.tobytes() + y.tobytes() + str(x.shape).encode()).hexdigest()
+        tag = (None if start is None else id(start), data, lr, steps)
+        if tag in self._fits:
+            self._fits.move_to_end(tag)
+            return self._fits[tag][1]
+        bucket = -(-idx.size // self._BUCKET) * self._BUCKET
+        params = train_centered(self.model, self.params0, x, y, lr=lr, steps=steps,
+                                start=None if start is None else (0, start),
+                                pad_min=bucket)[steps]
+        self._fits[tag] = (start, params)  # keeps ``start`` alive so its id stays unique
+        while len(self._fits) > 48:
+            self._fits.popitem(last=False)
+        return params
 
 
-def _centered_net(model: MLP, key: jax.Array):
-    """``(params0, apply)`` of the centred net; one ``apply`` object per (model, key), so
-    :func:`~ntk_explore.training.train` reuses its compiled loops across strategies."""
+@functools.partial(jax.jit, static_argnums=0)
+def _centered_outputs(model: MLP, params, params0, x):
+    return model.apply(params, x) - model.apply(params0, x)
+
+
+_NETS: collections.OrderedDict = collections.OrderedDict()
+
+
+def _centered_net(model: MLP, key: jax.Array) -> _Net:
+    """One :class:`_Net` per (model, key), shared across strategies and seeds (bounded)."""
     tag = (model, np.asarray(jax.random.key_data(key)).tobytes())
-    if tag not in _NETS:
-        params0 = model.init(key)
-        _NETS[tag] = (params0, centered_apply(model, params0))
+    if tag in _NETS:
+        _NETS.move_to_end(tag)
+    else:
+        _NETS[tag] = _Net(model, key)
+        while len(_NETS) > 8:
+            _NETS.popitem(last=False)
     return _NETS[tag]
 
 
-def _fit(apply, params0, x, y, lr: float, steps: int):
-    return train(apply, params0, x, y, lr=lr, steps=steps, progress=False).params
-
-
-def _choose(strategy, rng, model, apply, params, task, labelled, pool_left, evals, count):
+def _choose(strategy, rng, net: _Net, params, task, labelled, pool_left, evals, count):
     if strategy == "random":
         return rng.choice(pool_left, count, replace=False)
-    f = np.asarray(apply(params, jnp.asarray(task.x)))  # (N, k)
+    f = net.outputs(params, task.x)  # (N, k)
     if strategy == "uncertainty":
         top2 = np.sort(f[pool_left], axis=1)[:, -2:]
         return pool_left[np.argsort(top2[:, 1] - top2[:, 0])[:count]]  # smallest margin
-    K = np.asarray(mlp_pntk(model)(jnp.asarray(task.x), None, params))
+    K = np.asarray(mlp_pntk(net.model)(jnp.asarray(task.x), None, params))
     scores = lookahead_scores(K, labelled, pool_left, evals, f, task.y[labelled])
     return pool_left[np.argsort(-scores)[:count]]
 
@@ -200,17 +244,16 @@ def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 
     labelled = rng.choice(N, n_init, replace=False)
     evals = rng.choice(N, min(n_eval, N), replace=False)
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
-    params0, apply = _centered_net(model, key)
+    net = _centered_net(model, key)
     counts, accs = [], []
     for r in range(rounds + 1):
-        params = _fit(apply, params0, task.x[labelled], task.y[labelled], lr, steps)
-        pred = np.asarray(apply(params, jnp.asarray(task.x_test))).argmax(1)
+        params = net.fit(task, labelled, task.y[labelled], lr, steps)
+        pred = net.outputs(params, task.x_test).argmax(1)
         counts.append(labelled.size)
         accs.append(float(np.mean(pred == task.labels_test)))
         if r < rounds:
             left = np.setdiff1d(np.arange(N), labelled)
-            new = _choose(strategy, rng, model, apply, params, task, labelled, left, evals,
-                          per_round)
+            new = _choose(strategy, rng, net, params, task, labelled, left, evals, per_round)
             labelled = np.concatenate([labelled, new])
     return AcquisitionCurve(strategy, np.array(counts), np.array(accs))
 
@@ -255,18 +298,18 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
     others = np.setdiff1d(np.arange(N), np.concatenate([labelled, cands]))
     evals = rng.choice(others, min(n_eval, others.size), replace=False)
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
-    params0, apply = _centered_net(model, key)
-    params = _fit(apply, params0, task.x[labelled], task.y[labelled], lr, steps)
+    net = _centered_net(model, key)
+    params = net.fit(task, labelled, task.y[labelled], lr, steps)
     X = jnp.asarray(task.x)
-    f = np.asarray(apply(params, X), np.float64)
+    f = net.outputs(params, X).astype(np.float64)
     K = np.asarray(mlp_pntk(model)(X, None, params), np.float64)
     la = lookahead_prepare(K[np.ix_(labelled, labelled)], task.y[labelled] - f[labelled])
     y_c = pseudo_targets(f[cands], f.shape[1])
     delta = lookahead_delta(la, K[np.ix_(labelled, cands)], np.diag(K)[cands],
                             K[np.ix_(evals, labelled)], K[np.ix_(evals, cands)], y_c - f[cands])
-    none = _retrained_change(apply, params, task, labelled, None, None, evals, f, lr,
+    none = _retrained_change(net, params, task, labelled, None, None, evals, f, lr,
                              retrain_steps)
-    actual = np.stack([_retrained_change(apply, params, task, labelled, c, yc, evals, f, lr,
+    actual = np.stack([_retrained_change(net, params, task, labelled, c, yc, evals, f, lr,
                                          retrain_steps) - none for c, yc in zip(cands, y_c)])
     p2, a2 = delta.reshape(len(cands), -1), actual.reshape(len(cands), -1)
     cos = np.sum(p2 * a2, 1) / (np.linalg.norm(p2, axis=1) * np.linalg.norm(a2, axis=1))
@@ -275,10 +318,10 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
                         np.mean(np.sum(delta**2, -1), -1), np.mean(np.sum(actual**2, -1), -1))
 
 
-def _retrained_change(apply, params, task, labelled, c, y_c, evals, f, lr, steps):
-    x, y = task.x[labelled], task.y[labelled]
+def _retrained_change(net: _Net, params, task, labelled, c, y_c, evals, f, lr, steps):
+    idx, y = labelled, task.y[labelled]
     if c is not None:
-        x = np.concatenate([x, task.x[c][None, :]])
+        idx = np.append(labelled, c)
         y = np.concatenate([y, y_c[None, :]])
-    new = train(apply, params, x, y, lr=lr, steps=steps, progress=False).params
-    return np.asarray(apply(new, jnp.asarray(task.x[evals])), np.float64) - f[evals]
+    new = net.fit(task, idx, y, lr, steps, start=params)
+    return net.outputs(new, task.x)[evals].astype(np.float64) - f[evals]  # pool shape: compiled once

@@ -81,3 +81,62 @@ def test_lookahead_tracks_retraining(task):
                               retrain_steps=200, n_eval=100)
     assert rc.predicted.shape == rc.actual.shape == (3, 100, 10)
     assert np.all(np.isfinite(rc.cosine)) and np.all(rc.cosine > 0.5), rc.cosine
+
+
+# ---------------------------------------------------------------- fast paths == slow paths
+
+def _reference_curve(task, strategy, key, seed, per_round, rounds, width, steps):
+    """The slow path through the public API: train() from the same init every round."""
+    from ntk_explore.models import mlp
+    from ntk_explore.training import train
+
+    rng = np.random.default_rng(seed)
+    N = task.x.shape[0]
+    labelled = rng.choice(N, 20, replace=False)
+    rng.choice(N, 300, replace=False)  # the eval points (unused by these strategies)
+    model = mlp(64, width, 1, 10)
+    p0 = model.init(key)
+    apply = scaling.centered_apply(model, p0)
+    accs = []
+    for r in range(rounds + 1):
+        p = train(apply, p0, task.x[labelled], task.y[labelled], lr=1.0, steps=steps,
+                  progress=False).params
+        accs.append(float(np.mean(np.asarray(apply(p, task.x_test)).argmax(1) == task.labels_test)))
+        if r < rounds:
+            left = np.setdiff1d(np.arange(N), labelled)
+            if strategy == "random":
+                new = rng.choice(left, per_round, replace=False)
+            else:
+                top2 = np.sort(np.asarray(apply(p, task.x))[left], axis=1)[:, -2:]
+                new = left[np.argsort(top2[:, 1] - top2[:, 0])[:per_round]]
+            labelled = np.concatenate([labelled, new])
+    return np.array(accs)
+
+
+@pytest.mark.parametrize("strategy", ["random", "uncertainty"])
+def test_acquisition_curve_equals_slow_path(task, strategy):
+    key = jax.random.key(3)
+    got = active.acquisition_curve(task, strategy, key=key, seed=1, per_round=7, rounds=2,
+                                   width=32, steps=40)
+    ref = _reference_curve(task, strategy, key, 1, 7, 2, 32, 40)
+    assert got.labels.tolist() == [20, 27, 34] and np.array_equal(got.accuracy, ref)
+
+
+def test_net_fit_equals_train_and_caches(task):
+    from ntk_explore.models import mlp
+    from ntk_explore.training import train
+
+    model = mlp(64, 32, 1, 10)
+    net = active._Net(model, jax.random.key(5))
+    apply = scaling.centered_apply(model, net.params0)
+    idx = np.arange(10, 47)  # 37 points, padded to 64 rows
+    p = net.fit(task, idx, task.y[idx], 1.0, 30)
+    assert net.fit(task, idx, task.y[idx], 1.0, 30) is p  # cached
+    warm = net.fit(task, idx[:-1], task.y[idx[:-1]], 1.0, 20, start=p)  # warm start, new data
+    ref = train(apply, net.params0, task.x[idx], task.y[idx], lr=1.0, steps=30, progress=False)
+    ref_warm = train(apply, ref.params, task.x[idx[:-1]], task.y[idx[:-1]], lr=1.0, steps=20,
+                     progress=False)
+    for a, b in ((p, ref.params), (warm, ref_warm.params)):
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            assert np.allclose(u, v, rtol=1e-9, atol=1e-12)
+    assert np.allclose(net.outputs(p, task.x[:5]), apply(ref.params, task.x[:5]), atol=1e-12)
