@@ -31,22 +31,24 @@ so the initial function does not grow with ``alpha``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.special
 
 from .kernels import _backprop_signals
-from .models import MLP, mlp
+from .models import ACTIVATIONS, MLP, mlp
 from .regimes import LogLogFit, fit_loglog
-from .training import train
+from .training import DivergenceError, train
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
     "kernel_factors", "ChangeStats", "measure_change", "FeatureSweep", "feature_sweep",
-    "CoordCheck", "coord_check",
+    "feature_sweeps", "precompile_sweep", "CoordCheck", "coord_check",
 ]
 
 
@@ -256,6 +258,263 @@ def _one_run(model: MLP, task: FeatureTask, key, lr: float, steps: int, center: 
     return measure_change(model, params0, res.params, task.x, res.loss[-1])
 
 
+def _check_sweep_args(widths, seeds):
+    widths = np.asarray(sorted(int(w) for w in widths))
+    if widths.size < 3 or seeds < 1:
+        raise ValueError(f"need at least 3 widths and 1 seed, got {widths.size} and {seeds}")
+    return widths
+
+
+def _feature_sweep_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
+                             parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
+                             steps: int = 500, seeds: int = 4, alpha: float = 1.0,
+                             base_width: int = 64, activation: str = "relu") -> FeatureSweep:
+    """The plain route to :func:`feature_sweep`: :func:`~ntk_explore.training.train` and
+    :func:`measure_change` per net (one compile per model). The tests check that the
+    fused route equals it."""
+    widths = _check_sweep_args(widths, seeds)
+    runs = [[None] * widths.size for _ in range(seeds)]
+    for j, width in enumerate(widths):
+        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
+                    parametrization=parametrization, base_width=base_width, alpha=alpha)
+        rate = width_lr(lr, parametrization, int(width), base_width, alpha)
+        for s in range(seeds):
+            runs[s][j] = _one_run(model, task, jax.random.fold_in(key, s), rate, steps,
+                                  alpha != 1.0)
+    stack = {f: np.array([[getattr(r, f) for r in row] for row in runs])
+             for f in ChangeStats._fields}
+    return FeatureSweep(widths, parametrization, float(alpha), float(lr), int(steps), **stack)
+
+
+# -- the fast route: one compiled training loop per (width, depth) -----------------------
+#
+# The per-layer scalars of an MLP (multipliers, init scales, alpha; in the order of
+# models.Layer's fields) and the learning rate are traced arguments, so switching
+# parametrization, alpha, lr or the number of steps reuses the compiled loop; one run
+# is measured after several step counts (checkpoints). The measurements are a handful
+# of matrix products per net, done in NumPy so that no measuring code has to be
+# compiled for each new shape.
+
+class _NetSpec(NamedTuple):
+    in_dim: int
+    out_dim: int
+    width: int
+    depth: int
+    activation: str
+    bias: bool
+
+
+def _dims(spec: _NetSpec) -> list:
+    return [spec.in_dim] + [spec.width] * spec.depth + [spec.out_dim]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _draw(key, size: int, dtype):
+    return jax.random.normal(key, (size,), dtype)
+
+
+def _normals(key, n: int, dtype) -> np.ndarray:
+    """``jax.random.normal(key, (n,), dtype)`` as a NumPy array. With the (default)
+    partitionable threefry a draw's prefix does not depend on its length, so the draw
+    is made at the next power of two and cut: one compile serves many sizes."""
+    if not jax.config.jax_threefry_partitionable:
+        return np.asarray(_draw(key, n, jnp.dtype(dtype)))
+    return np.asarray(_draw(key, max(4096, 1 << (n - 1).bit_length()), jnp.dtype(dtype)))[:n]
+
+
+def _init_params(spec: _NetSpec, scalars: np.ndarray, key, dtype) -> list:
+    """``mlp(...).init(key, dtype)`` from the layer scalars: one flat standard-normal
+    draw cut into layers in the same order, scaled by ``w_std`` / ``b_std``."""
+    dims = _dims(spec)
+    sizes = [(dims[l + 1], dims[l]) for l in range(spec.depth + 1)]
+    z = _normals(key, sum(o * i + (o if spec.bias else 0) for o, i in sizes), dtype)
+    std = scalars.astype(z.dtype)
+    params, i = [], 0
+    for l, (fan_out, fan_in) in enumerate(sizes):
+        p = {"w": std[l, 1] * z[i:i + fan_out * fan_in].reshape(fan_out, fan_in)}
+        i += fan_out * fan_in
+        if spec.bias:
+            p["b"] = std[l, 4] * z[i:i + fan_out]
+            i += fan_out
+        params.append(p)
+    return params
+
+
+def _traced_apply(spec: _NetSpec, scalars, alpha, params, x):
+    """``MLP.apply`` with traced layer scalars and ``alpha``: ``x`` ``(n, d)`` -> ``(n, k)``."""
+    phi = ACTIVATIONS[spec.activation]
+    a = x
+    for l, p in enumerate(params):
+        h = scalars[l, 0] * a @ p["w"].T
+        if spec.bias:
+            h = h + scalars[l, 3] * p["b"][None, :]
+        a = phi(h) if l < spec.depth else h
+    return alpha * a
+
+
+_SCALARS = ("w_mult", "w_std", "w_lr", "b_mult", "b_std", "b_lr")  # Layer's field order
+
+
+def _layer_scalars(model: MLP) -> np.ndarray:
+    """``(L+1, 6)`` per-layer scalars of ``model`` in :class:`~ntk_explore.models.Layer` order."""
+    return np.array([[getattr(layer, f) for f in _SCALARS] for layer in model.layers()])
+
+
+def _mse(f, y):
+    return 0.5 * jnp.sum((f - y) ** 2) / f.shape[0]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _gd_segment(spec: _NetSpec, scalars, alpha, rate, center, params0, params, x, y, count):
+    """``count`` full-batch GD steps from ``params`` as :func:`~ntk_explore.training.train`
+    takes them, on the MSE to ``y + center * f(params0)`` (``center = 1``: centred output).
+    Returns ``(params after the steps, loss before, loss after)``."""
+    apply = functools.partial(_traced_apply, spec, scalars, alpha)
+    target = y + center * apply(params0, x)
+    loss = lambda p: _mse(apply(p, x), target)  # noqa: E731
+
+    def step(_, p):
+        grads = jax.grad(loss)(p)
+        return jax.tree.map(lambda a, g: a - rate * g, p, grads)
+
+    out = jax.lax.fori_loop(0, count, step, params)
+    return out, loss(params), loss(out)
+
+
+def _net_args(task: FeatureTask, width: int, depth: int, parametrization: str, lr: float,
+              alpha: float, base_width: int, activation: str):
+    model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
+                parametrization=parametrization, base_width=base_width, alpha=alpha)
+    spec = _NetSpec(model.in_dim, model.out_dim, model.width, depth, activation, model.bias)
+    dtype = task.x.dtype
+    rate = width_lr(lr, parametrization, int(width), base_width, alpha)
+    traced = (jnp.asarray(_layer_scalars(model), dtype), jnp.asarray(alpha, dtype),
+              jnp.asarray(rate, dtype), jnp.asarray(float(alpha != 1.0), dtype))
+    return spec, _layer_scalars(model), traced
+
+
+def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
+                     activation: str = "relu", base_width: int = 64) -> None:
+    """Compile :func:`feature_sweeps`' training loops for these widths and depth ahead of
+    use (no training is done). Safe to run in a background thread."""
+    for width in widths:
+        spec, scalars, traced = _net_args(task, int(width), depth, "ntk", 1.0, 1.0, base_width,
+                                          activation)
+        p0 = _init_params(spec, scalars, jax.random.key(0), task.x.dtype)
+        jax.block_until_ready(_gd_segment(spec, *traced, p0, p0, task.x, task.y,
+                                          jnp.asarray(0, jnp.int32)))
+
+
+_NP_ACT = {"relu": lambda h: np.maximum(h, 0), "tanh": np.tanh, "erf": scipy.special.erf}
+_NP_DERIV = {"relu": lambda h: (h > 0).astype(h.dtype), "tanh": lambda h: 1 - np.tanh(h) ** 2,
+             "erf": lambda h: 2 / np.sqrt(np.pi) * np.exp(-h * h)}
+
+
+def _np_layers(spec: _NetSpec, scalars, alpha, params, x):
+    """NumPy forward and backprop pass: pre-activations, layer inputs, feature and
+    backprop Grams of one net (as ``MLP.features`` and :func:`kernel_factors`)."""
+    phi, dphi = _NP_ACT[spec.activation], _NP_DERIV[spec.activation]
+    sc = scalars.astype(x.dtype)
+    hs, xs = [], [x]
+    for l in range(spec.depth):
+        h = (sc[l, 0] * xs[-1]) @ params[l]["w"].T
+        if spec.bias:
+            h = h + sc[l, 3] * params[l]["b"][None, :]
+        hs.append(h)
+        xs.append(phi(h).astype(x.dtype))
+    k = spec.out_dim
+    deltas = [np.broadcast_to(alpha * np.eye(k, dtype=x.dtype), (x.shape[0], k, k))]
+    for l in range(spec.depth - 1, -1, -1):
+        back = (sc[l + 1, 0] * deltas[0]) @ params[l + 1]["w"]  # (n, k, width)
+        deltas.insert(0, back * dphi(hs[l])[:, None, :])
+    feats, backs = [], []
+    for l, (a, g) in enumerate(zip(xs, deltas)):
+        gram = sc[l, 2] * sc[l, 0] ** 2 * (a @ a.T)
+        if spec.bias:
+            gram = gram + sc[l, 5] * sc[l, 3] ** 2
+        feats.append(gram)
+        backs.append(np.einsum("aci,bei->abce", g, g))
+    return hs, xs, feats, backs
+
+
+def _np_rel(a, b) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _np_cka(a, b) -> float:
+    ka, kb = (_np_centred_gram(m) for m in (a, b))
+    return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
+
+
+def _np_centred_gram(a):
+    a = a - a.mean(axis=0, keepdims=True)
+    return a @ a.T
+
+
+def _np_change(spec, scalars, alpha, params0, params1, x, loss, first=None) -> ChangeStats:
+    """:func:`measure_change` in NumPy (``first``: ``_np_layers`` of ``params0`` if known)."""
+    h0, x0, g0, b0 = first or _np_layers(spec, scalars, alpha, params0, x)
+    h1, x1, g1, b1 = _np_layers(spec, scalars, alpha, params1, x)
+    k0 = sum(g[:, :, None, None] * b for g, b in zip(g0, b0))
+    k1 = sum(g[:, :, None, None] * b for g, b in zip(g1, b1))
+    return ChangeStats(
+        feature=np.array([_np_rel(b, a) for a, b in zip(h0, h1)]),
+        weight=np.array([_np_rel(b["w"], a["w"]) for a, b in zip(params0, params1)]),
+        kernel=_np_rel(k1, k0),
+        cka=np.array([_np_cka(a, b) for a, b in zip(x0[1:], x1[1:])]),
+        feature_gram=np.array([_np_rel(b, a) for a, b in zip(g0, g1)]),
+        backprop_gram=np.array([_np_rel(b, a) for a, b in zip(b0, b1)]),
+        loss=float(loss))
+
+
+def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
+                   steps: Sequence[int], parametrization: str = "ntk", depth: int = 2,
+                   lr: float = 1.0, seeds: int = 4, alpha: float = 1.0, base_width: int = 64,
+                   activation: str = "relu", divergence_factor: float = 1e4
+                   ) -> dict[int, FeatureSweep]:
+    """:func:`feature_sweep` at several step counts, measured along one training run.
+
+    Each net trains to ``max(steps)`` and is measured after each count in
+    ``steps``. One compiled training loop per ``(width, depth)``
+    serves every parametrization, ``alpha``, ``lr``, seed and step count.
+
+    Returns ``{steps: FeatureSweep}`` for the counts at which no run had
+    diverged (loss not finite or above ``divergence_factor`` times the initial
+    loss, as :func:`~ntk_explore.training.train` decides).
+    """
+    widths = _check_sweep_args(widths, seeds)
+    points = sorted({int(s) for s in steps})
+    if not points or points[0] < 0:
+        raise ValueError(f"steps must be non-negative step counts, got {steps!r}")
+    counts = np.diff([0] + points)
+    x = np.asarray(task.x)
+    runs = np.empty((seeds, widths.size, len(points)), dtype=object)
+    first_loss = np.empty((seeds, widths.size))
+    for j, width in enumerate(widths):
+        spec, scalars, traced = _net_args(task, int(width), depth, parametrization, lr, alpha,
+                                          base_width, activation)
+        for s in range(seeds):
+            p0 = _init_params(spec, scalars, jax.random.fold_in(key, s), x.dtype)
+            first, p = _np_layers(spec, scalars, alpha, p0, x), p0
+            for c, count in enumerate(counts):
+                p, loss0, loss = _gd_segment(spec, *traced, p0, p, task.x, task.y,
+                                             jnp.asarray(count, jnp.int32))
+                p = jax.tree.map(np.asarray, p)
+                if c == 0:
+                    first_loss[s, j] = loss0
+                with np.errstate(all="ignore"):  # NaN after a divergence
+                    runs[s, j, c] = _np_change(spec, scalars, alpha, p0, p, x, loss, first)
+    limit = divergence_factor * np.maximum(first_loss, 1e-8)  # (S, W)
+    out = {}
+    for c, n_steps in enumerate(points):
+        fields = {f: np.array([[getattr(r, f) for r in row] for row in runs[:, :, c]])
+                  for f in ChangeStats._fields}
+        if np.all(np.isfinite(fields["loss"])) and np.all(fields["loss"] <= limit):
+            out[n_steps] = FeatureSweep(widths, parametrization, float(alpha), float(lr),
+                                        n_steps, **fields)
+    return out
+
+
 def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                   parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
                   steps: int = 500, seeds: int = 4, alpha: float = 1.0,
@@ -269,26 +528,23 @@ def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
       key: seed ``s`` initialises every width from ``fold_in(key, s)``.
       lr: base-width learning rate, mapped to each width by :func:`width_lr`.
       alpha: output scale; ``alpha != 1`` trains the centred output.
+      progress: accepted for compatibility; the sweep runs as one compiled program.
 
-    Returns: :class:`FeatureSweep`.
+    Returns: :class:`FeatureSweep` (computed by :func:`feature_sweeps`; equal, up to
+    float rounding, to training each net with :func:`~ntk_explore.training.train`
+    and measuring it with :func:`measure_change`).
 
     Raises:
       ValueError: fewer than 3 widths or 1 seed; DivergenceError: training blew up.
     """
-    widths = np.asarray(sorted(int(w) for w in widths))
-    if widths.size < 3 or seeds < 1:
-        raise ValueError(f"need at least 3 widths and 1 seed, got {widths.size} and {seeds}")
-    runs = [[None] * widths.size for _ in range(seeds)]
-    for j, width in enumerate(widths):
-        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
-                    parametrization=parametrization, base_width=base_width, alpha=alpha)
-        rate = width_lr(lr, parametrization, int(width), base_width, alpha)
-        for s in range(seeds):
-            runs[s][j] = _one_run(model, task, jax.random.fold_in(key, s), rate, steps,
-                                  alpha != 1.0)
-    stack = {f: np.array([[getattr(r, f) for r in row] for row in runs])
-             for f in ChangeStats._fields}
-    return FeatureSweep(widths, parametrization, float(alpha), float(lr), int(steps), **stack)
+    out = feature_sweeps(task, widths, key=key, steps=[steps], parametrization=parametrization,
+                         depth=depth, lr=lr, seeds=seeds, alpha=alpha, base_width=base_width,
+                         activation=activation)
+    if steps not in out:
+        raise DivergenceError(
+            f"training diverged within {steps} steps (lr={lr:g}, {parametrization}, alpha "
+            f"{alpha:g}): the loss is not finite or exploded; lower the learning rate")
+    return out[steps]
 
 
 # ---------------------------------------------------------------------------

@@ -155,3 +155,74 @@ def test_cka_drifts_from_one_only_with_feature_learning(sweeps):
     mup_gap = 1 - sweeps["mup"].cka.mean(axis=(0, 2))
     assert ntk_gap[-1] < 0.3 * ntk_gap[0]
     assert mup_gap[-1] > 3 * ntk_gap[-1]
+
+
+# ---------------------------------------------------------------------------
+# the fast route (one compiled loop per width, NumPy measurements) equals the plain one
+
+
+@pytest.mark.parametrize("parametrization,alpha,depth", [("ntk", 1.0, 2), ("mup", 2.0, 1),
+                                                          ("standard", 0.5, 3)])
+def test_fast_sweep_equals_train_and_measure_change(key, parametrization, alpha, depth):
+    """feature_sweeps (traced layer scalars, checkpoints) = train() + measure_change per net."""
+    task = F.feature_task(key, n=16, d=3, scale=2.0)
+    widths = (32, 64, 96)
+    fast = F.feature_sweeps(task, widths, key=jax.random.key(4), steps=[0, 7, 20],
+                            parametrization=parametrization, alpha=alpha, depth=depth, lr=0.5,
+                            seeds=2)
+    assert sorted(fast) == [0, 7, 20]
+    for steps in (7, 20):
+        ref = F._feature_sweep_reference(task, widths, key=jax.random.key(4), steps=steps,
+                                         parametrization=parametrization, alpha=alpha,
+                                         depth=depth, lr=0.5, seeds=2)
+        assert fast[steps].steps == steps and fast[steps].feature.shape == (2, 3, depth)
+        for f in F.ChangeStats._fields:
+            np.testing.assert_allclose(getattr(fast[steps], f), getattr(ref, f), rtol=1e-7,
+                                       atol=1e-12, err_msg=f)
+    assert not np.any(fast[0].feature) and fast[0].kernel.max() == 0  # step 0: nothing moved
+
+
+def test_fast_init_equals_model_init(key):
+    for depth, width in ((1, 40), (3, 300)):
+        model = mlp(5, width, depth, out_dim=2, parametrization="mup")
+        spec = F._NetSpec(5, 2, width, depth, "relu", True)
+        ours = F._init_params(spec, F._layer_scalars(model), key, jnp.float64)
+        for a, b in zip(ours, model.init(key)):
+            np.testing.assert_array_equal(a["w"], b["w"])
+            np.testing.assert_array_equal(a["b"], b["b"])
+
+
+def test_fast_sweep_flags_divergence(key):
+    task = F.feature_task(key, n=16, d=3, scale=2.0)
+    out = F.feature_sweeps(task, (32, 64, 96), key=key, steps=[1, 200], lr=50.0, seeds=1)
+    assert 200 not in out
+    with pytest.raises(F.DivergenceError):
+        F.feature_sweep(task, (32, 64, 96), key=key, steps=200, lr=50.0, seeds=1)
+
+
+def test_precompile_then_sweep_does_not_compile(key):
+    task = F.feature_task(key, n=12, d=3, dtype=jnp.float32)
+    F.precompile_sweep(task, (48, 80, 112), depth=2)
+    before = F._gd_segment._cache_size()
+    F.feature_sweeps(task, (48, 80, 112), key=key, steps=[5, 10], parametrization="mup",
+                     alpha=2.0, lr=0.3, seeds=2)
+    assert F._gd_segment._cache_size() == before
+
+
+def test_widget_quick_view_then_full_sweep():
+    from ntk_explore.widgets.features import FeatureWidthApp
+
+    app = FeatureWidthApp(widths=(32, 64, 128), seeds=2, n=16, steps=30, warm_up=False)
+    assert app.full and app.sweep.loss.shape == (2, 3)
+    app.lr.value = 0.4  # a new setting: the quick sweep first
+    assert not app.full and app.sweep.widths.tolist() == [64, 128, 256, 384, 512]
+    assert app.sweep.lr == 0.4 and "quick sweep: 1 seed" in app.readout.value
+    quick_slopes = app.slopes
+    app.show_full()
+    assert app.full and app.sweep.loss.shape == (2, 3)
+    assert "full sweep: 2 seeds" in app.readout.value
+    assert app.slopes != quick_slopes
+    app.steps.value = 100  # quick again, measured at 30 and 100 steps along one run
+    assert not app.full and (("ntk", 1.0, 0.4, 2, 30) in app._quick)
+    app.steps.value = 30  # back to the setting computed in full
+    assert app.full and app.sweep.steps == 30

@@ -2,36 +2,69 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
 from IPython.display import display
 
-from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweep, feature_task
+from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
 from ..plots.features import feature_change_figure
+from ..training import DivergenceError
 from ._display import show_figure
 
-__all__ = ["FeatureWidthApp"]
+__all__ = ["FeatureWidthApp", "QUICK"]
+
+# What a slider move trains when the full sweep for that setting is not cached yet:
+# one seed and widths up to 512 (about a tenth of the full sweep's work), so that the
+# view answers in about a second on 2 CPU cores. 384 gives muP's fit (widths >= 256)
+# three points. The readout and the figure title say which sweep is shown.
+QUICK = dict(widths=(64, 128, 256, 384, 512), seeds=1)
+
+
+class _LRU(OrderedDict):
+    """A small least-recently-used cache of sweeps (each a few kB of arrays)."""
+
+    def __init__(self, maxsize: int):
+        super().__init__()
+        self.maxsize = maxsize
+
+    def get(self, key, default=None):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return default
+
+    def put(self, key, value):
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
 
 
 class FeatureWidthApp:
     """Feature change, eNTK change and CKA vs width for one training set-up.
 
     Controls: parametrization, alpha (output scale; lr is divided by alpha**2
-    and the output centred), base learning rate, depth, training steps. Each
-    new combination trains ``seeds x len(widths)`` nets (10-30 s on 2 CPU
-    cores at the defaults); combinations already seen come from a cache.
-    Attributes after each update: ``sweep``, ``slopes`` (feature, kernel),
-    ``figure``.
+    and the output centred), base learning rate, depth, training steps. A new
+    combination first shows a *quick* sweep (:data:`QUICK`: 1 seed, widths 64
+    to 512; about a second on 2 CPU cores); the button computes the *full* sweep
+    (``seeds x widths`` of the defaults, 5-20 s), which is then shown whenever
+    that setting comes back. One training run is measured at every step count
+    of the slider up to the chosen one, so moving the steps slider down is
+    free. Attributes after each update: ``sweep``, ``slopes`` (feature,
+    kernel), ``figure``, ``full`` (whether ``sweep`` is the full sweep).
     """
 
-    def __init__(self, *, key=None, dtype=jnp.float32, **overrides):
+    def __init__(self, *, key=None, dtype=jnp.float32, warm_up: bool = True, **overrides):
         self.cfg = {**DEFAULTS, **overrides}
         key = jax.random.key(0) if key is None else key
         k_task, self.key = jax.random.split(key)
         c = self.cfg
         self.task = feature_task(k_task, n=c["n"], d=c["d"], scale=c["scale"], dtype=dtype)
-        self._cache: dict = {}
+        self._full, self._quick = _LRU(32), _LRU(64)
         style = {"description_width": "initial"}
         self.parametrization = W.Dropdown(options=["ntk", "mup", "standard"], value="ntk",
                                           description="parametrization", style=style)
@@ -43,45 +76,104 @@ class FeatureWidthApp:
                                  continuous_update=False)
         self.steps = W.SelectionSlider(options=[30, 100, 300, 1000], value=c["steps"],
                                        description="GD steps", continuous_update=False)
+        self.full_button = W.Button(
+            description="full sweep", tooltip=f"{c['seeds']} seeds, widths "
+            f"{min(c['widths'])}-{max(c['widths'])} for this setting (5-20 s on 2 CPU cores)")
+        self.full_button.on_click(lambda _b: self.show_full())
         self.readout = W.HTML()
         self.out = W.Output()
         for w in (self.parametrization, self.alpha, self.lr, self.depth, self.steps):
             w.observe(lambda _change: self.update(), names="value")
         self.sweep = self.slopes = self.figure = None
+        self.full = False
+        self.sweep_for()  # the starting setting in full
         self.update()
+        if warm_up:  # compile the quick sweep's loops for the other depths while idle
+            self._warm = threading.Thread(target=self._warm_up, daemon=True)
+            self._warm.start()
+
+    def _warm_up(self):
+        for depth in (2, 1, 3):
+            precompile_sweep(self.task, QUICK["widths"], depth)
+
+    def _settings(self, parametrization, alpha, lr, depth, steps):
+        return (parametrization or self.parametrization.value, alpha or self.alpha.value,
+                lr or self.lr.value, depth or self.depth.value, steps or self.steps.value)
+
+    def _compute(self, cache, args, widths, seeds):
+        """Train one sweep at ``args`` measured at every slider step count up to its own."""
+        p, a, r, dep, s = args
+        points = [t for t in self.steps.options if t < s] + [s]
+        out = feature_sweeps(self.task, widths, key=self.key, steps=points, parametrization=p,
+                             alpha=a, lr=r, depth=dep, seeds=seeds)
+        for t, sweep in out.items():
+            cache.put((p, a, r, dep, t), sweep)
+        if s not in out:
+            raise DivergenceError(f"training diverged within {s} steps at {p}, alpha {a:g}, "
+                                  f"lr {r:g}, depth {dep}; lower the learning rate")
+        return out[s]
 
     def sweep_for(self, parametrization=None, alpha=None, lr=None, depth=None, steps=None):
-        """The sweep for these settings (current slider values where ``None``), cached."""
-        args = (parametrization or self.parametrization.value, alpha or self.alpha.value,
-                lr or self.lr.value, depth or self.depth.value, steps or self.steps.value)
-        if args not in self._cache:
-            p, a, r, dep, s = args
-            self._cache[args] = feature_sweep(
-                self.task, self.cfg["widths"], key=self.key, parametrization=p, alpha=a,
-                lr=r, depth=dep, steps=s, seeds=self.cfg["seeds"])
-        return self._cache[args]
+        """The full sweep for these settings (current slider values where ``None``), cached."""
+        args = self._settings(parametrization, alpha, lr, depth, steps)
+        sweep = self._full.get(args)
+        if sweep is None:
+            sweep = self._compute(self._full, args, self.cfg["widths"], self.cfg["seeds"])
+        return sweep
+
+    def quick_sweep_for(self, parametrization=None, alpha=None, lr=None, depth=None,
+                        steps=None):
+        """The :data:`QUICK` sweep for these settings, cached."""
+        args = self._settings(parametrization, alpha, lr, depth, steps)
+        sweep = self._quick.get(args)
+        if sweep is None:
+            sweep = self._compute(self._quick, args, QUICK["widths"], QUICK["seeds"])
+        return sweep
 
     def min_width(self, parametrization: str) -> int:
         return MUP_MIN_WIDTH if parametrization == "mup" else 0
 
+    def show_full(self):
+        """Compute (or fetch) the full sweep for the current setting and show it."""
+        try:
+            self.sweep_for()
+        except DivergenceError:
+            pass  # update() reports it
+        self.update()
+
     def update(self):
         p = self.parametrization.value
-        self.sweep = self.sweep_for()
-        fits = [self.sweep.fit(q, self.min_width(p)) for q in ("feature", "kernel")]
+        args = self._settings(None, None, None, None, None)
+        full = self._full.get(args)
+        try:
+            self.sweep = full if full is not None else self.quick_sweep_for()
+        except DivergenceError as err:
+            self.sweep = self.slopes = None
+            self.readout.value = f"<b style='color:#c00'>{err}</b>"
+            self.out.clear_output()
+            return
+        self.full = full is not None
+        sw = self.sweep
+        what = (f"{'full' if self.full else 'quick'} sweep: {sw.loss.shape[0]} seed"
+                f"{'s' if sw.loss.shape[0] > 1 else ''}, widths {sw.widths[0]}-{sw.widths[-1]}")
+        fits = [sw.fit(q, self.min_width(p)) for q in ("feature", "kernel")]
         self.slopes = tuple(f.slope for f in fits)
         self.readout.value = (
-            f"<b>{p}</b>, alpha {self.alpha.value:g}: feature-change slope "
+            f"<b>{p}</b>, alpha {self.alpha.value:g} ({what}"
+            f"{'' if self.full else '; the button trains the full one'}): feature-change slope "
             f"<b>{fits[0].slope:.2f}</b> (95% CI {fits[0].ci95[0]:.2f} to {fits[0].ci95[1]:.2f}), "
             f"eNTK-change slope <b>{fits[1].slope:.2f}</b> (95% CI {fits[1].ci95[0]:.2f} to "
-            f"{fits[1].ci95[1]:.2f}); feature change at width {self.sweep.widths[-1]}: "
-            f"{self.sweep.mean('feature')[-1]:.3f}; final train loss at most "
-            f"{self.sweep.loss.max():.2g}. Lazy theory: -0.5 and -1; muP: 0 and 0.")
-        self.figure = feature_change_figure({p: self.sweep}, {p: self.min_width(p)})
+            f"{fits[1].ci95[1]:.2f}); feature change at width {sw.widths[-1]}: "
+            f"{sw.mean('feature')[-1]:.3f}; final train loss at most "
+            f"{sw.loss.max():.2g}. Lazy theory: -0.5 and -1; muP: 0 and 0.")
+        self.figure = feature_change_figure({p: sw}, {p: self.min_width(p)})
+        self.figure.suptitle(f"{what}; lr {sw.lr:g}, depth {self.depth.value}, {sw.steps} GD "
+                             "steps", fontsize=9)
         self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
         row1 = W.HBox([self.parametrization, self.alpha, self.lr])
-        row2 = W.HBox([self.depth, self.steps])
+        row2 = W.HBox([self.depth, self.steps, self.full_button])
         return W.VBox([row1, row2, self.readout, self.out])
 
     def _ipython_display_(self):
