@@ -53,7 +53,12 @@ class EntkWidthApp:
         self._sweeps: dict = entk_convergence_grid(
             self.x, self.widths, key=self.key, seeds=seeds, depth=depth,
             activations=ACTIVATIONS, parametrizations=PARAMETRIZATIONS, keep_kernels=True)
-        self._views: dict = {}  # one live figure per sweep
+        # One live figure per sweep, built now, so a dropdown move only redraws.
+        j = self.widths.index(width)
+        self._views: dict = {
+            pair: plots.EntkWidthFigure(self.theta, sw.kernels[0, j][:, :, 0, 0], sw.ntk_inf,
+                                        width, float(sw.errors[0, j]), sw)
+            for pair, sw in self._sweeps.items()}
         style = {"description_width": "initial"}
         self.width = W.SelectionSlider(options=self.widths, value=width, description="width n",
                                        continuous_update=False, style=style)
