@@ -47,10 +47,11 @@ RETRAIN = {
     "FeatureWidthApp": "*",  # trains a width sweep per setting (cached)
     "ScalingApp": "*", "PntkApp": "*", "ActiveApp": "*",  # cached per setting, trains on new
     "FinetuneApp": "*",  # tau: head probing steps; others: a full tau sweep of FT runs
-    "ZigzagApp": {"noise", "stop", "rate"},  # teacher / student distillation runs
+    # teacher / student distillation runs (noise levels are precomputed at construction)
+    "ZigzagApp": {"noise", "stop", "rate"},
 }
 KERNEL = {
-    "EntkWidthApp": "*",  # eNTK at one width, vs a precomputed sweep
+    "EntkWidthApp": "*",  # redraws eNTKs kept by the up-front sweep of every setting
     "TransferApp": "*",  # redraws the precomputed transfer result
     "ZigzagApp": {"step", "boxes"},  # moves markers on precomputed paths
 }
