@@ -183,3 +183,36 @@ def test_explorer_after_moves_equals_slow_path():
     fresh = scaling.data_scaling(task, ns, key=key, width=32, steps=20, n_pre=32)
     for name in scaling.LEARNERS:
         assert np.allclose(fresh.losses[name], got.losses[name], rtol=1e-9)
+
+
+def test_gap_explorer_equals_gap_vs_width(key):
+    x = scaling.digits_task().x[:12]
+    y = scaling.digits_task().y[:12]
+    ex = pntk_study.GapExplorer(x, [64, 16], key=key, seeds=2, k_max=5, y=y[:, :5],
+                                save_at=(5, 20), max_ks=1)
+    refs = {}
+    for k, steps in [(2, 5), (2, 20), (3, 30), (2, 20)]:  # fresh, resumed, new k evicts k=2
+        got = ex.sweep(k, steps)
+        if (k, steps) not in refs:
+            refs[k, steps] = pntk_study.gap_vs_width(x, [16, 64], key=key, seeds=2, out_dim=k,
+                                                     y=y[:, :k], train_steps=steps)
+        assert got.widths.tolist() == [16, 64] and got.train_steps == steps
+        assert np.allclose(got.gaps, refs[k, steps].gaps, rtol=1e-9), (k, steps)
+    first = pntk_study.GapExplorer(x, [16, 64], key=key, seeds=2, k_max=5, mode="first")
+    assert np.allclose(first.sweep(3).gaps, pntk_study.gap_vs_width(
+        x, [16, 64], key=key, seeds=2, out_dim=3, mode="first").gaps, rtol=1e-9)
+    with pytest.raises(ValueError):
+        ex.sweep(6)
+    with pytest.raises(ValueError):
+        first.sweep(2, 10)  # training needs targets
+
+
+def test_gap_explorer_init_is_model_init(key):
+    ex = pntk_study.GapExplorer(np.zeros((3, 4)), [8, 16, 32], key=key, seeds=2, k_max=6)
+    for k in (1, 4, 6):
+        ref = mlp(4, 16, 1, k).init(jax.random.fold_in(key, 1))
+        got = ex.init(16, 1, k)
+        assert got[-1]["w"].shape == (6, 16)
+        assert np.array_equal(got[0]["w"], ref[0]["w"]) and np.array_equal(got[0]["b"], ref[0]["b"])
+        assert np.array_equal(got[-1]["w"][:k], ref[-1]["w"]) and np.all(got[-1]["w"][k:] == 0)
+        assert np.array_equal(got[-1]["b"][:k], ref[-1]["b"]) and np.all(got[-1]["b"][k:] == 0)

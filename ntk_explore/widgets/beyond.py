@@ -110,14 +110,17 @@ class PntkApp(_App):
                                              description="training steps",
                                              continuous_update=False, style=_STYLE)
         self.cost_rows = pntk_study.cost_vs_k(cost_ks, key=self.key, repeats=2)
+        # One padded max(k)-output net per width serves every k (no recompile per k);
+        # GD checkpoints at the slider's step counts (more steps resume).
+        self.explorer = pntk_study.GapExplorer(
+            self.x, self.widths, key=self.key, seeds=seeds, k_max=max(self.k.options),
+            y=self.task.y[: self.x.shape[0], : max(self.k.options)],
+            save_at=self.train_steps.options)
         self._wire([self.k, self.train_steps])
         self.update()
 
     def _sweep(self, k, steps):
-        y = self.task.y[: self.x.shape[0], :k]
-        return self._cached((k, steps), lambda: pntk_study.gap_vs_width(
-            self.x, self.widths, key=self.key, seeds=self.seeds, out_dim=k, y=y,
-            train_steps=steps))
+        return self._cached((k, steps), lambda: self.explorer.sweep(k, steps))
 
     def update(self):
         k, steps = self.k.value, self.train_steps.value
