@@ -50,6 +50,7 @@ the paper's two-layer Keras net (that one is ``ne.infinite_kernel_fn`` of
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -65,6 +66,7 @@ __all__ = [
     "LayerScales", "ArcCosKernels", "kernel_spec", "arccos_kernels", "table_kernel",
     "laplacian_kernel", "matching_net", "table_net_model",
     "TableData", "simulate_trial", "kernel_rmse", "NetConfig", "NetFit", "train_table_net",
+    "TableNetRun",
     "TableResult", "run_table", "rmse",
 ]
 
@@ -234,6 +236,13 @@ def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
                     spec=spec)
 
 
+@functools.lru_cache(maxsize=32)
+def _interned(model: MLP) -> MLP:
+    """One instance per distinct model, so that ``model.apply`` (whose equality and hash
+    go by the instance) finds the compiled training loop of an earlier, equal model."""
+    return model
+
+
 def table_net_model(depth: int, width: int, in_dim: int = 15) -> MLP:
     """The paper's Keras net (NN1/NN2) in the package's NTK parametrization.
 
@@ -347,7 +356,7 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     if m_fit < 2:
         raise ValueError(f"holdout {config.holdout} leaves {m_fit} training points")
     k_init, k_sgd = jax.random.split(key)
-    model = table_net_model(depth, config.width, data.x_train.shape[1])
+    model = _interned(table_net_model(depth, config.width, data.x_train.shape[1]))
     x, y = data.x_train[:m_fit], data.y_train[:m_fit, None]
     batch = None if config.batch_size is None else min(config.batch_size, m_fit)
     per_epoch = 1 if batch is None else max(1, m_fit // batch)
@@ -360,6 +369,99 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     pred = np.asarray(model.apply(res.params, data.x_test.astype(dtype)))[:, 0]
     score = rmse(pred, data.y_test) if res.diverged_at is None else float("nan")
     return NetFit(score, pred, res.steps, res.loss)
+
+
+@functools.lru_cache(maxsize=16)
+def _predict_jit(apply):
+    return jax.jit(apply)
+
+
+class TableNetRun:
+    """One table net (NN1/NN2) on one trial, trained by SGD that can be resumed.
+
+    Same model, initial weights, minibatches and steps as :func:`train_table_net`
+    with the same ``data``, ``depth``, ``key`` and ``config`` (whose ``epochs`` is
+    ignored here): the minibatch of step ``s`` depends only on ``s``, so training
+    to ``e2`` epochs after ``e1`` continues the same run. On the way the test
+    RMSE is recorded every ``every`` epochs, so a later request for fewer epochs
+    is free. Used by the notebook's table app so that an epochs slider move
+    trains only the difference.
+
+    Divergence: the run counts as diverged (RMSE ``nan``) from the first record
+    -- every ``every`` epochs and at the requested epochs -- whose full training
+    loss is not finite or above ``1e4`` times the initial one. (``train_table_net``
+    applies the same rule at its own ~100 record points.)
+    """
+
+    def __init__(self, data: TableData, depth: int, config: NetConfig, *, key: jax.Array,
+                 every: int = 5):
+        from .training import _full_loss, _make_run, loss_fn
+
+        if depth not in (1, 2):
+            raise ValueError(f"depth must be 1 (NN1) or 2 (NN2), got {depth!r}")
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        m = data.x_train.shape[0]
+        m_fit = m - int(round(config.holdout * m))
+        if m_fit < 2:
+            raise ValueError(f"holdout {config.holdout} leaves {m_fit} training points")
+        self._args = (data, depth, config, key, every)
+        k_init, self._key = jax.random.split(key)
+        model = _interned(table_net_model(depth, config.width, data.x_train.shape[1]))
+        self._params = model.init(k_init)
+        dtype = jax.tree.leaves(self._params)[0].dtype
+        self._x = jax.numpy.asarray(data.x_train[:m_fit].astype(dtype))
+        self._y = jax.numpy.asarray(data.y_train[:m_fit, None].astype(dtype))
+        self._x_test = jax.numpy.asarray(data.x_test.astype(dtype))
+        self._y_test = np.asarray(data.y_test)
+        batch = None if config.batch_size is None else min(config.batch_size, m_fit)
+        self.per_epoch = 1 if batch is None else max(1, m_fit // batch)
+        self.every, self.lr = every, config.lr
+        self._run = _make_run(model.apply, loss_fn("mse"), m_fit, batch)
+        self._loss = _full_loss(model.apply, loss_fn("mse"))
+        self._apply = _predict_jit(model.apply)
+        self._scales = jax.tree.map(lambda _: 1.0, self._params)
+        self._epoch = 0
+        self._records: dict = {}  # epochs -> (training loss, test predictions), on the device
+        self._record()
+
+    @property
+    def epochs_trained(self) -> int:
+        return self._epoch
+
+    def _record(self):
+        self._records[self._epoch] = (self._loss(self._params, self._x, self._y),
+                                      self._apply(self._params, self._x_test))
+
+    def advance(self, epochs: int) -> None:
+        """Train on to ``epochs`` (no-op if already there); returns before the work is done."""
+        stops = sorted({e for e in range(self._epoch + 1, epochs + 1) if e % self.every == 0}
+                       | {epochs})
+        for e in stops:
+            if e <= self._epoch:
+                continue
+            start, count = self._epoch * self.per_epoch, (e - self._epoch) * self.per_epoch
+            self._params = self._run(self._params, self._x, self._y, self._key, start, count,
+                                     self.lr, self._scales)
+            self._epoch = e
+            self._record()
+
+    def rmse(self, epochs: int) -> float:
+        """Test RMSE after ``epochs`` epochs (``nan`` if the run diverged by then)."""
+        if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        epochs = int(epochs)
+        if epochs not in self._records:
+            if epochs < self._epoch:  # between earlier records: a fresh run up to there
+                data, depth, config, key, every = self._args
+                return TableNetRun(data, depth, config, key=key, every=every).rmse(epochs)
+            self.advance(epochs)
+        checks = [e for e in self._records if e <= epochs and (e % self.every == 0 or e == epochs)]
+        losses = np.array([float(self._records[e][0]) for e in sorted(checks)])
+        limit = 1e4 * max(losses[0], 1e-8)
+        if not np.all(np.isfinite(losses) & (losses <= limit)):
+            return float("nan")
+        return rmse(np.asarray(self._records[epochs][1])[:, 0], self._y_test)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The paper's table: closed-form kernels against finite nets and the public formulas."""
 
+import dataclasses
 import functools
 import math
 
@@ -214,3 +215,25 @@ def test_table_nets_train_and_score(key):
         fit = T.train_table_net(data, depth, cfg, key=jax.random.fold_in(key, depth))
         assert np.isfinite(fit.rmse) and fit.pred.shape == data.y_test.shape
         assert fit.loss[-1] < fit.loss[0]
+
+
+def test_resumable_table_net_equals_fresh_training(key):
+    """TableNetRun (the app's cached, resumable path) against train_table_net from scratch."""
+    data = T.simulate_trial(np.random.default_rng(3), n=100, form="as-coded")
+    for depth, cfg in ((1, T.NetConfig(width=64, lr=0.01, batch_size=8)),
+                       (2, T.NetConfig(width=64, lr=0.01, batch_size=None, holdout=0.0))):
+        k = jax.random.fold_in(key, depth)
+        run = T.TableNetRun(data, depth, cfg, key=k, every=5)
+        for epochs in (10, 25, 5, 40, 12):  # forward, back (recorded), on, between records
+            fresh = T.train_table_net(data, depth, dataclasses.replace(cfg, epochs=epochs,
+                                                                         epochs2=epochs), key=k)
+            assert run.rmse(epochs) == pytest.approx(fresh.rmse, rel=1e-5), (depth, epochs)
+        assert run.epochs_trained == 40
+
+
+def test_resumable_table_net_reports_divergence(key):
+    data = T.simulate_trial(np.random.default_rng(3), n=100, form="as-coded")
+    cfg = T.NetConfig(width=64, lr=50.0, batch_size=8)
+    run = T.TableNetRun(data, 1, cfg, key=key)
+    fresh = T.train_table_net(data, 1, dataclasses.replace(cfg, epochs=10), key=key)
+    assert np.isnan(fresh.rmse) and np.isnan(run.rmse(10))
