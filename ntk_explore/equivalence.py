@@ -41,7 +41,7 @@ from .training import DivergenceError, _record_points, loss_fn
 
 __all__ = [
     "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
-    "WidthSweep", "width_sweep", "rms",
+    "WidthSweep", "width_sweep", "rms", "precompile_net",
 ]
 
 
@@ -283,6 +283,19 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
     keep = np.isin(done, np.asarray(list(ntk_steps), int))
     return _NetRun(done, outs[:stop], done[keep], ntks[:stop][keep], np.asarray(ntk_test),
                    None if stop == points.size else int(points[stop]))
+
+
+def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: float = 1.0) -> None:
+    """Compile :func:`three_learners`' net training for ``task``'s shapes at this width and
+    depth (any ``lr``, ``steps``, ``alpha``, parametrization, ``center``), running no GD
+    step. An app can call it in the background for the settings a user may pick next."""
+    model = mlp(task.x_train.shape[1], width, depth, sigma_b=sigma_b)
+    x = task.x_train
+    arch, scal = _arch_and_scalars(model, x.dtype)
+    x_all = jnp.concatenate([x, task.x_test])
+    params, _ = _net_init(arch, scal, jax.random.key(0), x, task.x_test)
+    jax.block_until_ready(_gd_segment(arch, scal, params, x, task.y_train, x_all, np.int32(0),
+                                      np.asarray(0.1, x.dtype)))
 
 
 def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,

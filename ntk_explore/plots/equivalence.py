@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 from .core import new_figure
 
@@ -16,6 +17,17 @@ def _learners(result):
     if result.infinite is not None:
         out.append(("infinite NTK", result.infinite))
     return out
+
+
+def _plain_log_axis(axis, lim):
+    """Log-scale ticks labelled ``0.01``, ``1e-04`` in plain text: mathtext labels
+    (``10^{-2}``) and labelled minor ticks take most of a redraw of this figure.
+    ``lim``: the axis limits; a range under ~1.5 decades also gets 2x and 5x ticks."""
+    lo, hi = sorted(abs(v) for v in lim)
+    subs = (1.0, 2.0, 5.0) if hi < 30 * max(lo, 1e-300) else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
+    axis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def three_learners_figure(task, result, title: str = ""):
@@ -52,13 +64,19 @@ def three_learners_figure(task, result, title: str = ""):
         ax.plot(t, c.test_loss, color=col, ls=ls, alpha=0.45, lw=2.5, label=f"{name} test")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_axis(ax.xaxis, ax.get_xlim())
+    _plain_log_axis(ax.yaxis, ax.get_ylim())
     ax.set_xlabel("training time t = lr × steps (GD time units)")
     ax.set_ylabel("loss 1/(2n) Σ (f - y)² (target units²)")
-    ax.legend(fontsize=6, ncol=2)
+    # Below the axes: inside, the six entries would cover the curves.
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              frameon=False)
     ax = axes[0, 2]
     ax.plot(t[1:], np.maximum(result.net_lin_distance[1:], 1e-12), color="C3")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_axis(ax.xaxis, ax.get_xlim())
+    _plain_log_axis(ax.yaxis, ax.get_ylim())
     ax.set_xlabel("training time t (GD time units)")
     ax.set_ylabel("RMS_test |f_net - f_lin| (target units)")
     ax.set_title("net vs its linearization", fontsize=10)
@@ -69,7 +87,7 @@ def three_learners_figure(task, result, title: str = ""):
     ax.set_ylabel("||K_t - K_0||_F / ||K_0||_F (relative)")
     ax.set_title("eNTK motion on training inputs", fontsize=10)
     for a in axes[0]:
-        a.grid(True, which="both", alpha=0.3)
+        a.grid(True, which="major", alpha=0.3)
     if result.diverged_at is not None:
         fig.suptitle(f"WARNING: the net diverged at step {result.diverged_at}; lower the "
                      "learning rate", color="red")

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import ipywidgets as W
 import jax
 import numpy as np
 from IPython.display import display
 
-from ..equivalence import regression_task, three_learners
+from ..equivalence import precompile_net, regression_task, three_learners
 from ..ntk_table import (
     KERNEL_METHODS,
     PAPER_TABLE,
     NetConfig,
+    TableNetRun,
     TableResult,
     kernel_rmse,
     simulate_trial,
-    train_table_net,
 )
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..training import DivergenceError
@@ -27,6 +32,42 @@ __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
 
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _STYLE = {"description_width": "initial"}
+_CACHE_SIZE = 12  # results (a few hundred kB each) kept per app for moves back
+
+
+class _LRU(OrderedDict):
+    """A small least-recently-used dict: ``get_or(key, make)``."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+def _background(jobs) -> threading.Thread:
+    """Run ``jobs`` (callables) one after another in a low-priority daemon thread."""
+    def work():
+        try:  # Linux: lower this thread's priority only
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+        for job in jobs:
+            try:
+                job()
+            except Exception:  # noqa: BLE001 -- a warm-up failure must not surface
+                pass
+
+    t = threading.Thread(target=work, daemon=True, name="ntk-explore-precompile")
+    t.start()
+    return t
 
 
 class ThreeLearnersApp:
@@ -60,19 +101,38 @@ class ThreeLearnersApp:
         for w in self._controls():
             w.observe(lambda _change: self.update(), names="value")
         self.result = self.figure = None
+        self._results = _LRU(_CACHE_SIZE)
         self.update()
+        self._warmup = _background(self._warmup_jobs())
+
+    def _warmup_jobs(self):
+        """Compile the net for the widths, depths and task a user is likely to pick next
+        (nearest first); each new width or depth otherwise costs ~2 s of compilation."""
+        w, d, name = self.width.value, self.depth.value, self.task.value
+        i = WIDTHS.index(w) if w in WIDTHS else 4
+        near = sorted((abs(j - i), WIDTHS[j]) for j in range(len(WIDTHS)) if j != i)
+        settings = [(name, v, d) for _, v in near if v <= 2048]
+        settings += [(name, w, dd) for dd in (1, 2, 3) if dd != d]
+        settings += [(t, w, d) for t in self.tasks if t != name]
+        return [lambda t=t, v=v, dd=dd: precompile_net(self.tasks[t], width=v, depth=dd)
+                for t, v, dd in settings]
 
     def _controls(self):
         return (self.width, self.depth, self.lr, self.steps, self.alpha, self.parametrization,
                 self.task, self.center)
 
+    def settings(self) -> dict:
+        return dict(width=self.width.value, depth=self.depth.value,
+                    parametrization=self.parametrization.value, alpha=self.alpha.value,
+                    lr=self.lr.value, steps=self.steps.value, center=self.center.value)
+
     def update(self):
         task = self.tasks[self.task.value]
+        kw = self.settings()
         try:
-            self.result = three_learners(
-                task, key=self.k_init, width=self.width.value, depth=self.depth.value,
-                parametrization=self.parametrization.value, alpha=self.alpha.value,
-                lr=self.lr.value, steps=self.steps.value, center=self.center.value)
+            self.result = self._results.get_or(
+                (self.task.value,) + tuple(kw.values()),
+                lambda: three_learners(task, key=self.k_init, **kw))
         except DivergenceError as err:
             self.result = None
             self.readout.value = f"<b style='color:red'>{html.escape(str(err))}</b>"
@@ -146,7 +206,26 @@ class TableApp:
         for w in (self.epochs, self.lr, self.width, self.full_batch, self.all_points):
             w.observe(lambda _change: self.update(), names="value")
         self.nets = self.result = self.figure = None
+        self._runs = _LRU(4 * net_trials * 2)  # resumable net runs, <= 4 MB each
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="ntk-explore-table")
         self.update()
+        self._warmup = _background(self._warmup_jobs())
+
+    def _warmup_jobs(self):
+        """Compile the nets' training for the settings a user is likely to pick next
+        (each new width / batch mode / split otherwise costs ~2 s of compilation)."""
+        cfg, widths = self.config(), self.width.options
+        i = widths.index(cfg.width)
+        near = [widths[j] for j in (i + 1, i - 1, i + 2, i - 2) if 0 <= j < len(widths)]
+        variants = [dataclasses.replace(cfg, width=near[0]),
+                    dataclasses.replace(cfg, holdout=0.0 if cfg.holdout else 0.3),
+                    dataclasses.replace(cfg, batch_size=None if cfg.batch_size else 8)]
+        variants += [dataclasses.replace(cfg, width=w) for w in near[1:]]
+        data = self.data["as-coded"][0]
+
+        def compile_for(c, d):  # a throwaway run of a few epochs compiles everything
+            TableNetRun(data, d, c, key=jax.random.key(0), every=1).rmse(1)
+        return [lambda c=c, d=d: compile_for(c, d) for c in variants for d in (2, 1)]
 
     def _datasets(self, form):
         rng = np.random.default_rng(self.seed)
@@ -164,13 +243,30 @@ class TableApp:
                          batch_size=None if self.full_batch.value else 8,
                          holdout=0.0 if self.all_points.value else 0.3)
 
+    def _net_run(self, t: int, depth: int, cfg: NetConfig) -> TableNetRun:
+        """The cached run of net ``depth`` on trial ``t`` (all epochs of one setting)."""
+        def make():
+            key = jax.random.split(jax.random.fold_in(jax.random.key(self.seed), t))[depth - 1]
+            return TableNetRun(self.data["as-coded"][t], depth, cfg, key=key,
+                               every=5 * cfg.epochs_for(depth) // cfg.epochs)
+        return self._runs.get_or((t, depth, cfg.width, cfg.lr, cfg.batch_size, cfg.holdout), make)
+
+    def net_scores(self, cfg: NetConfig) -> dict:
+        """``{'NN1': (net_trials,), 'NN2': ...}`` test RMSEs, as ``train_table_net`` gives them.
+
+        Runs are cached per setting and resumed when only the epochs grow; the two
+        depths train in parallel threads (compilation included)."""
+        def depth_scores(d):
+            runs = [self._net_run(t, d, cfg) for t in range(self.net_trials)]
+            for r in runs:  # dispatch every run before waiting on any
+                r.advance(cfg.epochs_for(d))
+            return np.array([r.rmse(cfg.epochs_for(d)) for r in runs])
+
+        return dict(zip(("NN1", "NN2"), self._pool.map(depth_scores, (1, 2))))
+
     def update(self):
         cfg = self.config()
-        self.nets = {f"NN{d}": np.zeros(self.net_trials) for d in (1, 2)}
-        for t, data in enumerate(self.data["as-coded"][:self.net_trials]):
-            key = jax.random.fold_in(jax.random.key(self.seed), t)
-            for d, k in zip((1, 2), jax.random.split(key)):
-                self.nets[f"NN{d}"][t] = train_table_net(data, d, cfg, key=k).rmse
+        self.nets = self.net_scores(cfg)
         self.result = TableResult({**self.kernels.rmse, **self.nets}, "as-coded", self.n,
                                   self.trials)
         nn1, ntkj1 = np.nanmean(self.nets["NN1"]), self.kernels.mean("NTKJ1")
