@@ -24,15 +24,17 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 
-from .kernels import check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
+from .kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
 from .models import MLP, mlp
 from .regimes import LogLogFit, fit_loglog
 from .scaling import regress
 from .training import train
 
 __all__ = [
-    "pntk_gap", "GapSweep", "gap_vs_width", "GapExplorer", "RegressionComparison", "compare_regression",
+    "pntk_gap", "GapSweep", "gap_vs_width", "GapExplorer", "RegressionComparison", "entk_regression",
+    "compare_regression",
     "CostRow", "cost_vs_k", "full_entk_bytes",
 ]
 
@@ -259,6 +261,73 @@ class RegressionComparison(NamedTuple):
     acc_pntk: float
 
 
+def _entk_row_blocks(ent, x1, x2, params, block: int):
+    """Yield ``(row0, rows)``: flattened eNTK rows ``(b k, n2 k)`` for ``block`` inputs of ``x1``
+    at a time (the last block padded, so every block has one shape and compiles once)."""
+    n1 = x1.shape[0]
+    size = min(block, n1)
+    for i in range(0, n1, size):
+        xb = x1[i:i + size]
+        real = xb.shape[0]
+        if real < size:
+            xb = jnp.concatenate([xb, jnp.broadcast_to(x1[:1], (size - real,) + x1.shape[1:])])
+        yield i, np.asarray(flatten_blocks(ent(xb, x2, params)[:real]))
+
+
+def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
+                    block: int = 100) -> np.ndarray:
+    """Kernel regression with the full eNTK: ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> ``(T, k)``.
+
+    The same numbers as ``scaling.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
+    flatten_blocks(eNTK(x_test, x)), ridge).reshape(-1, k)`` (float64 Cholesky
+    solve with the same ridge and jitter sequence as
+    :func:`~ntk_explore.kernels.kernel_regression`), in bounded memory: the eNTK
+    is computed ``block`` inputs at a time straight into one float64
+    ``(n k, n k)`` matrix, which is factorised in place, and the test kernel is
+    only ever held ``block`` inputs at a time. (``scaling.regress`` holds about
+    five such matrices plus both kernels: over 400 MB for n = 300, k = 10.)
+    """
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    ent = mlp_ntk(model)
+    x, x_test = jnp.asarray(x), jnp.asarray(x_test)
+    k = model.out_dim
+    m = x.shape[0] * k
+
+    def train_kernel():
+        a = np.empty((m, m), np.float64, order="F")
+        for i, rows in _entk_row_blocks(ent, x, x, params, block):
+            a[i * k:i * k + rows.shape[0]] = rows
+        return a
+
+    a = train_kernel()
+    yv = np.reshape(np.asarray(y, np.float64), (-1,))
+    diag = np.diag(a).copy()
+    ridge_abs = ridge * float(np.mean(diag))  # regress: relative to the mean diagonal
+    scale = float(np.mean(diag)) or 1.0
+    alpha = None
+    for j, eps in enumerate([0.0] + [10.0**e for e in range(-12, -5, 2)]):  # kernel_regression's
+        if j:
+            a = train_kernel()  # the failed factorisation overwrote it
+        a.flat[:: m + 1] = diag + (ridge_abs + eps * scale)
+        try:
+            factor = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)
+        except np.linalg.LinAlgError:
+            continue
+        alpha = scipy.linalg.cho_solve(factor, yv)
+        break
+    del a
+    if alpha is None:
+        lam_min = float(np.linalg.eigvalsh(train_kernel())[0])
+        raise NotPositiveDefiniteError(
+            f"eNTK ({m} x {m}) is not positive definite even with jitter 1e-06 * mean(diag); "
+            f"smallest eigenvalue {lam_min:.3g}")
+    pred = np.empty((x_test.shape[0] * k,), np.float64)
+    for i, rows in _entk_row_blocks(ent, x_test, x, params, block):
+        pred[i * k:i * k + rows.shape[0]] = rows.astype(np.float64) @ alpha
+    return pred.reshape(-1, k)
+
+
 def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
                        ridge: float = 0.0) -> RegressionComparison:
     """Kernel regression on ``x (n, d)``, ``y (n, k)`` with each kernel; test on ``x_test (T, d)``.
@@ -267,10 +336,7 @@ def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
     eNTK route one ``(n k, n k)`` system.
     """
     x, x_test = jnp.asarray(x), jnp.asarray(x_test)
-    k = model.out_dim
-    ent = mlp_ntk(model)
-    pred_e = regress(flatten_blocks(ent(x, None, params)), np.reshape(y, (-1,)),
-                     flatten_blocks(ent(x_test, x, params)), ridge).reshape(-1, k)
+    pred_e = entk_regression(model, params, x, y, x_test, ridge=ridge)
     pn = mlp_pntk(model)
     pred_p = regress(pn(x, None, params), y, pn(x_test, x, params), ridge)
     labels_test = np.asarray(labels_test)

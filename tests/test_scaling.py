@@ -216,3 +216,18 @@ def test_gap_explorer_init_is_model_init(key):
         assert np.array_equal(got[0]["w"], ref[0]["w"]) and np.array_equal(got[0]["b"], ref[0]["b"])
         assert np.array_equal(got[-1]["w"][:k], ref[-1]["w"]) and np.all(got[-1]["w"][k:] == 0)
         assert np.array_equal(got[-1]["b"][:k], ref[-1]["b"]) and np.all(got[-1]["b"][k:] == 0)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-3])
+def test_entk_regression_equals_regress(key, ridge):
+    task = scaling.digits_task()
+    model = mlp(64, 48, 1, 4)
+    p = model.init(key)
+    x, y, xt = task.x[:30], task.y[:30, :4], task.x_test[:25]
+    ent = mlp_ntk(model)
+    ref = scaling.regress(flatten_blocks(ent(x, None, p)), y.reshape(-1),
+                          flatten_blocks(ent(xt, x, p)), ridge).reshape(-1, 4)
+    got = pntk_study.entk_regression(model, p, x, y, xt, ridge=ridge, block=7)
+    assert got.shape == (25, 4) and np.allclose(got, ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError):
+        pntk_study.entk_regression(model, p, x, y, xt, ridge=-1.0)
