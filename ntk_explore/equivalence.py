@@ -288,8 +288,10 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
 def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: float = 1.0) -> None:
     """Compile :func:`three_learners`' net training for ``task``'s shapes at this width and
     depth (any ``lr``, ``steps``, ``alpha``, parametrization, ``center``), running no GD
-    step. An app can call it in the background for the settings a user may pick next."""
+    step, and compute the (cached) infinite-width kernels. An app can call it in the
+    background for the settings a user may pick next."""
     model = mlp(task.x_train.shape[1], width, depth, sigma_b=sigma_b)
+    _infinite_kernels(model, task)  # cached per depth and task (neural-tangents compiles)
     x = task.x_train
     arch, scal = _arch_and_scalars(model, x.dtype)
     x_all = jnp.concatenate([x, task.x_test])

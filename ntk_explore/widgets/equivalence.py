@@ -111,9 +111,11 @@ class ThreeLearnersApp:
         w, d, name = self.width.value, self.depth.value, self.task.value
         i = WIDTHS.index(w) if w in WIDTHS else 4
         near = sorted((abs(j - i), WIDTHS[j]) for j in range(len(WIDTHS)) if j != i)
-        settings = [(name, v, d) for _, v in near if v <= 2048]
+        widths = [v for _, v in near if v <= 2048]
+        settings = [(name, v, d) for v in widths[:3]]
         settings += [(name, w, dd) for dd in (1, 2, 3) if dd != d]
         settings += [(t, w, d) for t in self.tasks if t != name]
+        settings += [(name, v, d) for v in widths[3:6]]
         return [lambda t=t, v=v, dd=dd: precompile_net(self.tasks[t], width=v, depth=dd)
                 for t, v, dd in settings]
 
