@@ -44,7 +44,7 @@ __all__ = [
     "DigitsTransfer", "digits_transfer", "Head", "head", "Pretrained", "pretrain_backbone",
     "backbone_features", "smooth_labels", "head_probe", "FTStart", "ft_start", "FirstStep",
     "first_step", "FTOutcome", "finetune", "TauSweep", "tau_sweep", "spearman",
-    "residual_ratios", "TAUS",
+    "residual_ratios", "TAUS", "Probed", "probe_heads",
 ]
 
 TAUS = (0, 10, 30, 100, 300, 1000, 3000)
@@ -196,10 +196,18 @@ def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int
                lr: float = 0.5) -> list:
     """Train the head alone on frozen features ``z`` ``(n, dz)`` with targets ``y``
     ``(n, k)`` (possibly smoothed) by full-batch GD; return its params after each
-    ``tau`` in ``taus`` (sorted, non-negative), in that order."""
+    ``tau`` in ``taus`` (sorted, non-negative), in that order. One compiled call per
+    head and number of taus (the steps between taus are traced)."""
     taus = [int(t) for t in taus]
     if taus != sorted(taus) or taus[0] < 0:
         raise ValueError(f"taus must be sorted and non-negative, got {taus}")
+    stacked = _hp_program(hd, hparams, z, y, jnp.asarray(lr, z.dtype),
+                          jnp.asarray(np.diff([0] + taus), jnp.int32))
+    return [jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(len(taus))]
+
+
+def _head_probe_reference(hd: Head, hparams, z, y, taus, *, lr: float = 0.5) -> list:
+    """The plain route to :func:`head_probe` (:func:`~ntk_explore.training.train` per tau)."""
     out, done = [], 0
     for t in taus:
         if t > done:
@@ -208,6 +216,21 @@ def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int
             done = t
         out.append(hparams)
     return out
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _hp_program(hd: Head, hparams, z, y, lr, counts):
+    loss = lambda p: _xent(hd.apply(p, z), y)  # noqa: E731
+
+    def step(_, p):
+        grads = jax.grad(loss)(p)
+        return jax.tree.map(lambda a, g: a - lr * 1.0 * g, p, grads)
+
+    def segment(p, count):
+        p = jax.lax.fori_loop(0, count, step, p)
+        return p, p
+
+    return jax.lax.scan(segment, hparams, counts)[1]
 
 
 class FTStart(NamedTuple):
@@ -228,12 +251,26 @@ def ft_start(hd: Head, hparams, z: jax.Array, y: jax.Array) -> FTStart:
     """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, one-hot ``y`` ``(n, k)``."""
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
         raise ValueError(f"z must be (n, dz) and y (n, k), got {z.shape} and {y.shape}")
+    energy, e, direction, grad_z = _ft_start_jit(hd, hparams, z, y)
+    return FTStart(float(energy), e, direction, grad_z)
+
+
+def _ft_start_arrays(hd: Head, hparams, z, y):
     q = jax.nn.softmax(hd.apply(hparams, z), axis=-1)
     e = y - q  # (n, k)
-    one = lambda zi: hd.apply(hparams, zi[None, :])[0]  # (dz,) -> (k,)
+    one = lambda zi: hd.apply(hparams, zi[None, :])[0]  # noqa: E731  (dz,) -> (k,)
     direction = jax.vmap(jax.jacrev(one))(z)  # (n, k, dz)
     grad_z = -jnp.einsum("nkd,nk->nd", direction, e) / z.shape[0]
-    return FTStart(float(jnp.mean(jnp.linalg.norm(e, axis=1))), e, direction, grad_z)
+    return jnp.mean(jnp.linalg.norm(e, axis=1)), e, direction, grad_z
+
+
+_ft_start_jit = jax.jit(_ft_start_arrays, static_argnums=0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _energy(hd: Head, hparams, z, y):
+    """``FTStart.energy`` alone: ``mean_x ||y - softmax(g(z))||``."""
+    return jnp.mean(jnp.linalg.norm(y - jax.nn.softmax(hd.apply(hparams, z), axis=-1), axis=1))
 
 
 class FirstStep(NamedTuple):
@@ -255,17 +292,27 @@ class FirstStep(NamedTuple):
 def first_step(model: MLP, bparams, hd: Head, hparams, x: jax.Array, y: jax.Array,
                eta: float) -> FirstStep:
     """Decompose one FT step of size ``eta`` (cross-entropy on ``x`` ``(n, d)``,
-    one-hot ``y`` ``(n, k)``) and compare it with the real step."""
-    fz = lambda bp: backbone_features(model, bp, x)
+    one-hot ``y`` ``(n, k)``) and compare it with the real step (one compiled call)."""
+    actual, predicted, res, (energy, e, direction, grad_z) = _first_step_jit(
+        model, hd, bparams, hparams, x, y, eta)
+    return FirstStep(float(eta), actual, predicted, float(res),
+                     FTStart(float(energy), e, direction, grad_z))
+
+
+def _first_step_arrays(model: MLP, hd: Head, bparams, hparams, x, y, eta):
+    fz = lambda bp: backbone_features(model, bp, x)  # noqa: E731
     z, pullback = jax.vjp(fz, bparams)
-    start = ft_start(hd, hparams, z, y)
-    tangent = pullback(start.feature_grad)[0]  # J^T dL/dz, the backbone gradient
+    start = _ft_start_arrays(hd, hparams, z, y)
+    tangent = pullback(start[3])[0]  # J^T dL/dz, the backbone gradient
     predicted = -eta * jax.jvp(fz, (bparams,), (tangent,))[1]  # -eta J J^T dL/dz
-    loss = lambda bp: _xent(hd.apply(hparams, fz(bp)), y)
+    loss = lambda bp: _xent(hd.apply(hparams, fz(bp)), y)  # noqa: E731
     grads = jax.grad(loss)(bparams)
     actual = fz(jax.tree.map(lambda p, g: p - eta * g, bparams, grads)) - z
-    res = float(jnp.linalg.norm(actual - predicted) / jnp.linalg.norm(actual))
-    return FirstStep(float(eta), actual, predicted, res, start)
+    res = jnp.linalg.norm(actual - predicted) / jnp.linalg.norm(actual)
+    return actual, predicted, res, start
+
+
+_first_step_jit = jax.jit(_first_step_arrays, static_argnums=(0, 1))
 
 
 def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
@@ -293,9 +340,10 @@ class FTOutcome(NamedTuple):
     diverged: bool
 
 
-def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
-             steps: int) -> FTOutcome:
-    """Train backbone and head together (full-batch GD, hard labels, cross-entropy)."""
+def _finetune_reference(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
+                        steps: int) -> FTOutcome:
+    """The plain route to :func:`finetune` (:func:`~ntk_explore.training.train`, then
+    measuring); the tests check that :func:`finetune` equals it."""
     apply = _full_apply(pre.model, hd)
     res = train(apply, (pre.params, hparams), data.x_train, data.y_train, lr=lr,
                 steps=steps, loss="xent", progress=False, record_every=steps,
@@ -307,6 +355,56 @@ def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: fl
     pred = np.asarray(jnp.argmax(apply(res.params, data.x_test), axis=1))
     return FTOutcome(float(jnp.linalg.norm(zt - z0) / jnp.linalg.norm(z0)),
                      linear_cka(zt, z0), float(np.mean(pred == data.labels_test)), False)
+
+
+@functools.lru_cache(maxsize=8)
+def _ft_program(model: MLP, hd: Head):
+    """Jitted ``(params, x, y, x_test, lr, steps) -> (loss0, loss, z_0, z_T, test predictions)``:
+    full-batch GD on the cross-entropy as :func:`~ntk_explore.training.train` runs it,
+    and what :func:`finetune` measures, in one compiled call (``lr``, ``steps`` traced)."""
+    apply = _full_apply(model, hd)
+    loss = lambda p, x, y: _xent(apply(p, x), y)  # noqa: E731
+
+    @jax.jit
+    def run(params, x, y, x_test, lr, steps):
+        def step(_, p):
+            grads = jax.grad(loss)(p, x, y)
+            return jax.tree.map(lambda a, g: a - lr * 1.0 * g, p, grads)
+
+        out = jax.lax.fori_loop(0, steps, step, params)
+        return (loss(params, x, y), loss(out, x, y), backbone_features(model, params[0], x),
+                backbone_features(model, out[0], x), jnp.argmax(apply(out, x_test), axis=1))
+
+    return run
+
+
+def _np_cka(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`~ntk_explore.features.linear_cka` in NumPy float64 (the centred Grams of
+    saturated features cancel badly in float32)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    a = a - a.mean(axis=0, keepdims=True)
+    b = b - b.mean(axis=0, keepdims=True)
+    ka, kb = a @ a.T, b @ b.T
+    return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
+
+
+def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
+             steps: int, divergence_factor: float = 1e4) -> FTOutcome:
+    """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
+
+    One compiled call per head (``lr`` and ``steps`` are traced); the run counts as
+    diverged, as in :func:`~ntk_explore.training.train`, when the final loss is not
+    finite or above ``divergence_factor`` times the initial loss.
+    """
+    loss0, loss, z0, zt, pred = _ft_program(pre.model, hd)(
+        (pre.params, hparams), data.x_train, data.y_train, data.x_test,
+        jnp.asarray(lr, data.x_train.dtype), jnp.asarray(steps, jnp.int32))
+    loss0, loss = float(loss0), float(loss)
+    if not math.isfinite(loss) or loss > divergence_factor * max(loss0, 1e-8):
+        return FTOutcome(math.nan, math.nan, math.nan, True)
+    z0, zt = np.asarray(z0), np.asarray(zt)
+    return FTOutcome(float(np.linalg.norm(zt - z0) / np.linalg.norm(z0)), _np_cka(zt, z0),
+                     float(np.mean(np.asarray(pred) == data.labels_test)), False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,29 +445,57 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _one_seed(pre, hd, data, key, taus, smoothing, hp_lr, ft_lr, ft_steps):
+class Probed(NamedTuple):
+    """Heads after head probing, per seed and tau: ``heads[s][i]`` after ``taus[i]`` HP
+    steps from seed ``s``'s fresh head, and ``energy`` ``(seeds, len(taus))`` at the
+    start of FT (against the hard labels)."""
+
+    taus: tuple
+    heads: list
+    energy: np.ndarray
+
+
+def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_kind: str,
+                taus: Sequence[int] = TAUS, seeds: int = 5, smoothing: float = 0.0,
+                hp_lr: float = 0.5) -> Probed:
+    """HP for every tau from ``seeds`` fresh heads (seed ``s`` from ``fold_in(key, s)``),
+    with targets smoothed by ``smoothing``. Independent of the FT settings, so one
+    :class:`Probed` serves tau sweeps at any FT learning rate (and fewer seeds)."""
+    hd = head(head_kind, pre.model.width, data.y_train.shape[1])
     z = backbone_features(pre.model, pre.params, data.x_train)  # (n, dz)
     y_hp = smooth_labels(data.y_train, smoothing)
-    probes = head_probe(hd, hd.init(key, z.dtype), z, y_hp, taus, lr=hp_lr)
-    rows = []
-    for hp in probes:
-        out = finetune(pre, hd, hp, data, lr=ft_lr, steps=ft_steps)
-        rows.append((ft_start(hd, hp, z, data.y_train).energy,) + tuple(out[:3]))
-    return np.array(rows)  # (len(taus), 4)
+    heads, energy = [], []
+    for s in range(seeds):
+        probes = head_probe(hd, hd.init(jax.random.fold_in(key, s), z.dtype), z, y_hp, taus,
+                            lr=hp_lr)
+        heads.append(probes)
+        energy.append([float(_energy(hd, hp, z, data.y_train)) for hp in probes])
+    return Probed(tuple(int(t) for t in taus), heads, np.array(energy))
 
 
 def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
               taus: Sequence[int] = TAUS, seeds: int = 5, head_kind: str = "linear",
               smoothing: float = 0.0, hp_lr: float = 0.5, ft_lr: float = 0.05,
-              ft_steps: int = 300) -> TauSweep:
-    """HP for each ``tau`` then FT, over ``seeds`` fresh heads (keys folded from ``key``)."""
+              ft_steps: int = 300, probed: Probed | None = None) -> TauSweep:
+    """HP for each ``tau`` then FT, over ``seeds`` fresh heads (keys folded from ``key``).
+
+    ``probed``: the heads of :func:`probe_heads` for the same ``key``, ``head_kind``,
+    ``taus``, ``smoothing`` and ``hp_lr`` with at least ``seeds`` seeds, to skip HP.
+    """
     if seeds < 2:
         raise ValueError(f"seeds must be >= 2 for standard errors, got {seeds}")
+    if probed is None:
+        probed = probe_heads(pre, data, key=key, head_kind=head_kind, taus=taus, seeds=seeds,
+                             smoothing=smoothing, hp_lr=hp_lr)
+    elif probed.taus != tuple(int(t) for t in taus) or len(probed.heads) < seeds:
+        raise ValueError(f"probed heads are for taus {probed.taus} and {len(probed.heads)} "
+                         f"seeds, need {tuple(taus)} and {seeds}")
     hd = head(head_kind, pre.model.width, data.y_train.shape[1])
-    runs = np.stack([_one_seed(pre, hd, data, jax.random.fold_in(key, s), taus, smoothing,
-                               hp_lr, ft_lr, ft_steps) for s in range(seeds)])
+    runs = np.array([[finetune(pre, hd, hp, data, lr=ft_lr, steps=ft_steps)[:3]
+                      for hp in probed.heads[s]] for s in range(seeds)])  # (S, T, 3)
     if np.isnan(runs).any():
         warnings.warn(f"fine-tuning diverged at lr={ft_lr} in some runs (shown as NaN)",
                       stacklevel=2)
-    return TauSweep(np.asarray(taus), *(runs[..., i] for i in range(4)), head=head_kind,
-                    smoothing=float(smoothing), ft_lr=float(ft_lr), ft_steps=int(ft_steps))
+    return TauSweep(np.asarray(taus), probed.energy[:seeds], *(runs[..., i] for i in range(3)),
+                    head=head_kind, smoothing=float(smoothing), ft_lr=float(ft_lr),
+                    ft_steps=int(ft_steps))

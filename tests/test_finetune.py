@@ -102,8 +102,71 @@ def test_widget_tau_slider_recomputes(setup):
     from ntk_explore.widgets.finetune import FinetuneApp
 
     data, pre = setup
-    app = FinetuneApp(seeds=2, taus=(0, 30), tau=0, ft_steps=20, data=data, pretrained=pre)
+    app = FinetuneApp(seeds=2, taus=(0, 30), tau=0, ft_steps=20, data=data, pretrained=pre,
+                      warm_up=False)
     before = app.step.start.energy, app.readout.value
     app.tau.value = 30
     assert app.step.start.energy < before[0] and app.readout.value != before[1]
     assert app.sweep.energy.shape == (2, 2)
+
+
+def test_widget_quick_view_then_full_sweep(setup):
+    from ntk_explore.widgets.finetune import QUICK, FinetuneApp
+
+    data, pre = setup
+    app = FinetuneApp(seeds=3, taus=(0, 30, 300), tau=30, ft_steps=80, data=data,
+                      pretrained=pre, warm_up=False)
+    assert app.full and app.sweep.energy.shape == (3, 3) and app.sweep.ft_steps == 80
+    app.ft_lr.value = 1.0  # a new setting: the quick sweep first, labelled as such
+    assert not app.full and app.sweep.energy.shape == (QUICK["seeds"], 3)
+    assert app.sweep.ft_steps == QUICK["ft_steps"] and "quick sweep" in app.readout.value
+    full = F.tau_sweep(pre, data, key=app.k_heads, taus=(0, 30, 300), seeds=3, ft_lr=1.0,
+                       ft_steps=80)
+    app.show_full()
+    assert app.full and "full sweep: 3 seeds x 80 FT steps" in app.readout.value
+    for name in ("energy", "feature_change", "cka", "accuracy"):  # HP shared with the quick view
+        np.testing.assert_allclose(getattr(app.sweep, name), getattr(full, name), rtol=1e-10)
+    # the quick sweep is the full recipe at fewer seeds and steps: its energies are the same
+    np.testing.assert_allclose(app.quick_sweep_for("linear", 0.0, 1.0).energy,
+                               full.energy[:QUICK["seeds"]], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# fast routes (one compiled call each) equal the plain train() routes
+
+
+@pytest.mark.parametrize("kind,lr", [("linear", 0.5), ("mlp", 2.0), ("linear", 500.0)])
+def test_finetune_equals_train_route(setup, kind, lr):
+    data, pre = setup
+    hd, hp = _probed(setup, kind, 10)
+    fast = F.finetune(pre, hd, hp, data, lr=lr, steps=40)
+    ref = F._finetune_reference(pre, hd, hp, data, lr=lr, steps=40)
+    assert fast.diverged == ref.diverged
+    np.testing.assert_allclose(fast[:3], ref[:3], rtol=1e-8)
+
+
+def test_head_probe_equals_train_route(setup):
+    data, pre = setup
+    hd = F.head("mlp", pre.model.width, data.y_train.shape[1])
+    z = F.backbone_features(pre.model, pre.params, data.x_train)
+    hp0, y = hd.init(jax.random.key(4)), F.smooth_labels(data.y_train, 0.1)
+    fast = F.head_probe(hd, hp0, z, y, [0, 5, 5, 40])
+    ref = F._head_probe_reference(hd, hp0, z, y, [0, 5, 5, 40])
+    for a, b in zip(fast, ref):
+        for la, lb in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_allclose(la, lb, rtol=1e-10, atol=1e-14)
+
+
+def test_tau_sweep_with_shared_probes_equals_fresh_one(setup, sweep):
+    data, pre = setup
+    probed = F.probe_heads(pre, data, key=jax.random.key(1), head_kind="linear",
+                           taus=(0, 30, 300, 3000), seeds=4)
+    again = F.tau_sweep(pre, data, key=jax.random.key(1), taus=(0, 30, 300, 3000), seeds=3,
+                        ft_lr=0.5, ft_steps=200, probed=probed)
+    for name in ("energy", "feature_change", "cka", "accuracy"):
+        np.testing.assert_allclose(getattr(again, name), getattr(sweep, name), rtol=1e-10)
+    start = F.ft_start(F.head("linear", pre.model.width, 5), probed.heads[1][2],
+                       F.backbone_features(pre.model, pre.params, data.x_train), data.y_train)
+    assert start.energy == pytest.approx(probed.energy[1, 2], rel=1e-12)
+    with pytest.raises(ValueError, match="probed heads"):
+        F.tau_sweep(pre, data, key=jax.random.key(1), taus=(0, 30), seeds=2, probed=probed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import ipywidgets as W
 import jax
 import numpy as np
@@ -10,31 +12,43 @@ from IPython.display import display
 from .. import finetune as F
 from ..plots.finetune import finetune_figure
 from ._display import show_figure
+from .features import _LRU
 
-__all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS"]
+__all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
 
 FT_LRS = (0.5, 1.0, 2.0, 4.0, 6.0)
 SMOOTHINGS = (0.0, 0.1, 0.3)
+# What a slider move fine-tunes when the full sweep for that setting is not cached yet:
+# 2 seeds (the fewest with a standard error) x 50 FT steps, about 1/15 of the full
+# sweep's work, so that the view answers in about a second on 2 CPU cores. The figure
+# title and the readout say which sweep is shown.
+QUICK = dict(seeds=2, ft_steps=50)
 
 
 class FinetuneApp:
     """Energy, feature change and accuracy vs HP steps, and the first FT step.
 
-    Each (head, smoothing, FT lr) combination runs one :func:`~ntk_explore.finetune.tau_sweep`
-    over the whole tau grid (a few seconds, cached); moving the tau slider only
-    recomputes the first-step decomposition (seed 0). Attributes after each
-    update: ``sweep``, ``step`` (:class:`~ntk_explore.finetune.FirstStep`), ``figure``.
+    Each (head, smoothing, FT lr) combination runs a :func:`~ntk_explore.finetune.tau_sweep`
+    over the whole tau grid. The starting setting runs in full (``seeds`` x ``ft_steps``);
+    a new combination first shows a *quick* sweep (:data:`QUICK`) and the button runs the
+    full one, which is then shown whenever that setting comes back. Head probing depends
+    only on (head, smoothing) and is shared by every FT lr; moving the tau slider only
+    recomputes the first-step decomposition (seed 0). Attributes after each update:
+    ``sweep``, ``step`` (:class:`~ntk_explore.finetune.FirstStep`), ``figure``, ``full``.
     """
 
     def __init__(self, *, seeds: int = 5, taus=F.TAUS, tau: int = 100, ft_steps: int = 300,
-                 key=None, data=None, pretrained=None):
+                 key=None, data=None, pretrained=None, warm_up: bool = True):
         self.key = jax.random.key(0) if key is None else key
         k_pre, self.k_heads = jax.random.split(self.key)
         self.data = F.digits_transfer() if data is None else data
         self.pre = (F.pretrain_backbone(self.data, key=k_pre) if pretrained is None
                     else pretrained)
         self.seeds, self.taus, self.ft_steps = seeds, tuple(taus), ft_steps
-        self._sweeps: dict = {}
+        self.quick = dict(seeds=min(QUICK["seeds"], seeds),
+                          ft_steps=min(QUICK["ft_steps"], ft_steps))
+        self._sweeps, self._quick, self._probed = _LRU(32), _LRU(64), _LRU(8)
+        self._probe_lock = threading.Lock()
         style = {"description_width": "initial"}
         self.tau = W.SelectionSlider(options=self.taus, value=tau, description="HP steps tau",
                                      continuous_update=False, style=style)
@@ -44,39 +58,86 @@ class FinetuneApp:
         self.head = W.Dropdown(options=["linear", "mlp"], value="linear", description="head")
         self.ft_lr = W.SelectionSlider(options=FT_LRS, value=FT_LRS[0], description="FT lr",
                                        continuous_update=False, style=style)
+        self.full_button = W.Button(description="full sweep",
+                                    tooltip=f"{seeds} seeds x {ft_steps} FT steps for this "
+                                    "setting (10-20 s on 2 CPU cores)")
+        self.full_button.on_click(lambda _b: self.show_full())
         self.readout = W.HTML()
         self.out = W.Output()
         for w in (self.tau, self.smoothing, self.head, self.ft_lr):
             w.observe(lambda _change: self.update(), names="value")
         self.sweep = self.step = self.figure = None
+        self.full = False
+        self.sweep_for(self.head.value, self.smoothing.value, self.ft_lr.value)
         self.update()
+        if warm_up:  # while idle: the other head's compiles and head probing
+            self._warm = threading.Thread(target=self._warm_up, daemon=True)
+            self._warm.start()
+
+    def _warm_up(self):
+        """Compile the other head's programs and probe its heads at the starting smoothing
+        for the quick view (3000 HP steps of the mlp head take 1-3 s on 2 CPU cores)."""
+        d, other = self.data, "mlp" if self.head.value == "linear" else "linear"
+        hd = F.head(other, self.pre.model.width, d.y_train.shape[1])
+        hp = hd.init(jax.random.key(0), d.x_train.dtype)
+        F.finetune(self.pre, hd, hp, d, lr=0.1, steps=0)
+        F.first_step(self.pre.model, self.pre.params, hd, hp, d.x_train, d.y_train, 0.1)
+        self.probed(other, self.smoothing.value, self.quick["seeds"])
+
+    def probed(self, head: str, smoothing: float, seeds: int) -> F.Probed:
+        """Heads after HP for every tau, for at least ``seeds`` seeds (cached; one thread
+        at a time, so a move waits for the warm-up's probing instead of repeating it)."""
+        with self._probe_lock:
+            got = self._probed.get((head, smoothing))
+            if got is None or len(got.heads) < seeds:
+                got = F.probe_heads(self.pre, self.data, key=self.k_heads, head_kind=head,
+                                    taus=self.taus, seeds=seeds, smoothing=smoothing)
+                self._probed.put((head, smoothing), got)
+            return got
+
+    def _sweep(self, head, smoothing, ft_lr, seeds, ft_steps) -> F.TauSweep:
+        return F.tau_sweep(self.pre, self.data, key=self.k_heads, taus=self.taus, seeds=seeds,
+                           head_kind=head, smoothing=smoothing, ft_lr=ft_lr, ft_steps=ft_steps,
+                           probed=self.probed(head, smoothing, seeds))
 
     def sweep_for(self, head: str, smoothing: float, ft_lr: float) -> F.TauSweep:
-        """The tau sweep for one setting (cached)."""
+        """The full tau sweep (``seeds`` x ``ft_steps``) for one setting (cached)."""
         k = (head, smoothing, ft_lr)
-        if k not in self._sweeps:
-            self._sweeps[k] = F.tau_sweep(self.pre, self.data, key=self.k_heads, taus=self.taus,
-                                          seeds=self.seeds, head_kind=head, smoothing=smoothing,
-                                          ft_lr=ft_lr, ft_steps=self.ft_steps)
-        return self._sweeps[k]
+        if self._sweeps.get(k) is None:
+            self._sweeps.put(k, self._sweep(head, smoothing, ft_lr, self.seeds, self.ft_steps))
+        return self._sweeps.get(k)
+
+    def quick_sweep_for(self, head: str, smoothing: float, ft_lr: float) -> F.TauSweep:
+        """The quick tau sweep (:data:`QUICK`) for one setting (cached)."""
+        k = (head, smoothing, ft_lr)
+        if self._quick.get(k) is None:
+            self._quick.put(k, self._sweep(head, smoothing, ft_lr, **self.quick))
+        return self._quick.get(k)
 
     def first_step(self, head: str, smoothing: float, tau: int, eta: float) -> F.FirstStep:
         """First FT step after ``tau`` HP steps for seed 0 of the sweep."""
         d = self.data
         hd = F.head(head, self.pre.model.width, d.y_train.shape[1])
-        z = F.backbone_features(self.pre.model, self.pre.params, d.x_train)
-        hp0 = hd.init(jax.random.fold_in(self.k_heads, 0), z.dtype)
-        hp = F.head_probe(hd, hp0, z, F.smooth_labels(d.y_train, smoothing), [tau])[0]
+        hp = self.probed(head, smoothing, 1).heads[0][self.taus.index(tau)]
         return F.first_step(self.pre.model, self.pre.params, hd, hp, d.x_train, d.y_train, eta)
+
+    def show_full(self):
+        """Run (or fetch) the full sweep for the current setting and show it."""
+        self.sweep_for(self.head.value, self.smoothing.value, self.ft_lr.value)
+        self.update()
 
     def update(self):
         h, s, lr, tau = self.head.value, self.smoothing.value, self.ft_lr.value, self.tau.value
-        self.sweep = self.sweep_for(h, s, lr)
+        full = self._sweeps.get((h, s, lr))
+        self.full = full is not None
+        self.sweep = full if self.full else self.quick_sweep_for(h, s, lr)
         self.step = self.first_step(h, s, tau, lr)
         i = self.taus.index(tau)
         sw = self.sweep
+        what = (f"{'full' if self.full else 'quick'} sweep: {sw.energy.shape[0]} seeds x "
+                f"{sw.ft_steps} FT steps" + ("" if self.full else ", the button runs the full one"))
         self.readout.value = (
-            f"tau=<b>{tau}</b>: energy <b>{sw.mean('energy')[i]:.3f}</b>, feature change "
+            f"tau=<b>{tau}</b> ({what}): energy <b>{sw.mean('energy')[i]:.3f}</b>, feature change "
             f"<b>{sw.mean('feature_change')[i]:.3f}</b> ± {sw.sem('feature_change')[i]:.3f}, "
             f"CKA {sw.mean('cka')[i]:.3f}, accuracy <b>{sw.mean('accuracy')[i]:.3f}</b> ± "
             f"{sw.sem('accuracy')[i]:.3f}; Spearman(energy, feature change) over tau "
@@ -84,11 +145,13 @@ class FinetuneApp:
         if np.isnan(sw.feature_change).any():
             self.readout.value += (" <b style='color:#c00'>warning: some FT runs diverged at "
                                    f"lr {lr:g} (left out of the means)</b>")
-        self.figure = finetune_figure(sw, self.step, tau)
+        self.figure = finetune_figure(sw, self.step, tau,
+                                      title_prefix="" if self.full else "quick view: ")
         self.png = show_figure(self.out, self.figure)
 
     def widget(self) -> W.Widget:
-        return W.VBox([W.HBox([self.tau, self.smoothing]), W.HBox([self.head, self.ft_lr]),
+        return W.VBox([W.HBox([self.tau, self.smoothing]),
+                       W.HBox([self.head, self.ft_lr, self.full_button]),
                        self.readout, self.out])
 
     def _ipython_display_(self):
