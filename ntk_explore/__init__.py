@@ -23,6 +23,7 @@ Public API (everything else is an implementation detail):
 """
 
 from . import (
+    _threads,  # noqa: F401  (first: limits BLAS threads before any linear algebra)
     active,
     datasets,
     equivalence,
