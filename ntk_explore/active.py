@@ -41,7 +41,7 @@ import scipy.linalg
 
 from .kernels import mlp_pntk
 from .models import MLP, mlp
-from .scaling import Task, train_centered
+from .scaling import Task, init_params, train_centered
 
 __all__ = [
     "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
@@ -166,12 +166,24 @@ class _Net:
     _BUCKET = 32
 
     def __init__(self, model: MLP, key: jax.Array):
-        self.model, self.params0 = model, model.init(key)
+        # every width up to 1024 cuts its init from one compiled draw (no compile per width)
+        self.model = model
+        self.params0 = init_params(model, key, draw_size=dataclasses.replace(model, width=1024).num_params)
         self._fits: collections.OrderedDict = collections.OrderedDict()
+        self._both_src, self._both = None, None
 
     def outputs(self, params, x) -> np.ndarray:
         """Centred outputs ``f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``."""
         return np.asarray(_centered_outputs(self.model, params, self.params0, jnp.asarray(x)))
+
+    def pool_and_test(self, params, task: Task) -> tuple[np.ndarray, np.ndarray]:
+        """Centred outputs on the pool ``(N, k)`` and the test set ``(T, k)``, in one call of
+        one shape (one compile per width)."""
+        src = self._both_src
+        if src is None or src[0] is not task.x or src[1] is not task.x_test:  # once per task
+            self._both_src, self._both = (task.x, task.x_test), np.concatenate([task.x, task.x_test])
+        f = self.outputs(params, self._both)
+        return f[:task.x.shape[0]], f[task.x.shape[0]:]
 
     def fit(self, task: Task, idx, y, lr: float, steps: int, start=None):
         """GD on pool points ``idx`` with targets ``y (m, k)`` from ``params0`` (or ``start``)."""
@@ -212,10 +224,10 @@ def _centered_net(model: MLP, key: jax.Array) -> _Net:
     return _NETS[tag]
 
 
-def _choose(strategy, rng, net: _Net, params, task, labelled, pool_left, evals, count):
+def _choose(strategy, rng, net: _Net, params, f, task, labelled, pool_left, evals, count):
+    """``count`` pool points to label next; ``f (N, k)``: the net's pool outputs."""
     if strategy == "random":
         return rng.choice(pool_left, count, replace=False)
-    f = net.outputs(params, task.x)  # (N, k)
     if strategy == "uncertainty":
         top2 = np.sort(f[pool_left], axis=1)[:, -2:]
         return pool_left[np.argsort(top2[:, 1] - top2[:, 0])[:count]]  # smallest margin
@@ -248,12 +260,13 @@ def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 
     counts, accs = [], []
     for r in range(rounds + 1):
         params = net.fit(task, labelled, task.y[labelled], lr, steps)
-        pred = net.outputs(params, task.x_test).argmax(1)
+        f, f_test = net.pool_and_test(params, task)
+        pred = f_test.argmax(1)
         counts.append(labelled.size)
         accs.append(float(np.mean(pred == task.labels_test)))
         if r < rounds:
             left = np.setdiff1d(np.arange(N), labelled)
-            new = _choose(strategy, rng, net, params, task, labelled, left, evals, per_round)
+            new = _choose(strategy, rng, net, params, f, task, labelled, left, evals, per_round)
             labelled = np.concatenate([labelled, new])
     return AcquisitionCurve(strategy, np.array(counts), np.array(accs))
 
@@ -301,7 +314,7 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
     net = _centered_net(model, key)
     params = net.fit(task, labelled, task.y[labelled], lr, steps)
     X = jnp.asarray(task.x)
-    f = net.outputs(params, X).astype(np.float64)
+    f = net.pool_and_test(params, task)[0].astype(np.float64)
     K = np.asarray(mlp_pntk(model)(X, None, params), np.float64)
     la = lookahead_prepare(K[np.ix_(labelled, labelled)], task.y[labelled] - f[labelled])
     y_c = pseudo_targets(f[cands], f.shape[1])
@@ -324,4 +337,4 @@ def _retrained_change(net: _Net, params, task, labelled, c, y_c, evals, f, lr, s
         idx = np.append(labelled, c)
         y = np.concatenate([y, y_c[None, :]])
     new = net.fit(task, idx, y, lr, steps, start=params)
-    return net.outputs(new, task.x)[evals].astype(np.float64) - f[evals]  # pool shape: compiled once
+    return net.pool_and_test(new, task)[0][evals].astype(np.float64) - f[evals]

@@ -29,7 +29,7 @@ import scipy.linalg
 from .kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
 from .models import MLP, mlp
 from .regimes import LogLogFit, fit_loglog
-from .scaling import regress
+from .scaling import init_params, regress
 from .training import train
 
 __all__ = [
@@ -106,30 +106,14 @@ def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, ou
     return GapSweep(widths, gaps, int(train_steps))
 
 
-def _init_from_draw(model: MLP, z: np.ndarray) -> list[dict]:
-    """``model.init(key)`` from ``z``, the first ``model.num_params`` values of the flat
-    normal draw ``jax.random.normal(key, (N,))`` (same layout as ``MLP._init``)."""
-    params, i = [], 0
-    for layer in model.layers():
-        size = layer.fan_out * layer.fan_in
-        p = {"w": layer.w_std * z[i:i + size].reshape(layer.fan_out, layer.fan_in)}
-        i += size
-        if model.bias:
-            p["b"] = layer.b_std * z[i:i + layer.fan_out]
-            i += layer.fan_out
-        params.append(p)
-    return params
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _normal_draw(size: int, dtype, key):
-    return jax.random.normal(key, (size,), dtype)
-
-
 def _pad_outputs(params, k_max: int):
-    """Readout ``w (k, width)``, ``b (k,)`` -> zero-padded ``(k_max, width)``, ``(k_max,)``."""
-    last = {name: jnp.concatenate([v, jnp.zeros((k_max - v.shape[0],) + v.shape[1:], v.dtype)])
-            for name, v in params[-1].items()}
+    """Readout ``w (k, width)``, ``b (k,)`` -> zero-padded ``(k_max, width)``, ``(k_max,)``
+    (in NumPy: no per-``k`` compile)."""
+    last = {}
+    for name, v in params[-1].items():
+        v = np.asarray(v)
+        last[name] = jnp.asarray(np.concatenate([v, np.zeros((k_max - v.shape[0],) + v.shape[1:],
+                                                             v.dtype)]))
     return list(params[:-1]) + [last]
 
 
@@ -169,10 +153,9 @@ class GapExplorer:
     with a ``k_max``-output net whose readout rows ``>= k`` are zero and masked
     out of the loss and the kernels. That net's first ``k`` outputs, its
     training and its eNTK block are exactly those of the ``k``-output net, so
-    a new ``k`` or ``steps`` recompiles nothing: per width one normal draw
-    (the ``k``-output init is a prefix of it; checked against ``model.init``
-    in the tests, and used only with JAX's partitionable threefry, which
-    guarantees it), one GD loop with a traced step count, one gap function.
+    a new ``k`` or ``steps`` recompiles nothing: every init comes from one
+    normal draw per seed (:func:`~ntk_explore.scaling.init_params`), and per
+    width there is one GD loop with a traced step count and one gap function.
     GD checkpoints at ``save_at`` steps are kept for the ``max_ks`` most recent
     ``k``: more steps resume from the last one, fewer are a lookup.
     """
@@ -191,7 +174,6 @@ class GapExplorer:
         self.y = None if y is None else np.asarray(y)
         if self.y is not None and self.y.shape != (self.x.shape[0], self.k_max):
             raise ValueError(f"y must be (n, k_max) = {(self.x.shape[0], self.k_max)}, got {self.y.shape}")
-        self._draws = {}  # (width, seed) -> flat normal draw of the k_max-output net
         self._runs = collections.OrderedDict()  # k -> {(width, seed): {step: params}}
         self._max_ks = max_ks
 
@@ -201,15 +183,9 @@ class GapExplorer:
     def init(self, width: int, seed: int, k: int):
         """Params of ``mlp(d, width, depth, k).init(fold_in(key, seed))``, padded to ``k_max`` outputs."""
         model = mlp(self.x.shape[1], int(width), self.depth, k)
-        skey = jax.random.fold_in(self.key, seed)
-        if not jax.config.jax_threefry_partitionable:  # prefix property not guaranteed
-            return _pad_outputs(model.init(skey), self.k_max)
-        if (width, seed) not in self._draws:
-            big = self._padded_model(width)
-            self._draws[width, seed] = np.asarray(
-                _normal_draw(big.num_params, jnp.zeros(()).dtype, skey))
-        params = _init_from_draw(model, self._draws[width, seed])
-        return _pad_outputs(jax.tree.map(jnp.asarray, params), self.k_max)
+        params = init_params(model, jax.random.fold_in(self.key, seed),
+                             draw_size=self._padded_model(self.widths[-1]).num_params)
+        return _pad_outputs(params, self.k_max)
 
     def _mask(self, k: int):
         return jnp.asarray(np.arange(self.k_max) < k, self.x.dtype)

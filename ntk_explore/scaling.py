@@ -44,8 +44,8 @@ from .training import DivergenceError
 
 __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
-    "data_scaling", "ScalingExplorer", "train_centered", "kernel_predict", "regress", "centered_apply",
-    "test_loss", "log_sizes", "LEARNERS",
+    "data_scaling", "ScalingExplorer", "train_centered", "init_params", "kernel_predict", "regress",
+    "centered_apply", "test_loss", "log_sizes", "LEARNERS",
 ]
 
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
@@ -246,6 +246,47 @@ def centered_apply(model: MLP, params0):
     return lambda params, x: model.apply(params, x) - model.apply(params0, x)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _normal_draw(size: int, dtype, key):
+    return jax.random.normal(key, (size,), dtype)
+
+
+_DRAWS: collections.OrderedDict = collections.OrderedDict()
+
+
+def init_params(model: MLP, key: jax.Array, *, draw_size: int | None = None) -> list[dict]:
+    """``model.init(key)`` cut from a cached flat normal draw of ``draw_size`` values.
+
+    ``MLP.init`` cuts one draw ``jax.random.normal(key, (model.num_params,))``
+    into layers. With JAX's partitionable threefry (the default), that draw is a
+    prefix of any longer draw from the same key, so nets of every width up to
+    the one with ``draw_size`` parameters share one compiled draw (``MLP.init``
+    compiles once per model): a width slider then recompiles no init. Falls
+    back to ``model.init(key)`` when the prefix property is not guaranteed.
+    """
+    size = model.num_params if draw_size is None else max(int(draw_size), model.num_params)
+    if not jax.config.jax_threefry_partitionable:
+        return model.init(key)
+    dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on, like MLP.init
+    tag = (np.asarray(jax.random.key_data(key)).tobytes(), str(dtype), size)
+    if tag in _DRAWS:
+        _DRAWS.move_to_end(tag)
+    else:
+        _DRAWS[tag] = np.asarray(_normal_draw(size, dtype, key))
+        while len(_DRAWS) > 8:
+            _DRAWS.popitem(last=False)
+    z, params, i = _DRAWS[tag], [], 0
+    for layer in model.layers():  # the layout of MLP._init
+        n = layer.fan_out * layer.fan_in
+        p = {"w": jnp.asarray(layer.w_std * z[i:i + n].reshape(layer.fan_out, layer.fan_in))}
+        i += n
+        if model.bias:
+            p["b"] = jnp.asarray(layer.b_std * z[i:i + layer.fan_out])
+            i += layer.fan_out
+        params.append(p)
+    return params
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _gd(model: MLP, params, params0, x, y, mask, lr, count):
     """``count`` full-batch GD steps of the centred net on the rows of ``x`` where
@@ -357,7 +398,8 @@ class ScalingExplorer:
     def __init__(self, task: Task, ns: Sequence[int], *, key: jax.Array, depth: int = 1,
                  lr: float = 1.0, parametrization: str = "ntk", kernel: str = "pntk",
                  ridge: float = 0.0, learners: Sequence[str] = LEARNERS,
-                 save_at: Sequence[int] = (), max_widths: int = 2, pad_min: int = 128):
+                 save_at: Sequence[int] = (), max_widths: int = 2, pad_min: int = 128,
+                 max_width: int = 1024):
         self.ns = _check_sizes(ns, task.x.shape[0])
         bad = set(learners) - set(LEARNERS)
         if bad:
@@ -368,6 +410,8 @@ class ScalingExplorer:
         self.parametrization, self.kernel, self.ridge = parametrization, kernel, ridge
         self.learners, self.save_at = tuple(learners), tuple(int(s) for s in save_at)
         self.pad_min = pad_min
+        # inits of every width up to max_width share one compiled normal draw (init_params)
+        self.draw_size = mlp(task.x.shape[1], max_width, depth, task.y.shape[1]).num_params
         n_max = int(self.ns[-1])
         self._x = jnp.asarray(task.x[:n_max])
         self._rows = jnp.asarray(np.concatenate([task.x[:n_max], task.x_test]))
@@ -378,7 +422,7 @@ class ScalingExplorer:
         def make():
             model = mlp(self.task.x.shape[1], width, self.depth, self.task.y.shape[1],
                         parametrization=self.parametrization)
-            return model, model.init(self.key), {}
+            return model, init_params(model, self.key, draw_size=self.draw_size), {}
         return self._nets.get_or(width, make)
 
     def trained(self, width: int, steps: int, n: int, pretrain: bool = False):

@@ -231,3 +231,13 @@ def test_entk_regression_equals_regress(key, ridge):
     assert got.shape == (25, 4) and np.allclose(got, ref, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError):
         pntk_study.entk_regression(model, p, x, y, xt, ridge=-1.0)
+
+
+@pytest.mark.parametrize("parametrization", ["ntk", "mup"])
+def test_init_params_equals_model_init(key, parametrization):
+    big = mlp(5, 40, 2, 3, parametrization=parametrization).num_params
+    for width in (8, 40, 17):
+        model = mlp(5, width, 2, 3, parametrization=parametrization)
+        ref, got = model.init(key), scaling.init_params(model, key, draw_size=big)
+        for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
+            assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
