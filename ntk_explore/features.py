@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -571,16 +572,10 @@ def _coord_sizes(model, params0, params_t, x):
     return hidden + [float(jnp.sqrt(jnp.mean((ft - f0) ** 2)))]
 
 
-def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
-                steps: int = 4, seeds: int = 2, base_width: int = 64) -> CoordCheck:
-    """muP-style coordinate check: the same ``lr`` at every width, first ``steps`` GD steps.
-
-    Under muP every curve is flat in width; under NTK parametrization hidden
-    updates shrink like ``1/sqrt(n)``; under standard parametrization the
-    output update grows with ``n`` (and eventually diverges).
-    Returns :class:`CoordCheck` with ``size`` ``(steps, W, depth + 1)``.
-    """
+def _coord_check_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
+                           parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
+                           steps: int = 4, seeds: int = 2, base_width: int = 64) -> CoordCheck:
+    """The plain route to :func:`coord_check` (:func:`~ntk_explore.training.train`)."""
     widths = np.asarray(sorted(int(w) for w in widths))
     size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
     for j, width in enumerate(widths):
@@ -592,4 +587,49 @@ def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                         keep_params=True, progress=False, raise_on_divergence=False)
             for t, p in zip(res.steps[1:], res.param_history[1:]):
                 size[s, t - 1, j] = _coord_sizes(model, p0, p, task.x)
+    return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))
+
+
+def _np_coord_sizes(spec, scalars, params0, params_t, x) -> list:
+    h0, x0, _, _ = _np_layers(spec, scalars, 1.0, params0, x)
+    ht, xt, _, _ = _np_layers(spec, scalars, 1.0, params_t, x)
+    out = []
+    for xs, p in ((x0, params0), (xt, params_t)):
+        f = (scalars[-1, 0].astype(x.dtype) * xs[-1]) @ p[-1]["w"].T
+        out.append(f + scalars[-1, 3].astype(x.dtype) * p[-1]["b"][None, :] if spec.bias else f)
+    rms = lambda a, b: float(np.sqrt(np.mean((b - a) ** 2)))  # noqa: E731
+    return [rms(a, b) for a, b in zip(h0, ht)] + [rms(out[0], out[1])]
+
+
+def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
+                parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
+                steps: int = 4, seeds: int = 2, base_width: int = 64,
+                divergence_factor: float = 1e4) -> CoordCheck:
+    """muP-style coordinate check: the same ``lr`` at every width, first ``steps`` GD steps.
+
+    Under muP every curve is flat in width; under NTK parametrization hidden
+    updates shrink like ``1/sqrt(n)``; under standard parametrization the
+    output update grows with ``n`` (and eventually diverges).
+    Returns :class:`CoordCheck` with ``size`` ``(steps, W, depth + 1)``. Runs on the
+    compiled loops of :func:`feature_sweeps`; steps from the first diverged one on
+    (as :func:`~ntk_explore.training.train` decides) are left out.
+    """
+    widths = np.asarray(sorted(int(w) for w in widths))
+    size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
+    x, one = np.asarray(task.x), jnp.asarray(1, jnp.int32)
+    for j, width in enumerate(widths):
+        spec, scalars, traced = _net_args(task, int(width), depth, parametrization, lr, 1.0,
+                                          base_width, "relu")
+        traced = traced[:2] + (jnp.asarray(lr, task.x.dtype),) + traced[3:]  # same lr everywhere
+        for s in range(seeds):
+            p0 = _init_params(spec, scalars, jax.random.fold_in(key, s), x.dtype)
+            p = p0
+            for t in range(steps):
+                p, loss0, loss = _gd_segment(spec, *traced, p0, p, task.x, task.y, one)
+                if t == 0:
+                    limit = divergence_factor * max(float(loss0), 1e-8)
+                if not (math.isfinite(float(loss)) and float(loss) <= limit):
+                    break
+                p = jax.tree.map(np.asarray, p)
+                size[s, t, j] = _np_coord_sizes(spec, scalars, p0, p, x)
     return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))

@@ -226,3 +226,12 @@ def test_widget_quick_view_then_full_sweep():
     assert not app.full and (("ntk", 1.0, 0.4, 2, 30) in app._quick)
     app.steps.value = 30  # back to the setting computed in full
     assert app.full and app.sweep.steps == 30
+
+
+@pytest.mark.parametrize("parametrization,lr", [("mup", 0.8), ("standard", 40.0)])
+def test_fast_coord_check_equals_train_route(key, parametrization, lr):
+    task = F.feature_task(key, n=16, d=3, scale=2.0)
+    args = dict(key=jax.random.key(6), parametrization=parametrization, lr=lr, steps=3, seeds=2)
+    fast = F.coord_check(task, (32, 128, 512), **args)
+    ref = F._coord_check_reference(task, (32, 128, 512), **args)
+    np.testing.assert_allclose(fast.size, ref.size, rtol=1e-8, atol=1e-14)  # NaN where diverged
