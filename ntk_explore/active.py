@@ -41,12 +41,12 @@ import scipy.linalg
 
 from .kernels import mlp_pntk
 from .models import MLP, mlp
-from .scaling import Task, init_params, train_centered
+from .scaling import Task, _gd, init_params, train_centered
 
 __all__ = [
     "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
     "lookahead_scores", "lookahead_resolve", "STRATEGIES", "AcquisitionCurve",
-    "acquisition_curve", "RetrainCheck", "retrain_check", "pseudo_targets",
+    "acquisition_curve", "RetrainCheck", "retrain_check", "pseudo_targets", "precompile",
 ]
 
 STRATEGIES = ("random", "uncertainty", "lookahead")
@@ -172,6 +172,21 @@ class _Net:
         self._fits: collections.OrderedDict = collections.OrderedDict()
         self._both_src, self._both = None, None
 
+    def _bucket(self, n: int) -> int:
+        return -(-int(n) // self._BUCKET) * self._BUCKET
+
+    def precompile(self, task: Task, sizes: Sequence[int], lr: float = 1.0) -> None:
+        """Compile ahead of time the GD loops for labelled sets of these sizes, the
+        outputs and the pool pNTK (nothing is trained or cached)."""
+        dtype = jnp.zeros(()).dtype
+        d, k, p = task.x.shape[1], task.y.shape[1], self.params0
+        for size in sorted({self._bucket(n) for n in sizes}):
+            _gd.lower(self.model, p, p, jax.ShapeDtypeStruct((size, d), dtype),
+                      jax.ShapeDtypeStruct((size, k), dtype), jax.ShapeDtypeStruct((size,), dtype),
+                      lr, 0).compile()
+        self.pool_and_test(p, task)
+        mlp_pntk(self.model)(jnp.asarray(task.x), None, p)
+
     def outputs(self, params, x) -> np.ndarray:
         """Centred outputs ``f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``."""
         return np.asarray(_centered_outputs(self.model, params, self.params0, jnp.asarray(x)))
@@ -194,7 +209,7 @@ class _Net:
         if tag in self._fits:
             self._fits.move_to_end(tag)
             return self._fits[tag][1]
-        bucket = -(-idx.size // self._BUCKET) * self._BUCKET
+        bucket = self._bucket(idx.size)
         params = train_centered(self.model, self.params0, x, y, lr=lr, steps=steps,
                                 start=None if start is None else (0, start),
                                 pad_min=bucket)[steps]
@@ -222,6 +237,15 @@ def _centered_net(model: MLP, key: jax.Array) -> _Net:
         while len(_NETS) > 8:
             _NETS.popitem(last=False)
     return _NETS[tag]
+
+
+def precompile(task: Task, widths: Sequence[int], *, key: jax.Array,
+               sizes: Sequence[int], lr: float = 1.0) -> None:
+    """Compile what :func:`acquisition_curve` runs for nets of these widths and labelled
+    sets of these sizes, so that a later call there only computes."""
+    for width in widths:
+        model = mlp(task.x.shape[1], int(width), 1, task.y.shape[1])
+        _centered_net(model, key).precompile(task, sizes, lr)
 
 
 def _choose(strategy, rng, net: _Net, params, f, task, labelled, pool_left, evals, count):

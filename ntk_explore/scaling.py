@@ -438,6 +438,25 @@ class ScalingExplorer:
                                         save_at=self.save_at, pad_min=self.pad_min))
         return saved[steps]
 
+    def precompile(self, widths: Sequence[int], n_pres: Sequence[int] = ()) -> None:
+        """Compile, ahead of time, what :meth:`curves` runs at these widths (the GD loop of
+        every padded training-set size, and the kernel/outputs function), so that a
+        later move to any of them only computes. Nothing is trained or cached."""
+        sizes = {_padded_size(int(n), self.pad_min) for n in list(self.ns) + list(n_pres)}
+        t = self.task
+        dtype = self._x.dtype
+        for width in widths:
+            model = mlp(t.x.shape[1], int(width), self.depth, t.y.shape[1],
+                        parametrization=self.parametrization)
+            p = init_params(model, self.key, draw_size=self.draw_size)
+            for size in sorted(sizes):
+                xs = jax.ShapeDtypeStruct((size, t.x.shape[1]), dtype)
+                ys = jax.ShapeDtypeStruct((size, t.y.shape[1]), dtype)
+                _gd.lower(model, p, p, xs, ys, jax.ShapeDtypeStruct((size,), dtype),
+                          self.lr, 0).compile()
+            if self.kernel == "pntk" or "net" in self.learners:
+                _pntk_and_outputs.lower(model, p, self._rows, self._x).compile()
+
     def _sliced_losses(self, kernel, ns=None) -> list:
         """Kernel ``(n_max + T, n_max)`` on ``[x[:n_max]; x_test] x x[:n_max]`` -> test loss
         of kernel regression on the first ``n`` points, for each ``n`` in ``ns`` (default all)."""

@@ -140,3 +140,13 @@ def test_net_fit_equals_train_and_caches(task):
         for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             assert np.allclose(u, v, rtol=1e-9, atol=1e-12)
     assert np.allclose(net.outputs(p, task.x[:5]), apply(ref.params, task.x[:5]), atol=1e-12)
+
+
+def test_precompile_then_curve_is_unchanged(task):
+    key = jax.random.key(4)
+    ref = active.acquisition_curve(task, "uncertainty", key=key, per_round=5, rounds=1,
+                                   width=24, steps=20)
+    active.precompile(task, [24, 40], key=key, sizes=[20, 25, 70])
+    got = active.acquisition_curve(task, "uncertainty", key=key, per_round=5, rounds=1,
+                                   width=24, steps=20)
+    assert np.array_equal(got.accuracy, ref.accuracy) and got.labels.tolist() == [20, 25]

@@ -241,3 +241,15 @@ def test_init_params_equals_model_init(key, parametrization):
         ref, got = model.init(key), scaling.init_params(model, key, draw_size=big)
         for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
             assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_explorer_precompile_changes_nothing():
+    task = scaling.digits_task()
+    ex = scaling.ScalingExplorer(task, [8, 16, 32], key=jax.random.key(0), pad_min=16,
+                                 learners=("net", "entk_init"), max_width=64)
+    ex.precompile([24, 40], n_pres=[8])
+    got = ex.curves(24, 10)
+    ref = scaling.data_scaling(task, [8, 16, 32], key=jax.random.key(0), width=24, steps=10,
+                               learners=("net", "entk_init"))
+    for name in ("net", "entk_init"):
+        assert np.allclose(got.losses[name], ref.losses[name], rtol=1e-9)

@@ -55,10 +55,15 @@ class ScalingApp(_App):
     Sliders: width, GD steps, pretraining samples. Attributes after each
     update: ``curves`` (:class:`~ntk_explore.scaling.ScalingCurves`),
     ``exponents`` (learner -> Exponent), ``figure``.
+
+    Computation goes through a :class:`~ntk_explore.scaling.ScalingExplorer`:
+    GD checkpoints at every slider step count (more steps resume training,
+    fewer are a lookup), kernels and losses reused across moves, and with
+    ``precompile`` every width's programs compiled once at construction.
     """
 
     def __init__(self, task=None, *, ns=(32, 64, 128, 256, 512), width=256, steps=500,
-                 n_pre=128, key=None):
+                 n_pre=128, key=None, precompile=True):
         self.task = scaling.digits_task() if task is None else task
         self.ns, self.key = tuple(ns), jax.random.key(0) if key is None else key
         self.width = W.SelectionSlider(options=(64, 128, 256, 512, 1024), value=width,
@@ -73,9 +78,13 @@ class ScalingApp(_App):
         # Keeps GD checkpoints at every slider step count (more steps resume, fewer are
         # a lookup), one compiled loop per width and the infinite NTK across moves.
         self.explorer = scaling.ScalingExplorer(self.task, self.ns, key=self.key,
-                                                save_at=self.steps.options)
+                                                save_at=self.steps.options,
+                                                max_width=max(self.width.options))
         self._wire([self.width, self.steps, self.n_pre])
         self.update()
+        if precompile:  # a few seconds now, so that a width move only computes
+            self.explorer.precompile([w for w in self.width.options if w != width],
+                                     self.n_pre.options)
 
     def compute(self):
         args = (self.width.value, self.steps.value, self.n_pre.value)
@@ -139,10 +148,12 @@ class ActiveApp(_App):
 
     Sliders: points per round, width. Attributes: ``curves`` (strategy -> list
     of :class:`~ntk_explore.active.AcquisitionCurve` over seeds), ``final``
-    (strategy -> mean final accuracy), ``figure``.
+    (strategy -> mean final accuracy), ``figure``. With ``precompile``, the
+    programs of every width and labelled-set size are compiled at construction.
     """
 
-    def __init__(self, *, seeds=2, rounds=5, steps=300, per_round=10, width=256, key=None):
+    def __init__(self, *, seeds=2, rounds=5, steps=300, per_round=10, width=256, key=None,
+                 precompile=True):
         self.task = scaling.digits_task()
         self.seeds, self.rounds, self.steps = seeds, rounds, steps
         self.key = jax.random.key(0) if key is None else key
@@ -156,6 +167,9 @@ class ActiveApp(_App):
                                           steps=steps, retrain_steps=steps, n_eval=150)
         self._wire([self.per_round, self.width])
         self.update()
+        if precompile:  # a few seconds now, so that a move only computes
+            sizes = [20 + r * p for p in self.per_round.options for r in range(rounds + 1)]
+            active.precompile(self.task, self.width.options, key=self.key, sizes=sizes)
 
     def _curves(self, per_round, width):
         def compute():
