@@ -155,7 +155,7 @@ def _reference_scaling(task, ns, key, width, steps, n_pre):
     apply = scaling.centered_apply(model, p0)
     pre = train(apply, p0, task.x_extra[:n_pre], task.y_extra[:n_pre], lr=1.0, steps=steps,
                 progress=False).params
-    inf = infinite_kernel_fn(model)
+    inf = jax.jit(lambda a, b: infinite_kernel_fn(model)(a, b).ntk)  # jitted: one compile per shape
     out = {name: [] for name in scaling.LEARNERS}
     for n in ns:
         x, y = task.x[:n], task.y[:n]
@@ -164,7 +164,7 @@ def _reference_scaling(task, ns, key, width, steps, n_pre):
                  "entk_init": scaling.kernel_predict(model, p0, x, y, task.x_test),
                  "entk_trained": scaling.kernel_predict(model, trained, x, y, task.x_test),
                  "entk_pretrained": scaling.kernel_predict(model, pre, x, y, task.x_test),
-                 "ntk": scaling.regress(inf(x).ntk, y, inf(task.x_test, x).ntk)}
+                 "ntk": scaling.regress(inf(x, x), y, inf(task.x_test, x))}
         for name, pred in preds.items():
             out[name].append(scaling.test_loss(pred, task.y_test))
     return {name: np.array(v) for name, v in out.items()}
