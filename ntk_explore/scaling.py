@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._cache import LRU as _LRU
 from .kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
 from .models import MLP, mlp
 from .regimes import LogLogFit, fit_loglog
@@ -354,23 +355,6 @@ def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=No
 def _pntk_and_outputs(model: MLP, params, rows, cols):
     """pNTK ``(R, C)`` between ``rows`` and ``cols`` and the outputs ``(R, k)`` on ``rows``."""
     return mlp_pntk(model)(rows, cols, params), model.apply(params, rows)
-
-
-class _LRU(collections.OrderedDict):
-    """A dict that keeps its ``size`` most recently used entries."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def get_or(self, key, compute):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = compute()
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
 
 
 class ScalingExplorer:

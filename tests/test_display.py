@@ -56,3 +56,21 @@ def test_live_figure_frame_equals_a_full_redraw_of_the_same_state():
     assert differ < 1e-3, f"{differ:.2%} of pixels differ from a full redraw"
     # and the frame really changed (the test would pass vacuously otherwise)
     assert np.mean(np.any(first != frame, axis=-1)) > 0.01
+
+
+def test_lru_keeps_the_most_recently_used():
+    import pytest
+
+    from ntk_explore._cache import LRU
+
+    cache, calls = LRU(2), []
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recent
+    cache.put("c", 3)  # evicts "b"
+    assert list(cache) == ["a", "c"] and cache.get("b", "gone") == "gone"
+    assert cache.get_or("c", lambda: calls.append("c") or 0) == 3 and calls == []
+    assert cache.get_or("d", lambda: calls.append("d") or 4) == 4 and calls == ["d"]
+    assert list(cache) == ["c", "d"]
+    with pytest.raises(ValueError, match="size"):
+        LRU(0)

@@ -6,7 +6,6 @@ import dataclasses
 import html
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import ipywidgets as W
@@ -14,6 +13,7 @@ import jax
 import numpy as np
 from IPython.display import display
 
+from .._cache import LRU as _LRU
 from ..equivalence import precompile_net, regression_task, three_learners
 from ..ntk_table import (
     KERNEL_METHODS,
@@ -33,23 +33,6 @@ __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _STYLE = {"description_width": "initial"}
 _CACHE_SIZE = 12  # results (a few hundred kB each) kept per app for moves back
-
-
-class _LRU(OrderedDict):
-    """A small least-recently-used dict: ``get_or(key, make)``."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def get_or(self, key, make):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = make()
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
 
 
 def _background(jobs) -> threading.Thread:

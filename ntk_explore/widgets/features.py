@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
 from IPython.display import display
 
+from .._cache import LRU as _LRU
 from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
 from ..plots.features import feature_change_figure
 from ..training import DivergenceError
@@ -22,26 +22,6 @@ __all__ = ["FeatureWidthApp", "QUICK"]
 # view answers in about a second on 2 CPU cores. 384 gives muP's fit (widths >= 256)
 # three points. The readout and the figure title say which sweep is shown.
 QUICK = dict(widths=(64, 128, 256, 384, 512), seeds=1)
-
-
-class _LRU(OrderedDict):
-    """A small least-recently-used cache of sweeps (each a few kB of arrays)."""
-
-    def __init__(self, maxsize: int):
-        super().__init__()
-        self.maxsize = maxsize
-
-    def get(self, key, default=None):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        return default
-
-    def put(self, key, value):
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.maxsize:
-            self.popitem(last=False)
 
 
 class FeatureWidthApp:

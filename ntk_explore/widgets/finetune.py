@@ -10,9 +10,9 @@ import numpy as np
 from IPython.display import display
 
 from .. import finetune as F
+from .._cache import LRU as _LRU
 from ..plots.finetune import finetune_figure
 from ._display import show_figure
-from .features import _LRU
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
 
