@@ -35,7 +35,7 @@ import numpy as np
 
 from .kernels import _structured, infinite_kernel_fn, relative_frobenius
 from .linearized import mse_dynamics
-from .models import MLP, Layer, mlp
+from .models import MLP, Layer, mlp, params_from_normals
 from .regimes import LogLogFit, fit_loglog
 from .training import DivergenceError, _record_points, loss_fn
 
@@ -193,17 +193,8 @@ class _TracedMLP:
 
     def init(self, key, dtype):
         """As ``MLP.init``: one flat normal draw, cut into layers and scaled by the stds."""
-        z = jax.random.normal(key, (self.num_params,), dtype)
-        params, i = [], 0
-        for L in self._layers:
-            size = L.fan_out * L.fan_in
-            p = {"w": L.w_std * z[i:i + size].reshape(L.fan_out, L.fan_in)}
-            i += size
-            if self.bias:
-                p["b"] = L.b_std * z[i:i + L.fan_out]
-                i += L.fan_out
-            params.append(p)
-        return params
+        return params_from_normals(self._layers, self.bias,
+                                   jax.random.normal(key, (self.num_params,), dtype))
 
     def lr_scales(self):
         return [{"w": L.w_lr, "b": L.b_lr} if self.bias else {"w": L.w_lr} for L in self._layers]

@@ -156,16 +156,7 @@ class MLP:
         """Parameters from a flat ``(num_params,)`` vector of standard normals ``z``:
         what :meth:`init` does after its one draw. Models of the same shape share
         ``z``, so their parameters differ only by each layer's ``w_std``/``b_std``."""
-        params, i = [], 0
-        for layer in self.layers():
-            size = layer.fan_out * layer.fan_in
-            p = {"w": layer.w_std * z[i:i + size].reshape(layer.fan_out, layer.fan_in)}
-            i += size
-            if self.bias:
-                p["b"] = layer.b_std * z[i:i + layer.fan_out]
-                i += layer.fan_out
-            params.append(p)
-        return params
+        return params_from_normals(self.layers(), self.bias, z)
 
     def check_input(self, x) -> None:
         """Raise ``ValueError`` unless ``x`` has shape ``(n, in_dim)``."""
@@ -262,3 +253,19 @@ def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
 
 
 _init_jit = jax.jit(lambda model, key, dtype: model._init(key, dtype), static_argnums=(0, 2))
+
+
+def params_from_normals(layers, bias: bool, z: jax.Array) -> list[dict]:
+    """Cut a flat ``(num_params,)`` vector of standard normals ``z`` into per-layer
+    ``{'w': (fan_out, fan_in), 'b': (fan_out,)}`` scaled by each :class:`Layer`'s
+    ``w_std``/``b_std`` (layer by layer: weights, then bias if ``bias``)."""
+    params, i = [], 0
+    for layer in layers:
+        size = layer.fan_out * layer.fan_in
+        p = {"w": layer.w_std * z[i:i + size].reshape(layer.fan_out, layer.fan_in)}
+        i += size
+        if bias:
+            p["b"] = layer.b_std * z[i:i + layer.fan_out]
+            i += layer.fan_out
+        params.append(p)
+    return params
