@@ -13,12 +13,21 @@ _LABELS = {"net": "trained net", "entk_init": "eNTK at init", "entk_trained": "e
            "entk_pretrained": "eNTK pretrained", "ntk": "infinite NTK"}
 
 
+# One fixed look per learner (colour, marker, line style), the same in every panel, so
+# curves that nearly coincide (the eNTKs often do) stay distinguishable.
+_STYLES = {"net": ("C0", "o", "-"), "entk_init": ("C1", "s", "--"),
+           "entk_trained": ("C2", "^", "-."), "entk_pretrained": ("C3", "v", ":"),
+           "ntk": ("C4", "D", "-")}
+
+
 def scaling_axes(ax, curves):
     """Test loss vs n (log-log) per learner, with fitted power laws and alpha in the legend."""
     for i, (name, losses) in enumerate(curves.losses.items()):
         e = curves.exponent(name)
-        ax.plot(curves.ns, losses, "o", color=f"C{i}")
-        ax.plot(curves.ns, e.fit.predict(curves.ns), "-", color=f"C{i}", alpha=0.7,
+        colour, marker, line = _STYLES.get(name, (f"C{i + 5}", "o", "-"))
+        ax.plot(curves.ns, losses, marker, color=colour, ms=5, mfc="none" if i % 2 else colour)
+        ax.plot(curves.ns, e.fit.predict(curves.ns), line, color=colour, alpha=0.8, lw=1.4,
+                marker=marker, ms=5, markevery=[0],
                 label=f"{_LABELS.get(name, name)}: alpha {e.alpha:.2f} "
                       f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
     ax.set_xscale("log", base=2)
@@ -27,7 +36,7 @@ def scaling_axes(ax, curves):
     ax.set_ylabel("test loss (MSE)")
     ax.set_title(f"{curves.task}: width {curves.width}, {curves.steps} GD steps", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="lower left")  # the losses fall toward the lower right
 
 
 def scaling_figure(*curves_list):
