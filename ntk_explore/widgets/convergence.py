@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import ipywidgets as W
 import jax
 from IPython.display import display
@@ -50,9 +52,14 @@ class EntkWidthApp:
         # Every (activation, parametrization) pair is swept up front, sharing one
         # compiled function and one random draw per width and seed, so the
         # dropdowns only redraw.
-        self._sweeps: dict = entk_convergence_grid(
-            self.x, self.widths, key=self.key, seeds=seeds, depth=depth,
-            activations=ACTIVATIONS, parametrizations=PARAMETRIZATIONS, keep_kernels=True)
+        with warnings.catch_warnings():
+            # neural-tangents warns that tanh's infinite kernel is computed numerically
+            # (Gauss-Hermite, deg 64); tests check it against wide finite nets (test_kernels).
+            warnings.filterwarnings("ignore", "Numerical Activation Layer", UserWarning)
+            warnings.filterwarnings("ignore", "Using JAX autodiff", UserWarning)
+            self._sweeps: dict = entk_convergence_grid(
+                self.x, self.widths, key=self.key, seeds=seeds, depth=depth,
+                activations=ACTIVATIONS, parametrizations=PARAMETRIZATIONS, keep_kernels=True)
         # One live figure per sweep, built now, so a dropdown move only redraws.
         j = self.widths.index(width)
         self._views: dict = {
