@@ -193,27 +193,44 @@ def _move_one_slider(page) -> str:
             hi = float(handle.get_attribute("aria-valuemax"))
             now = float(handle.get_attribute("aria-valuenow"))
             try:  # Int/Float slider: the readout shows the value itself
-                numeric = abs(float(readout.inner_text()) - now) <= 1e-6 * max(1, abs(now))
+                # text_content, not inner_text: JupyterLab does not lay out cells scrolled
+                # out of view, and inner_text of an element not laid out is ''.
+                numeric = abs(float(readout.text_content()) - now) <= 1e-6 * max(1, abs(now))
             except ValueError:
                 numeric = False  # selection slider (aria values are option indices)
             if not numeric:
                 continue
             new = lo + 0.25 * (hi - lo) if now != lo + 0.25 * (hi - lo) else lo
-            if float(new).is_integer():
-                new = int(new)
-            name = s.locator(".widget-label").first.inner_text()
+            integer = "." not in readout.text_content() and all(
+                float(v).is_integer() for v in (lo, hi, now))
+            if integer or float(new).is_integer():
+                new = int(round(new))
+            if new == now:
+                new = int(hi) if integer else hi
+            name = s.locator(".widget-label").first.text_content()
+            s.scroll_into_view_if_needed()
             readout.click()
             page.keyboard.press("Control+A")
             page.keyboard.type(str(new))
             page.keyboard.press("Enter")
-            return f"typed {new} into '{name}' (was {now:g})"
+            # The slider itself must take the typed value (to within its step). A
+            # selection slider whose first label reads like its index (0.0) also gets
+            # here; it rejects the number, and we try the next slider.
+            deadline = time.time() + 5
+            while abs(float(handle.get_attribute("aria-valuenow")) - new) > 0.02 * (hi - lo):
+                if time.time() > deadline:
+                    print(f"'{name}' did not take the typed value {new}; trying the next slider")
+                    break
+                page.wait_for_timeout(100)
+            else:
+                return f"typed {new} into '{name}' (was {now:g})"
     # Otherwise (selection sliders): arrow key on the first slider's handle.
     s = sliders.first
     handle = s.locator(".noUi-handle").first
     at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
     handle.focus()
     page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-    return f"arrow key on '{s.locator('.widget-label').first.inner_text()}'"
+    return f"arrow key on '{s.locator('.widget-label').first.text_content()}'"
 
 
 def _uses_widgets(nb: Path) -> bool:
