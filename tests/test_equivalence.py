@@ -182,7 +182,9 @@ def test_apps_recompute_on_slider_moves():
     before = app.result.kernel_motion[-1], app.readout.value
     app.width.value = 32
     assert app.result.kernel_motion[-1] > before[0] and app.readout.value != before[1]
-    table = TableApp(n=80, trials=2, net_trials=1, epochs=5, width=64)
+    assert app._warmup is not None  # compiles nearby settings in the background by default
+    table = TableApp(n=80, trials=2, net_trials=1, epochs=5, width=64, warm_up=False)
+    assert table._warmup is None
     nn = table.nets["NN1"].copy()
     table.lr.value = 0.03
     assert np.all(table.nets["NN1"] != nn) and "NN1" in table.readout.value

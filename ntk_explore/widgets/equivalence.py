@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import ipywidgets as W
@@ -26,6 +24,7 @@ from ..ntk_table import (
 )
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..training import DivergenceError
+from ._background import run_in_background
 from ._display import show_figure as _show
 
 __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
@@ -33,24 +32,6 @@ __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _STYLE = {"description_width": "initial"}
 _CACHE_SIZE = 12  # results (a few hundred kB each) kept per app for moves back
-
-
-def _background(jobs) -> threading.Thread:
-    """Run ``jobs`` (callables) one after another in a low-priority daemon thread."""
-    def work():
-        try:  # Linux: lower this thread's priority only
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
-        for job in jobs:
-            try:
-                job()
-            except Exception:  # noqa: BLE001 -- a warm-up failure must not surface
-                pass
-
-    t = threading.Thread(target=work, daemon=True, name="ntk-explore-precompile")
-    t.start()
-    return t
 
 
 class ThreeLearnersApp:
@@ -63,7 +44,7 @@ class ThreeLearnersApp:
     """
 
     def __init__(self, *, width: int = 256, depth: int = 2, lr: float = 0.1, steps: int = 400,
-                 task: str = "1d", key=None):
+                 task: str = "1d", key=None, warm_up: bool = True):
         self.key = jax.random.key(0) if key is None else key
         k_task, self.k_init = jax.random.split(self.key)
         self.tasks = {name: regression_task(name, key=k_task) for name in ("1d", "sphere")}
@@ -86,7 +67,8 @@ class ThreeLearnersApp:
         self.result = self.figure = None
         self._results = _LRU(_CACHE_SIZE)
         self.update()
-        self._warmup = _background(self._warmup_jobs())
+        # warm_up=False: no background compilation of nearby settings (e.g. on a busy host)
+        self._warmup = run_in_background(self._warmup_jobs()) if warm_up else None
 
     def _warmup_jobs(self):
         """Compile the net for the widths, depths and task a user is likely to pick next
@@ -173,7 +155,8 @@ class TableApp:
     """
 
     def __init__(self, *, n: int = 300, trials: int = 10, net_trials: int = 2,
-                 epochs: int = 30, lr: float = 0.004, width: int = 256, seed: int = 11342):
+                 epochs: int = 30, lr: float = 0.004, width: int = 256, seed: int = 11342,
+                 warm_up: bool = True):
         self.n, self.trials, self.net_trials, self.seed = n, trials, net_trials, seed
         self.data = {f: self._datasets(f) for f in ("as-coded", "corrected")}
         self.kernels = self._kernel_table("as-coded")
@@ -194,7 +177,8 @@ class TableApp:
         self._runs = _LRU(4 * net_trials * 2)  # resumable net runs, <= 4 MB each
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="ntk-explore-table")
         self.update()
-        self._warmup = _background(self._warmup_jobs())
+        # warm_up=False: no background compilation of nearby settings (e.g. on a busy host)
+        self._warmup = run_in_background(self._warmup_jobs()) if warm_up else None
 
     def _warmup_jobs(self):
         """Compile the nets' training for the settings a user is likely to pick next

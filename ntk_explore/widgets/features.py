@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
@@ -13,6 +11,7 @@ from .._cache import LRU as _LRU
 from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
 from ..plots.features import feature_change_figure
 from ..training import DivergenceError
+from ._background import run_in_background
 from ._display import show_figure
 
 __all__ = ["FeatureWidthApp", "QUICK"]
@@ -69,12 +68,8 @@ class FeatureWidthApp:
         self.sweep_for()  # the starting setting in full
         self.update()
         if warm_up:  # compile the quick sweep's loops for the other depths while idle
-            self._warm = threading.Thread(target=self._warm_up, daemon=True)
-            self._warm.start()
-
-    def _warm_up(self):
-        for depth in (2, 1, 3):
-            precompile_sweep(self.task, QUICK["widths"], depth)
+            self._warm = run_in_background(
+                [lambda d=d: precompile_sweep(self.task, QUICK["widths"], d) for d in (2, 1, 3)])
 
     def _settings(self, parametrization, alpha, lr, depth, steps):
         return (parametrization or self.parametrization.value, alpha or self.alpha.value,

@@ -12,6 +12,7 @@ from IPython.display import display
 from .. import finetune as F
 from .._cache import LRU as _LRU
 from ..plots.finetune import finetune_figure
+from ._background import run_in_background
 from ._display import show_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
@@ -71,8 +72,7 @@ class FinetuneApp:
         self.sweep_for(self.head.value, self.smoothing.value, self.ft_lr.value)
         self.update()
         if warm_up:  # while idle: the other head's compiles and head probing
-            self._warm = threading.Thread(target=self._warm_up, daemon=True)
-            self._warm.start()
+            self._warm = run_in_background([self._warm_up])
 
     def _warm_up(self):
         """Compile the other head's programs and probe its heads at the starting smoothing
