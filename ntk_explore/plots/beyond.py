@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import new_figure
+from .core import loglog_axes, new_figure
 
 __all__ = ["scaling_axes", "scaling_figure", "gap_axes", "cost_axes", "pntk_figure",
            "acquisition_axes", "retrain_axes", "active_figure"]
@@ -30,12 +30,8 @@ def scaling_axes(ax, curves):
                 marker=marker, ms=5, markevery=[0],
                 label=f"{_LABELS.get(name, name)}: alpha {e.alpha:.2f} "
                       f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("training-set size n")
-    ax.set_ylabel("test loss (MSE)")
-    ax.set_title(f"{curves.task}: width {curves.width}, {curves.steps} GD steps", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    loglog_axes(ax, "training-set size n", "test loss (MSE)",
+                title=f"{curves.task}: width {curves.width}, {curves.steps} GD steps", xbase=2)
     ax.legend(fontsize=8, loc="lower left")  # the losses fall toward the lower right
 
 
@@ -57,11 +53,7 @@ def gap_axes(ax, sweeps, labels):
                 label=f"{label}: slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
     w = sweeps[0].widths
     ax.plot(w, sweeps[0].mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("hidden width")
-    ax.set_ylabel(r"$\|eNTK - pNTK\otimes I_k\|_F / \|eNTK\|_F$")
-    ax.grid(True, which="both", alpha=0.3)
+    loglog_axes(ax, "hidden width", r"$\|eNTK - pNTK\otimes I_k\|_F / \|eNTK\|_F$", xbase=2)
     ax.legend(fontsize=7)
 
 
@@ -70,11 +62,7 @@ def cost_axes(ax, rows):
     ks = [r.k for r in rows]
     ax.plot(ks, [r.time_ratio for r in rows], "o-", label="time eNTK / pNTK")
     ax.plot(ks, [r.memory_ratio for r in rows], "s--", label="memory eNTK / pNTK (= k^2)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("outputs k")
-    ax.set_ylabel("ratio")
-    ax.grid(True, which="both", alpha=0.3)
+    loglog_axes(ax, "outputs k", "ratio")
     ax.legend(fontsize=7)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .live import LiveFigure
 
-__all__ = ["new_figure", "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure",
+__all__ = ["new_figure", "loglog_axes", "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure",
            "EntkWidthFigure"]
 
 
@@ -15,6 +15,17 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
                              facecolor="white", squeeze=False, layout="constrained")
     return fig, axes
+
+
+def loglog_axes(ax, xlabel: str, ylabel: str, *, title: str | None = None, xbase: int = 10):
+    """Log-log axes with labels, an optional title and a light grid on every decade tick."""
+    ax.set_xscale("log", base=xbase)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
 
 
 def kernel_heatmaps(axes, kernels, titles, extent=None, label="angle (rad)"):
@@ -42,11 +53,7 @@ def convergence_loglog(ax, sweep, highlight=None):
     ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="theory: slope -1/2")
     if highlight is not None:
         ax.axvline(highlight, color="C3", lw=1, label=f"width {highlight}")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("hidden width n")
-    ax.set_ylabel(r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$")
-    ax.grid(True, which="both", alpha=0.3)
+    loglog_axes(ax, "hidden width n", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$", xbase=2)
     ax.legend(fontsize=8, loc="upper right")  # the errors fall to the lower right
 
 

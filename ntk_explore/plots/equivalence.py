@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
-from .core import new_figure
+from .core import loglog_axes, new_figure
 
 __all__ = ["three_learners_figure", "width_sweep_figure", "table_figure"]
 
@@ -121,11 +121,7 @@ def width_sweep_figure(sweep, highlight: int | None = None):
             ax.plot(w, mean[0, 0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
         if highlight is not None:
             ax.axvline(highlight, color="C3", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("hidden width n (units)")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
+        loglog_axes(ax, "hidden width n (units)", label, xbase=2)
         ax.legend(fontsize=7)
     return fig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import new_figure
+from .core import loglog_axes, new_figure
 from .live import LiveFigure
 
 __all__ = ["LABELS", "transfer_figure", "TransferFigure"]
@@ -34,12 +34,8 @@ def _curves(ax, result, sign, highlight):
                     label=LABELS[name], ms=4)
     if highlight is not None:
         ax.axvline(highlight, color="k", lw=0.8, alpha=0.5, label="_chosen m")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("target samples m")
-    ax.set_ylabel("relative test MSE on B (1 = predict 0)")
-    ax.set_title(f"target B{'' if sign == 1 else ' flipped: -B'}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    loglog_axes(ax, "target samples m", "relative test MSE on B (1 = predict 0)",
+                title=f"target B{'' if sign == 1 else ' flipped: -B'}", xbase=2)
 
 
 def _effects(ax, result, m):
