@@ -139,6 +139,10 @@ def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array
                           keep_kernels: bool = False, **model_kwargs) -> dict:
     """:func:`entk_convergence` for every (activation, parametrization) pair at once.
 
+    ``x``: ``(n, d)`` inputs. Each returned sweep has ``errors`` ``(seeds, widths)``,
+    ``ntk_inf`` ``(n, n)`` and, with ``keep_kernels``, ``kernels``
+    ``(seeds, widths, n, n, k, k)``.
+
     Returns ``{(activation, parametrization): ConvergenceSweep}``, each equal to
     ``entk_convergence(x, widths, key=key, seeds=seeds, activation=a,
     parametrization=p, ...)``. Cheaper than separate sweeps: per width and
