@@ -63,7 +63,7 @@ def setup(gpu: bool = False) -> None:
     if gpu:
         _must(*pip, "jax[cuda12]==" + _pinned("jax"))
     _quiet_lab_news()
-    _must(PY, "-c", "import ntk_explore, ntk_explore._nt_compat as c; c.load(); "
+    _must(PY, "-c", "import ntk_explore, ntk_explore.core._nt_compat as c; c.load(); "
                     "print('ntk_explore ready on', ntk_explore.device_summary())")
     stamp.write_text(digest.hexdigest())
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 import ntk_explore as ne
-from ntk_explore import _nt_compat
+from ntk_explore.core import _nt_compat
 
 
 def timeit(fn, repeats: int) -> float:

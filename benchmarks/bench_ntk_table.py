@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ntk_explore.ntk_table import FORMS, PAPER_TABLE, NetConfig, run_table  # noqa: E402
+from ntk_explore.topics.ntk_table import FORMS, PAPER_TABLE, NetConfig, run_table  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -25,9 +25,9 @@ import jax
 import numpy as np
 
 from ntk_explore import active, pntk_study, scaling
-from ntk_explore.kernels import mlp_pntk
-from ntk_explore.models import mlp
-from ntk_explore.training import train
+from ntk_explore.core.kernels import mlp_pntk
+from ntk_explore.core.models import mlp
+from ntk_explore.core.training import train
 
 
 def show_curves(curves) -> dict:

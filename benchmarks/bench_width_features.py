@@ -1,7 +1,7 @@
 """Feature change and eNTK motion vs width, NTK parametrization against muP.
 
-Runs :func:`ntk_explore.features.feature_sweep` at notebook 03's defaults
-(``ntk_explore.features.DEFAULTS``) with more seeds, prints per-width means, the
+Runs :func:`ntk_explore.topics.features.feature_sweep` at notebook 03's defaults
+(``ntk_explore.topics.features.DEFAULTS``) with more seeds, prints per-width means, the
 fitted log-log slopes with 95% intervals and the time taken, and ends with the
 five ``key=value`` lines that CI and the issue read. muP slopes are fitted over
 widths >= MUP_MIN_WIDTH (at its base width muP is NTK parametrization).
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ntk_explore import device_summary
-from ntk_explore.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweep, feature_task
+from ntk_explore.topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweep, feature_task
 
 
 def main() -> None:

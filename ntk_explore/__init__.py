@@ -22,21 +22,11 @@ Public API (everything else is an implementation detail):
   JAX computes on, and default sizes that grow on a GPU.
 """
 
-from . import (
-    _threads,  # noqa: F401  (first: limits BLAS threads before any linear algebra)
-    active,
-    datasets,
-    equivalence,
-    features,
-    finetune,
-    ntk_table,
-    pntk_study,
-    scaling,
-    tour,
-    transfer,
-    zigzag,
-)
-from .kernels import (
+import importlib as _importlib
+
+from . import _threads  # noqa: F401  (first: limits BLAS threads before any linear algebra)
+from .core import datasets
+from .core.kernels import (
     empirical_ntk,
     flatten_blocks,
     infinite_kernel_fn,
@@ -47,12 +37,29 @@ from .kernels import (
     pntk,
     relative_frobenius,
 )
-from .linearized import linearize, mse_dynamics, stable_lr
-from .models import MLP, PARAMETRIZATIONS, Parametrization, mlp
-from .regimes import entk_convergence, fit_loglog
-from .training import DivergenceError, train
+from .core.linearized import linearize, mse_dynamics, stable_lr
+from .core.models import MLP, PARAMETRIZATIONS, Parametrization, mlp
+from .core.training import DivergenceError, train
 
 __version__ = "0.1.0"
+
+# Topic modules (one per notebook) load on first attribute access, so
+# ``import ntk_explore`` stays light and ``ne.scaling`` still works.
+TOPICS = ("equivalence", "ntk_table", "features", "transfer", "zigzag", "finetune",
+          "scaling", "pntk_study", "active", "tour", "regimes")
+_LAZY = {"entk_convergence": "regimes", "fit_loglog": "regimes"}
+
+
+def __getattr__(name: str):
+    if name in TOPICS:
+        return _importlib.import_module(f".topics.{name}", __name__)
+    if name in _LAZY:
+        return getattr(_importlib.import_module(f".topics.{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'ntk_explore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(TOPICS) | set(_LAZY))
 
 
 def device_summary() -> str:

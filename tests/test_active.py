@@ -87,8 +87,8 @@ def test_lookahead_tracks_retraining(task):
 
 def _reference_curve(task, strategy, key, seed, per_round, rounds, width, steps):
     """The slow path through the public API: train() from the same init every round."""
-    from ntk_explore.models import mlp
-    from ntk_explore.training import train
+    from ntk_explore.core.models import mlp
+    from ntk_explore.core.training import train
 
     rng = np.random.default_rng(seed)
     N = task.x.shape[0]
@@ -123,8 +123,8 @@ def test_acquisition_curve_equals_slow_path(task, strategy):
 
 
 def test_net_fit_equals_train_and_caches(task):
-    from ntk_explore.models import mlp
-    from ntk_explore.training import train
+    from ntk_explore.core.models import mlp
+    from ntk_explore.core.training import train
 
     model = mlp(64, 32, 1, 10)
     net = active._Net(model, jax.random.key(5))

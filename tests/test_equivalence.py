@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from ntk_explore import equivalence as E
-from ntk_explore.kernels import mlp_ntk, relative_frobenius
-from ntk_explore.linearized import linearize
-from ntk_explore.models import mlp
+from ntk_explore.core.kernels import mlp_ntk, relative_frobenius
+from ntk_explore.core.linearized import linearize
+from ntk_explore.core.models import mlp
+from ntk_explore.core.training import DivergenceError, train
 from ntk_explore.plots.equivalence import table_figure, three_learners_figure, width_sweep_figure
-from ntk_explore.training import DivergenceError, train
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_net_approaches_ntk_learner_with_width_in_ntk_parametrization(sweep):
 
 
 def test_figures_have_white_background_and_labels(learners, task_1d, sweep):
-    from ntk_explore.ntk_table import PAPER_TABLE, run_table
+    from ntk_explore.topics.ntk_table import PAPER_TABLE, run_table
 
     table = run_table(2, n=60, form="as-coded")
     figs = [three_learners_figure(task_1d, learners), width_sweep_figure(sweep),

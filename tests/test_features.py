@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ntk_explore import features as F
-from ntk_explore.kernels import empirical_ntk, mlp_ntk
-from ntk_explore.models import mlp
+from ntk_explore.core.kernels import empirical_ntk, mlp_ntk
+from ntk_explore.core.models import mlp
 
 # ---------------------------------------------------------------------------
 # identities (float64, see conftest)

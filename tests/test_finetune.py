@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ntk_explore import finetune as F
-from ntk_explore.kernels import empirical_ntk
+from ntk_explore.core.kernels import empirical_ntk
 
 
 @pytest.fixture(scope="module")

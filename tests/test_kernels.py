@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from ntk_explore import _nt_compat, datasets, kernels, regimes
-from ntk_explore.models import mlp
+from ntk_explore import datasets, regimes
+from ntk_explore.core import _nt_compat, kernels
+from ntk_explore.core.models import mlp
 
 
 def explicit_jjt(model, params, x1, x2):

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_explore import kernels, linearized, training
-from ntk_explore.models import mlp
+from ntk_explore.core import kernels, linearized, training
+from ntk_explore.core.models import mlp
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntk_explore import models
-from ntk_explore.models import mlp
+from ntk_explore.core import models
+from ntk_explore.core.models import mlp
 
 
 def test_shapes_and_param_count(key):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_explore import _nt_compat, kernels, models
+from ntk_explore.core import _nt_compat, kernels, models
 
 
 def test_load_provides_working_module():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ntk_explore import ntk_table as T
-from ntk_explore.kernels import infinite_kernel_fn, mlp_ntk
+from ntk_explore.core.kernels import infinite_kernel_fn, mlp_ntk
 
 D = 15
 

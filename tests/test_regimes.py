@@ -48,7 +48,7 @@ def test_datasets():
 
 
 def test_kept_kernels_are_the_ones_the_errors_were_measured_on():
-    from ntk_explore.models import mlp
+    from ntk_explore.core.models import mlp
 
     x, _ = datasets.circle(10)
     key = jax.random.key(3)
@@ -75,7 +75,7 @@ def test_grid_sweep_equals_one_sweep_per_pair():
     np.testing.assert_allclose(sweep.errors, one.errors, rtol=1e-10)
     np.testing.assert_allclose(sweep.kernels, one.kernels, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(sweep.ntk_inf, one.ntk_inf, rtol=1e-12)
-    from ntk_explore.models import mlp
+    from ntk_explore.core.models import mlp
 
     for (act, par), sweep in grid.items():  # every pair at one width and seed
         err, entk, _ = regimes.entk_error(mlp(2, 16, 2, activation=act, parametrization=par), x,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ntk_explore import pntk_study, scaling
-from ntk_explore.kernels import flatten_blocks, mlp_ntk, mlp_pntk
-from ntk_explore.models import mlp
+from ntk_explore.core.kernels import flatten_blocks, mlp_ntk, mlp_pntk
+from ntk_explore.core.models import mlp
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0])
@@ -126,7 +126,7 @@ def test_compare_regression_and_cost_shapes(key):
 # ---------------------------------------------------------------- fast paths == slow paths
 
 def test_train_centered_equals_train_and_resumes(key):
-    from ntk_explore.training import train
+    from ntk_explore.core.training import train
 
     task = scaling.digits_task()
     model = mlp(64, 32, 1, 10)
@@ -147,8 +147,8 @@ def test_train_centered_equals_train_and_resumes(key):
 
 def _reference_scaling(task, ns, key, width, steps, n_pre):
     """The slow path: train + two kernels + a solve per n, through the public API."""
-    from ntk_explore.kernels import infinite_kernel_fn
-    from ntk_explore.training import train
+    from ntk_explore.core.kernels import infinite_kernel_fn
+    from ntk_explore.core.training import train
 
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
     p0 = model.init(key)

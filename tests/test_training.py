@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk_explore import kernels, training
-from ntk_explore.models import mlp
+from ntk_explore.core import kernels, training
+from ntk_explore.core.models import mlp
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import jax
 import pytest
 
 from ntk_explore import regimes
-from ntk_explore.models import mlp
+from ntk_explore.core.models import mlp
 from ntk_explore.widgets import EntkWidthApp
 
 

@@ -1,14 +1,14 @@
 """Matplotlib figure functions, one module per topic. Each takes computed
 results and returns a Figure (opaque white background, labelled axes)."""
 
-from .beyond import active_figure, pntk_figure, scaling_figure
-from .core import (
+from .base import (
     EntkWidthFigure,
     convergence_loglog,
     entk_vs_width_figure,
     kernel_heatmaps,
     new_figure,
 )
+from .beyond import active_figure, pntk_figure, scaling_figure
 from .equivalence import table_figure, three_learners_figure, width_sweep_figure
 from .features import coord_check_figure, feature_change_figure, kernel_factor_figure
 from .finetune import finetune_figure, tau_curve

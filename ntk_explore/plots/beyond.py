@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import loglog_axes, new_figure
+from .base import loglog_axes, new_figure
 
 __all__ = ["scaling_axes", "scaling_figure", "gap_axes", "cost_axes", "pntk_figure",
            "acquisition_axes", "retrain_axes", "active_figure"]
@@ -36,7 +36,7 @@ def scaling_axes(ax, curves):
 
 
 def scaling_figure(*curves_list):
-    """One log-log panel per :class:`~ntk_explore.scaling.ScalingCurves`."""
+    """One log-log panel per :class:`~ntk_explore.topics.scaling.ScalingCurves`."""
     fig, axes = new_figure(ncols=len(curves_list), width=5.2, height=4.0)
     for ax, curves in zip(axes[0], curves_list):
         scaling_axes(ax, curves)

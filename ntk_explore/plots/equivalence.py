@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
-from .core import loglog_axes, new_figure
+from .base import loglog_axes, new_figure
 
 __all__ = ["three_learners_figure", "width_sweep_figure", "table_figure"]
 
@@ -33,8 +33,8 @@ def _plain_log_axis(axis, lim):
 def three_learners_figure(task, result, title: str = ""):
     """Fitted functions (1-D tasks) or test predictions, loss curves, net-lin distance, kernel motion.
 
-    ``task``: :class:`~ntk_explore.equivalence.RegressionTask`; ``result``:
-    :class:`~ntk_explore.equivalence.ThreeLearners`. Returns a 1 x 4 Figure.
+    ``task``: :class:`~ntk_explore.topics.equivalence.RegressionTask`; ``result``:
+    :class:`~ntk_explore.topics.equivalence.ThreeLearners`. Returns a 1 x 4 Figure.
     """
     fig, axes = new_figure(ncols=4, width=3.7, height=3.3)
     ax = axes[0, 0]

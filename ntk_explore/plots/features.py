@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
-from .core import new_figure
+from .base import new_figure
 
 __all__ = ["feature_change_figure", "kernel_factor_figure", "coord_check_figure"]
 
@@ -51,7 +51,7 @@ def _plot_quantity(ax, sweeps, quantity, min_widths, guide):
 def feature_change_figure(sweeps: dict, min_widths: dict | None = None):
     """Three panels over width: hidden-feature change, eNTK change, CKA(init, trained).
 
-    ``sweeps``: name -> :class:`~ntk_explore.features.FeatureSweep`;
+    ``sweeps``: name -> :class:`~ntk_explore.topics.features.FeatureSweep`;
     ``min_widths``: name -> smallest width used in that sweep's fit.
     """
     min_widths = min_widths or {}
@@ -94,7 +94,7 @@ def kernel_factor_figure(sweeps: dict):
 
 
 def coord_check_figure(checks: list):
-    """One panel per :class:`~ntk_explore.features.CoordCheck`: RMS coordinate
+    """One panel per :class:`~ntk_explore.topics.features.CoordCheck`: RMS coordinate
     update of each layer vs width, one line style per step."""
     fig, axes = new_figure(ncols=len(checks), width=4.0, height=3.5)
     for ax, check in zip(axes[0], checks):

@@ -1,11 +1,11 @@
-"""Figures for head probing and fine-tuning (see :mod:`ntk_explore.finetune`)."""
+"""Figures for head probing and fine-tuning (see :mod:`ntk_explore.topics.finetune`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .core import new_figure
+from .base import new_figure
 
 __all__ = ["tau_curve", "decomposition_scatter", "finetune_figure"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import loglog_axes, new_figure
+from .base import loglog_axes, new_figure
 from .live import LiveFigure
 
 __all__ = ["LABELS", "transfer_figure", "TransferFigure"]
@@ -55,7 +55,7 @@ def _effects(ax, result, m):
 class TransferFigure:
     """Error vs ``m`` for both target signs, and the transfer benefits at one ``m``.
 
-    ``result``: :class:`~ntk_explore.transfer.TransferResult`. :meth:`update`
+    ``result``: :class:`~ntk_explore.topics.transfer.TransferResult`. :meth:`update`
     moves the chosen ``m`` (one of ``result.sizes``) and redraws only the
     benefit panel and the two markers (see :class:`~ntk_explore.plots.live.LiveFigure`).
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import new_figure
+from .base import new_figure
 from .live import LiveFigure
 
 __all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "one_step_arrows",
@@ -58,7 +58,7 @@ def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
 
 def one_step_arrows(ax, step, i: int, scale: float, top: int = 3):
     """Real vs eNTK-predicted change of ``q`` at test point ``i`` of a
-    :class:`~ntk_explore.zigzag.OneStep`, magnified by ``scale``, plus the ``top``
+    :class:`~ntk_explore.topics.zigzag.OneStep`, magnified by ``scale``, plus the ``top``
     largest per-training-point terms (thin grey arrows)."""
     start = simplex_xy(step.q[i])
     kw = dict(angles="xy", scale_units="xy", scale=1.0, width=0.006)
@@ -89,7 +89,7 @@ def stop_curve(ax, curve, stop_epoch: int | None = None, memorized_epoch: int | 
 
 def student_bars(ax, dist):
     """Target distance to ``p*``, test ECE and test error of the three students
-    of a :class:`~ntk_explore.zigzag.Distillation`."""
+    of a :class:`~ntk_explore.topics.zigzag.Distillation`."""
     names = ("one-hot", "teacher", "filtered")
     res = (dist.onehot, dist.teacher, dist.filtered)
     metrics = (("targets to p*", "target_to_pstar"), ("test ECE", "ece"),
@@ -108,8 +108,8 @@ class ZigzagFigure:
     """Three panels: paths on the simplex, targets vs teacher length, students.
 
     ``paths`` ``(R, n, 3)``, ``pstar`` ``(n, 3)``, ``labels``/``kinds`` ``(n,)``,
-    ``epochs`` ``(R,)``; ``curve``: :class:`~ntk_explore.zigzag.StopCurve`;
-    ``dist``: :class:`~ntk_explore.zigzag.Distillation`. :meth:`update_paths`
+    ``epochs`` ``(R,)``; ``curve``: :class:`~ntk_explore.topics.zigzag.StopCurve`;
+    ``dist``: :class:`~ntk_explore.topics.zigzag.Distillation`. :meth:`update_paths`
     changes the points drawn and the marker step and redraws only the simplex
     panel (see :class:`~ntk_explore.plots.live.LiveFigure`); anything else
     needs a new figure.
@@ -152,7 +152,7 @@ def zigzag_figure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoc
 
 def one_step_figure(step, points, scale: float, sweep=None):
     """Arrows of the real and predicted step at a few test ``points`` (left) and,
-    given an :class:`~ntk_explore.zigzag.EtaSweep`, residual vs eta (right)."""
+    given an :class:`~ntk_explore.topics.zigzag.EtaSweep`, residual vs eta (right)."""
     fig, axes = new_figure(2 if sweep is not None else 1, width=4.4, height=3.9)
     ax = axes[0, 0]
     draw_simplex(ax)

@@ -2,9 +2,9 @@
 
 Each app caches its results by slider values (a small LRU), so moving back to a
 setting is instant. A new setting recomputes through the library's explorers
-(:class:`~ntk_explore.scaling.ScalingExplorer`,
-:class:`~ntk_explore.pntk_study.GapExplorer`, and the cached fits of
-:mod:`ntk_explore.active`), which resume GD from checkpoints, reuse kernels and
+(:class:`~ntk_explore.topics.scaling.ScalingExplorer`,
+:class:`~ntk_explore.topics.pntk_study.GapExplorer`, and the cached fits of
+:mod:`ntk_explore.topics.active`), which resume GD from checkpoints, reuse kernels and
 compiled programs, and compile every width's programs when the app is built:
 about a second on 2 CPU cores, a few seconds for the largest width or step count.
 """
@@ -17,8 +17,8 @@ import ipywidgets as W
 import jax
 from IPython.display import display
 
-from .. import active, pntk_study, scaling
 from ..plots import beyond as plots
+from ..topics import active, pntk_study, scaling
 from ._display import show_figure as _show
 
 __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
@@ -58,10 +58,10 @@ class ScalingApp(_App):
     """Test loss vs n for the net and its kernels on one task.
 
     Sliders: width, GD steps, pretraining samples. Attributes after each
-    update: ``curves`` (:class:`~ntk_explore.scaling.ScalingCurves`),
+    update: ``curves`` (:class:`~ntk_explore.topics.scaling.ScalingCurves`),
     ``exponents`` (learner -> Exponent), ``figure``.
 
-    Computation goes through a :class:`~ntk_explore.scaling.ScalingExplorer`:
+    Computation goes through a :class:`~ntk_explore.topics.scaling.ScalingExplorer`:
     GD checkpoints at every slider step count (more steps resume training,
     fewer are a lookup), kernels and losses reused across moves, and with
     ``precompile`` every width's programs compiled once at construction.
@@ -109,7 +109,7 @@ class PntkApp(_App):
     """pNTK/eNTK gap vs width at init and after training, for ``k`` outputs.
 
     Sliders: outputs k, training steps. Attributes: ``init_sweep``,
-    ``trained_sweep`` (:class:`~ntk_explore.pntk_study.GapSweep`), ``figure``.
+    ``trained_sweep`` (:class:`~ntk_explore.topics.pntk_study.GapSweep`), ``figure``.
     """
 
     def __init__(self, *, n_points=32, widths=(64, 256, 1024, 4096), seeds=2, k=10,
@@ -152,7 +152,7 @@ class ActiveApp(_App):
     """Acquisition curves (random, uncertainty, eNTK look-ahead) on ``load_digits``.
 
     Sliders: points per round, width. Attributes: ``curves`` (strategy -> list
-    of :class:`~ntk_explore.active.AcquisitionCurve` over seeds), ``final``
+    of :class:`~ntk_explore.topics.active.AcquisitionCurve` over seeds), ``final``
     (strategy -> mean final accuracy), ``figure``. With ``precompile``, the
     programs of every width and labelled-set size are compiled at construction.
     """

@@ -9,8 +9,8 @@ import jax
 from IPython.display import display
 
 from .. import by_device, plots
-from ..datasets import circle
-from ..regimes import entk_convergence_grid
+from ..core.datasets import circle
+from ..topics.regimes import entk_convergence_grid
 from ._display import show_png
 
 __all__ = ["EntkWidthApp", "WIDTHS", "WIDTHS_ACCELERATOR", "default_widths"]
@@ -38,7 +38,7 @@ class EntkWidthApp:
     Sliders: width (log-spaced; default widths from :func:`default_widths`, up to
     16384 on a GPU), seed; dropdowns: activation, parametrization.
     Construction sweeps every width x seed x activation x parametrization once
-    and keeps every eNTK (:func:`~ntk_explore.regimes.entk_convergence_grid`), so
+    and keeps every eNTK (:func:`~ntk_explore.topics.regimes.entk_convergence_grid`), so
     every control afterwards only redraws. Attributes after each update:
     ``error`` (relative Frobenius error shown), ``figure``, ``png`` (bytes shown).
     """

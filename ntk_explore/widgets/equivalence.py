@@ -12,8 +12,10 @@ import numpy as np
 from IPython.display import display
 
 from .._cache import LRU as _LRU
-from ..equivalence import precompile_net, regression_task, three_learners
-from ..ntk_table import (
+from ..core.training import DivergenceError
+from ..plots.equivalence import table_figure, three_learners_figure
+from ..topics.equivalence import precompile_net, regression_task, three_learners
+from ..topics.ntk_table import (
     KERNEL_METHODS,
     PAPER_TABLE,
     NetConfig,
@@ -22,8 +24,6 @@ from ..ntk_table import (
     kernel_rmse,
     simulate_trial,
 )
-from ..plots.equivalence import table_figure, three_learners_figure
-from ..training import DivergenceError
 from ._background import run_in_background
 from ._display import show_figure as _show
 
@@ -40,7 +40,7 @@ class ThreeLearnersApp:
     Sliders: width (log scale), depth, learning rate, GD steps, output scale
     alpha; dropdowns: parametrization, task; checkbox: centre ``f0``.
     Attributes after each update: ``result`` (a
-    :class:`~ntk_explore.equivalence.ThreeLearners`), ``figure``, ``readout``.
+    :class:`~ntk_explore.topics.equivalence.ThreeLearners`), ``figure``, ``readout``.
     """
 
     def __init__(self, *, width: int = 256, depth: int = 2, lr: float = 0.1, steps: int = 400,

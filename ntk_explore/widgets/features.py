@@ -8,9 +8,9 @@ import jax.numpy as jnp
 from IPython.display import display
 
 from .._cache import LRU as _LRU
-from ..features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
+from ..core.training import DivergenceError
 from ..plots.features import feature_change_figure
-from ..training import DivergenceError
+from ..topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
 from ._background import run_in_background
 from ._display import show_figure
 

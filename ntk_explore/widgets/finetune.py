@@ -9,9 +9,9 @@ import jax
 import numpy as np
 from IPython.display import display
 
-from .. import finetune as F
 from .._cache import LRU as _LRU
 from ..plots.finetune import finetune_figure
+from ..topics import finetune as F
 from ._background import run_in_background
 from ._display import show_figure
 
@@ -29,13 +29,13 @@ QUICK = dict(seeds=2, ft_steps=50)
 class FinetuneApp:
     """Energy, feature change and accuracy vs HP steps, and the first FT step.
 
-    Each (head, smoothing, FT lr) combination runs a :func:`~ntk_explore.finetune.tau_sweep`
+    Each (head, smoothing, FT lr) combination runs a :func:`~ntk_explore.topics.finetune.tau_sweep`
     over the whole tau grid. The starting setting runs in full (``seeds`` x ``ft_steps``);
     a new combination first shows a *quick* sweep (:data:`QUICK`) and the button runs the
     full one, which is then shown whenever that setting comes back. Head probing depends
     only on (head, smoothing) and is shared by every FT lr; moving the tau slider only
     recomputes the first-step decomposition (seed 0). Attributes after each update:
-    ``sweep``, ``step`` (:class:`~ntk_explore.finetune.FirstStep`), ``figure``, ``full``.
+    ``sweep``, ``step`` (:class:`~ntk_explore.topics.finetune.FirstStep`), ``figure``, ``full``.
     """
 
     def __init__(self, *, seeds: int = 5, taus=F.TAUS, tau: int = 100, ft_steps: int = 300,

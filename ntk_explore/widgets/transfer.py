@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from IPython.display import display
 
 from ..plots.transfer import TransferFigure
-from ..transfer import transfer_experiment
+from ..topics.transfer import transfer_experiment
 from ._display import show_png
 
 __all__ = ["TransferApp"]
@@ -22,7 +22,7 @@ class TransferApp:
     slider only picks which size the sign-flip panel shows. Attributes after
     each update: ``result``, ``benefits`` (learner -> (benefit for +B, for -B)),
     ``figure``. Keyword arguments go to
-    :func:`~ntk_explore.transfer.transfer_experiment`.
+    :func:`~ntk_explore.topics.transfer.transfer_experiment`.
     """
 
     def __init__(self, *, key=None, dtype=jnp.float32, **kwargs):

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 from IPython.display import display
 
-from .. import zigzag as Z
 from ..plots import zigzag as P
+from ..topics import zigzag as Z
 from ._display import show_png
 
 __all__ = ["ZigzagApp", "pick_points"]
@@ -29,8 +29,8 @@ class ZigzagApp:
     three students, about a second, cached). Checkboxes pick the points drawn.
 
     Attributes after each update: ``toy``, ``run`` (teacher), ``curve``
-    (:class:`~ntk_explore.zigzag.StopCurve`), ``dist``
-    (:class:`~ntk_explore.zigzag.Distillation`), ``figure``.
+    (:class:`~ntk_explore.topics.zigzag.StopCurve`), ``dist``
+    (:class:`~ntk_explore.topics.zigzag.Distillation`), ``figure``.
     """
 
     def __init__(self, *, key=None, n_train: int = 600, teacher_epochs: int = 300,

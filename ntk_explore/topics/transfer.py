@@ -10,7 +10,7 @@ uncorrelated Hermite polynomials). ``sign = -1`` is the sign-flip test.
 
 Learners on B (all trained with the same rate ``lr``; nets by full-batch GD,
 linear models in closed form with gradient-flow time ``lr * steps`` through
-:func:`~ntk_explore.linearized.mse_dynamics`):
+:func:`~ntk_explore.core.linearized.mse_dynamics`):
 
 ==================  ============================================================
 ``scratch``         (1) the net trained on B from its initial params ``theta_0``
@@ -38,10 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
-from .linearized import mse_dynamics
-from .models import MLP, mlp
-from .training import train
+from ..core.kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
+from ..core.linearized import mse_dynamics
+from ..core.models import MLP, mlp
+from ..core.training import train
 
 __all__ = ["LEARNERS", "TransferTasks", "transfer_tasks", "TransferResult",
            "transfer_experiment", "relative_error"]

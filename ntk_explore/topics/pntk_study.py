@@ -26,11 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from .kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
-from .models import MLP, mlp
+from ..core.kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
+from ..core.models import MLP, mlp
+from ..core.training import train
 from .regimes import LogLogFit, fit_loglog
 from .scaling import init_params, regress
-from .training import train
 
 __all__ = [
     "pntk_gap", "GapSweep", "gap_vs_width", "GapExplorer", "RegressionComparison", "entk_regression",
@@ -154,7 +154,7 @@ class GapExplorer:
     out of the loss and the kernels. That net's first ``k`` outputs, its
     training and its eNTK block are exactly those of the ``k``-output net, so
     a new ``k`` or ``steps`` recompiles nothing: every init comes from one
-    normal draw per seed (:func:`~ntk_explore.scaling.init_params`), and per
+    normal draw per seed (:func:`~ntk_explore.topics.scaling.init_params`), and per
     width there is one GD loop with a traced step count and one gap function.
     GD checkpoints at ``save_at`` steps are kept for the ``max_ks`` most recent
     ``k``: more steps resume from the last one, fewer are a lookup.
@@ -257,7 +257,7 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
     The same numbers as ``scaling.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
     flatten_blocks(eNTK(x_test, x)), ridge).reshape(-1, k)`` (float64 Cholesky
     solve with the same ridge and jitter sequence as
-    :func:`~ntk_explore.kernels.kernel_regression`), in bounded memory: the eNTK
+    :func:`~ntk_explore.core.kernels.kernel_regression`), in bounded memory: the eNTK
     is computed ``block`` inputs at a time straight into one float64
     ``(n k, n k)`` matrix, which is factorised in place, and the test kernel is
     only ever held ``block`` inputs at a time. (``scaling.regress`` holds about

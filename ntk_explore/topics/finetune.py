@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.models import MLP, mlp
+from ..core.training import train
 from .features import linear_cka
-from .models import MLP, mlp
-from .training import train
 
 __all__ = [
     "DigitsTransfer", "digits_transfer", "Head", "head", "Pretrained", "pretrain_backbone",
@@ -207,7 +207,7 @@ def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int
 
 
 def _head_probe_reference(hd: Head, hparams, z, y, taus, *, lr: float = 0.5) -> list:
-    """The plain route to :func:`head_probe` (:func:`~ntk_explore.training.train` per tau)."""
+    """The plain route to :func:`head_probe` (:func:`~ntk_explore.core.training.train` per tau)."""
     out, done = [], 0
     for t in taus:
         if t > done:
@@ -342,7 +342,7 @@ class FTOutcome(NamedTuple):
 
 def _finetune_reference(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
                         steps: int) -> FTOutcome:
-    """The plain route to :func:`finetune` (:func:`~ntk_explore.training.train`, then
+    """The plain route to :func:`finetune` (:func:`~ntk_explore.core.training.train`, then
     measuring); the tests check that :func:`finetune` equals it."""
     apply = _full_apply(pre.model, hd)
     res = train(apply, (pre.params, hparams), data.x_train, data.y_train, lr=lr,
@@ -360,7 +360,7 @@ def _finetune_reference(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer
 @functools.lru_cache(maxsize=8)
 def _ft_program(model: MLP, hd: Head):
     """Jitted ``(params, x, y, x_test, lr, steps) -> (loss0, loss, z_0, z_T, test predictions)``:
-    full-batch GD on the cross-entropy as :func:`~ntk_explore.training.train` runs it,
+    full-batch GD on the cross-entropy as :func:`~ntk_explore.core.training.train` runs it,
     and what :func:`finetune` measures, in one compiled call (``lr``, ``steps`` traced)."""
     apply = _full_apply(model, hd)
     loss = lambda p, x, y: _xent(apply(p, x), y)  # noqa: E731
@@ -379,7 +379,7 @@ def _ft_program(model: MLP, hd: Head):
 
 
 def _np_cka(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`~ntk_explore.features.linear_cka` in NumPy float64 (the centred Grams of
+    """:func:`~ntk_explore.topics.features.linear_cka` in NumPy float64 (the centred Grams of
     saturated features cancel badly in float32)."""
     a, b = a.astype(np.float64), b.astype(np.float64)
     a = a - a.mean(axis=0, keepdims=True)
@@ -393,7 +393,7 @@ def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: fl
     """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
 
     One compiled call per head (``lr`` and ``steps`` are traced); the run counts as
-    diverged, as in :func:`~ntk_explore.training.train`, when the final loss is not
+    diverged, as in :func:`~ntk_explore.core.training.train`, when the final loss is not
     finite or above ``divergence_factor`` times the initial loss.
     """
     loss0, loss, z0, zt, pred = _ft_program(pre.model, hd)(

@@ -41,10 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
-from .kernels import _backprop_signals
-from .models import ACTIVATIONS, MLP, mlp
+from ..core.kernels import _backprop_signals
+from ..core.models import ACTIVATIONS, MLP, mlp
+from ..core.training import DivergenceError, train
 from .regimes import LogLogFit, fit_loglog
-from .training import DivergenceError, train
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
@@ -270,7 +270,7 @@ def _feature_sweep_reference(task: FeatureTask, widths: Sequence[int], *, key: j
                              parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
                              steps: int = 500, seeds: int = 4, alpha: float = 1.0,
                              base_width: int = 64, activation: str = "relu") -> FeatureSweep:
-    """The plain route to :func:`feature_sweep`: :func:`~ntk_explore.training.train` and
+    """The plain route to :func:`feature_sweep`: :func:`~ntk_explore.core.training.train` and
     :func:`measure_change` per net (one compile per model). The tests check that the
     fused route equals it."""
     widths = _check_sweep_args(widths, seeds)
@@ -357,7 +357,7 @@ _SCALARS = ("w_mult", "w_std", "w_lr", "b_mult", "b_std", "b_lr")  # Layer's fie
 
 
 def _layer_scalars(model: MLP) -> np.ndarray:
-    """``(L+1, 6)`` per-layer scalars of ``model`` in :class:`~ntk_explore.models.Layer` order."""
+    """``(L+1, 6)`` per-layer scalars of ``model`` in :class:`~ntk_explore.core.models.Layer` order."""
     return np.array([[getattr(layer, f) for f in _SCALARS] for layer in model.layers()])
 
 
@@ -367,7 +367,7 @@ def _mse(f, y):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _gd_segment(spec: _NetSpec, scalars, alpha, rate, center, params0, params, x, y, count):
-    """``count`` full-batch GD steps from ``params`` as :func:`~ntk_explore.training.train`
+    """``count`` full-batch GD steps from ``params`` as :func:`~ntk_explore.core.training.train`
     takes them, on the MSE to ``y + center * f(params0)`` (``center = 1``: centred output).
     Returns ``(params after the steps, loss before, loss after)``."""
     apply = functools.partial(_traced_apply, spec, scalars, alpha)
@@ -481,7 +481,7 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
 
     Returns ``{steps: FeatureSweep}`` for the counts at which no run had
     diverged (loss not finite or above ``divergence_factor`` times the initial
-    loss, as :func:`~ntk_explore.training.train` decides).
+    loss, as :func:`~ntk_explore.core.training.train` decides).
     """
     widths = _check_sweep_args(widths, seeds)
     points = sorted({int(s) for s in steps})
@@ -532,7 +532,7 @@ def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
       progress: accepted for compatibility; the sweep runs as one compiled program.
 
     Returns: :class:`FeatureSweep` (computed by :func:`feature_sweeps`; equal, up to
-    float rounding, to training each net with :func:`~ntk_explore.training.train`
+    float rounding, to training each net with :func:`~ntk_explore.core.training.train`
     and measuring it with :func:`measure_change`).
 
     Raises:
@@ -575,7 +575,7 @@ def _coord_sizes(model, params0, params_t, x):
 def _coord_check_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                            parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
                            steps: int = 4, seeds: int = 2, base_width: int = 64) -> CoordCheck:
-    """The plain route to :func:`coord_check` (:func:`~ntk_explore.training.train`)."""
+    """The plain route to :func:`coord_check` (:func:`~ntk_explore.core.training.train`)."""
     widths = np.asarray(sorted(int(w) for w in widths))
     size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
     for j, width in enumerate(widths):
@@ -612,7 +612,7 @@ def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     output update grows with ``n`` (and eventually diverges).
     Returns :class:`CoordCheck` with ``size`` ``(steps, W, depth + 1)``. Runs on the
     compiled loops of :func:`feature_sweeps`; steps from the first diverged one on
-    (as :func:`~ntk_explore.training.train` decides) are left out.
+    (as :func:`~ntk_explore.core.training.train` decides) are left out.
     """
     widths = np.asarray(sorted(int(w) for w in widths))
     size = np.full((seeds, steps, widths.size, depth + 1), np.nan)

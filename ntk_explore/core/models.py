@@ -92,7 +92,7 @@ class MLP:
 
     One description serves the finite net (:meth:`init`, :meth:`apply`, with
     the package-wide signature ``apply(params, x)``) and its infinite-width
-    kernels (:func:`ntk_explore.kernels.infinite_kernel_fn`), so the two cannot
+    kernels (:func:`ntk_explore.core.kernels.infinite_kernel_fn`), so the two cannot
     drift apart. Frozen and hashable: it can be a static argument of ``jit``.
     """
 

@@ -231,7 +231,7 @@ _structured_jit = jax.jit(_structured, static_argnums=0)
 
 
 def mlp_ntk(model: MLP) -> Callable:
-    """Structured eNTK of an :class:`~ntk_explore.models.MLP`.
+    """Structured eNTK of an :class:`~ntk_explore.core.models.MLP`.
 
     Returns ``ntk(x1, x2, params) -> (n1, n2, k, k)``, equal to
     ``J(x1) diag(r) J(x2)^T`` (``r``: the model's learning-rate scales) without

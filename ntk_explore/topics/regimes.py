@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from .kernels import _structured, check_kernel_memory, infinite_kernel_fn, mlp_ntk
-from .models import mlp
+from ..core.kernels import _structured, check_kernel_memory, infinite_kernel_fn, mlp_ntk
+from ..core.models import mlp
 
 __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
            "entk_convergence_grid", "entk_error"]
@@ -95,7 +95,7 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
       seeds: initialisations per width (``>= 2`` for error bars).
       keep_kernels: also return every eNTK (``n * n * k * k`` floats per width and
         seed), so that a view can show any of them without recomputing.
-      **model_kwargs: passed to :func:`~ntk_explore.models.mlp` (depth,
+      **model_kwargs: passed to :func:`~ntk_explore.core.models.mlp` (depth,
         activation, parametrization, ...); ``in_dim`` is taken from ``x``.
     """
     if seeds < 2:

@@ -17,7 +17,7 @@ predictions caused by ``c`` is a rank-one term (:func:`lookahead_delta`)::
 with residuals ``r = y - f_L``. Given one factorisation of ``K_LL`` each
 candidate costs ``O(m**2 + E m)`` (``m`` labels, ``E`` evaluation points)
 instead of an ``O(m**3)`` re-solve. The kernel is the pNTK (``pNTK (x) I_k``;
-see :mod:`ntk_explore.pntk_study`), so the update is rank one; a full-eNTK
+see :mod:`ntk_explore.topics.pntk_study`), so the update is rank one; a full-eNTK
 version would append ``k x k`` blocks, which :func:`cholesky_append` supports.
 
 The acquisition score of a candidate is the mean squared change of the
@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from .kernels import mlp_pntk
-from .models import MLP, mlp
+from ..core.kernels import mlp_pntk
+from ..core.models import MLP, mlp
 from .scaling import Task, _gd, init_params, train_centered
 
 __all__ = [
@@ -156,7 +156,7 @@ class AcquisitionCurve:
 class _Net:
     """The centred net of one (model, key) with jitted outputs and a cache of fits.
 
-    Training goes through :func:`~ntk_explore.scaling.train_centered` with the
+    Training goes through :func:`~ntk_explore.topics.scaling.train_centered` with the
     labelled set padded (masked rows) to a multiple of ``_BUCKET`` points, so a
     few compiled GD loops per width serve every labelled-set size. A fit is
     cached by (start, labelled indices, targets, steps): every strategy of one

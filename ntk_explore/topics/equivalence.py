@@ -5,9 +5,9 @@ trained on the same MSE loss ``L = 1/(2n) sum (f - y)**2`` with the same
 gradient-descent steps (rate ``lr / alpha**2``, so the output-space speed does
 not depend on Chizat's output scale ``alpha``):
 
-1. **net** -- the MLP itself, by full-batch gradient descent (:func:`~ntk_explore.training.train`);
+1. **net** -- the MLP itself, by full-batch gradient descent (:func:`~ntk_explore.core.training.train`);
 2. **linearized** -- its first-order Taylor model at ``params0``, whose GD
-   trajectory is closed form in the eNTK at init (:func:`~ntk_explore.linearized.mse_dynamics`);
+   trajectory is closed form in the eNTK at init (:func:`~ntk_explore.core.linearized.mse_dynamics`);
 3. **infinite NTK** -- the same closed form with the infinite-width NTK of the
    architecture (neural-tangents ``stax``).
 
@@ -33,11 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kernels import _structured, infinite_kernel_fn, relative_frobenius
-from .linearized import mse_dynamics
-from .models import MLP, Layer, mlp, params_from_normals
+from ..core.kernels import _structured, infinite_kernel_fn, relative_frobenius
+from ..core.linearized import mse_dynamics
+from ..core.models import MLP, Layer, mlp, params_from_normals
+from ..core.training import DivergenceError, _record_points, loss_fn
 from .regimes import LogLogFit, fit_loglog
-from .training import DivergenceError, _record_points, loss_fn
 
 __all__ = [
     "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
@@ -78,7 +78,7 @@ def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_te
         xt = jnp.linspace(-2.0, 2.0, n_test, dtype=dtype)[:, None]
         f = lambda z: jnp.sin(2.0 * z)  # noqa: E731
     else:
-        from .datasets import sphere
+        from ..core.datasets import sphere
 
         x, xt = sphere(k1, n_train, dim, dtype), sphere(k2, n_test, dim, dtype)
         uv = sphere(k3, 2, dim, dtype)
@@ -169,11 +169,11 @@ def _check_args(width, depth, lr, steps, f0):
 
 
 class _TracedMLP:
-    """An :class:`~ntk_explore.models.MLP` whose scalars (multipliers, init stds,
+    """An :class:`~ntk_explore.core.models.MLP` whose scalars (multipliers, init stds,
     learning-rate scales, ``alpha``) are traced arrays instead of Python floats.
 
     It borrows ``MLP``'s own ``features`` and ``apply`` (and
-    :func:`~ntk_explore.kernels._structured` accepts it), so the forward pass
+    :func:`~ntk_explore.core.kernels._structured` accepts it), so the forward pass
     and the eNTK are the package's code (``init`` repeats ``MLP.init``'s draw;
     ``tests/test_equivalence.py`` checks both against ``MLP``); only the compiled
     function no longer depends on ``alpha`` or the parametrization, and one
@@ -250,7 +250,7 @@ class _NetRun(NamedTuple):
 
 def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every, ntk_steps,
                divergence_factor: float = 1e4) -> _NetRun:
-    """What :func:`~ntk_explore.training.train` records for full-batch GD from
+    """What :func:`~ntk_explore.core.training.train` records for full-batch GD from
     ``model.init(key)`` -- same record points, same divergence rule -- plus the
     eNTK of ``x_test`` against ``x`` at init. Compiled once per architecture and
     width: ``lr``, the step counts, ``alpha`` and the parametrization's scalars are
@@ -302,7 +302,7 @@ def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, de
       task: :class:`RegressionTask` with one output.
       key: PRNG key for the initialisation.
       width, depth, parametrization, alpha, sigma_b: the MLP
-        (:func:`~ntk_explore.models.mlp`; ``sigma_w = sqrt(2)``). Biases of order
+        (:func:`~ntk_explore.core.models.mlp`; ``sigma_w = sqrt(2)``). Biases of order
         one (``sigma_b = 1``, not the package's 0.1) spread the ReLU kinks of a
         1-D input over its range; with tiny biases every kink sits near ``x = 0``,
         the tangent kernel is nearly rank two on a line, and the net leaves its
@@ -314,7 +314,7 @@ def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, de
       records, kernel_records: about how many loss / eNTK snapshots to keep.
       progress: accepted for compatibility; the net trains in one compiled call.
 
-    The net is trained exactly as :func:`~ntk_explore.training.train` would
+    The net is trained exactly as :func:`~ntk_explore.core.training.train` would
     (full-batch GD with ``model.lr_scales()``, same record points and divergence
     rule), but in one compiled call whose scalars are traced, so that slider
     moves of ``lr``, ``steps``, ``alpha``, parametrization or ``center`` reuse it.

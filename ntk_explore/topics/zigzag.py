@@ -34,9 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kernels import mlp_ntk
-from .models import MLP, mlp
-from .training import train
+from ..core.kernels import mlp_ntk
+from ..core.models import MLP, mlp
+from ..core.training import train
 
 __all__ = [
     "KINDS", "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",

@@ -12,7 +12,7 @@ For training-set sizes ``n`` (log-spaced) we measure the test loss of
 
 and fit ``loss ~ C n**(-alpha)``: ``alpha`` is the data-scaling exponent
 (larger is better). Kernel regression is ``K(test, X) (K(X, X) + r I)^-1 y``
-(ridgeless by default; see :func:`ntk_explore.kernels.kernel_regression`), with
+(ridgeless by default; see :func:`ntk_explore.core.kernels.kernel_regression`), with
 no offset: the net is *centred*, ``f(params, x) - f(params0, x)``, so it
 outputs zero at init and kernel regression with its eNTK at init is exactly
 its linearisation trained to convergence.
@@ -20,7 +20,7 @@ its linearisation trained to convergence.
 Finite-width kernels are, by default, the structured **pNTK**
 (``kernel='pntk'``: the tangent kernel of ``sum_c f_c / sqrt(k)``, shape
 ``(n1, n2)``, used as ``pNTK (x) I_k``), which notebook 08 and
-:mod:`ntk_explore.pntk_study` compare with the full eNTK; ``kernel='entk'``
+:mod:`ntk_explore.topics.pntk_study` compare with the full eNTK; ``kernel='entk'``
 uses the full ``(n k) x (n k)`` eNTK (k**2 times the memory, about k**3 times
 the solve).
 """
@@ -37,11 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._cache import LRU as _LRU
-from .kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
-from .models import MLP, mlp
+from .._cache import LRU as _LRU
+from ..core.kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
+from ..core.models import MLP, mlp
+from ..core.training import DivergenceError
 from .regimes import LogLogFit, fit_loglog
-from .training import DivergenceError
 
 __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
@@ -326,7 +326,7 @@ def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=No
     ``s0 <= steps`` steps. Returns ``{step: params}`` for ``steps`` and every
     ``save_at`` value in ``(s0, steps)`` (checkpoints for a later resume).
 
-    Raises :class:`~ntk_explore.training.DivergenceError` if the result is not finite.
+    Raises :class:`~ntk_explore.core.training.DivergenceError` if the result is not finite.
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:

@@ -58,8 +58,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from .kernels import kernel_regression
-from .models import MLP, Layer, mlp
+from ..core.kernels import kernel_regression
+from ..core.models import MLP, Layer, mlp
 
 __all__ = [
     "KERNEL_METHODS", "NET_METHODS", "METHODS", "FORMS", "PAPER_TABLE",
@@ -225,7 +225,7 @@ class _SpecMLP(MLP):
 def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
     """The finite ReLU net whose NNGP/NTK the closed form of ``method`` is.
 
-    A package :class:`~ntk_explore.models.MLP` (``init``, ``apply``,
+    A package :class:`~ntk_explore.core.models.MLP` (``init``, ``apply``,
     ``mlp_ntk`` all work) with ``depth`` 1 or 2 hidden layers of ``width``
     units; its eNTK at init has expectation ``table_kernel(method)`` (exactly for
     one hidden layer, up to ``O(1/width)`` for two), ``form='corrected'``.
@@ -347,7 +347,7 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     The net is :func:`table_net_model`; SGD as described by :class:`NetConfig`
     (an epoch is ``m_fit / batch_size`` steps, ``m_fit`` the non-held-out points).
     """
-    from .training import train
+    from ..core.training import train
 
     if depth not in (1, 2):
         raise ValueError(f"depth must be 1 (NN1) or 2 (NN2), got {depth!r}")
@@ -395,7 +395,7 @@ class TableNetRun:
 
     def __init__(self, data: TableData, depth: int, config: NetConfig, *, key: jax.Array,
                  every: int = 5):
-        from .training import _full_loss, _make_run, loss_fn
+        from ..core.training import _full_loss, _make_run, loss_fn
 
         if depth not in (1, 2):
             raise ValueError(f"depth must be 1 (NN1) or 2 (NN2), got {depth!r}")

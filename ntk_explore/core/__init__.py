@@ -1,0 +1,1 @@
+"""Core layer: models, kernels, linearized dynamics, training, data (imports no other layer)."""

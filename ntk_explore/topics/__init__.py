@@ -1,0 +1,1 @@
+"""Topic layer: one module per question a notebook asks, built from core calls only."""
