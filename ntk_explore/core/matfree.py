@@ -1,0 +1,521 @@
+"""Matrix-free kernel regression with the empirical NTK and pNTK.
+
+The dense routes (:mod:`ntk_explore.core.kernels`) form the ``(n, n, k, k)``
+kernel, which caps ``n`` at a few thousand. Kernel regression never needs it:
+with ``J`` the ``(n q, P)`` Jacobian of the outputs and ``r`` the per-parameter
+learning-rate scales, ``Theta v = J diag(r) J^T v`` is one vector-Jacobian
+product (VJP) and one Jacobian-vector product (JVP) over the inputs. This module
+solves ``(Theta + ridge I) c = y`` by preconditioned conjugate gradients (CG)
+using only those two products, then predicts ``Theta(x_test, X) c`` with one
+more VJP/JVP pair.
+
+* Memory: ``O(chunk_size * P)`` for one block's autodiff plus the cached
+  linearisation (the forward activations, ``O(n * width)``), never ``O(n^2)``.
+  The linearisation at ``params`` is computed once per block of inputs
+  (``jax.vjp`` keeps its residuals); each CG iteration reuses it, so an iteration
+  costs the linear part of a VJP and a JVP, without forward passes.
+* Kernels: ``kernel='entk'`` (the full eNTK, a system of size ``n k``) or
+  ``'pntk'`` (the tangent kernel of ``sum_c f_c / sqrt(k)``, a system of size
+  ``n`` with one right-hand side per target column), matching
+  :func:`~ntk_explore.core.kernels.mlp_ntk` / :func:`~ntk_explore.core.kernels.mlp_pntk`
+  and their ``kernel_regression``.
+* CG: a Python loop over jitted products, not ``jax.scipy.sparse.linalg.cg``
+  (which reports neither iterations nor residuals, and cannot restart), nor
+  lineax (not among the package's dependencies). The loop reports progress,
+  recomputes the true residual ``||y - (Theta + ridge I) c|| / ||y||`` whenever
+  the recursive one claims convergence, and restarts from the current iterate
+  when the two disagree (in float32 they drift apart after a few hundred
+  iterations).
+* Preconditioner: an optional randomized Nystrom approximation
+  ``Theta ~ C W^+ C^T`` from ``rank`` columns ``C = Theta(X, X_S)`` on a random
+  subset ``S`` (Frangella, Tropp and Udell 2023), applied as
+  ``P^-1 = (lam_r + mu) U (Lam + mu)^-1 U^T + (I - U U^T)``. Columns come from
+  JVPs of the subset's Jacobian rows, or from any dense kernel function
+  (``columns=mlp_ntk(model)``), which is much faster for the package's MLPs.
+
+The ridgeless limit (``ridge=0``): CG from ``c = 0`` stays in the range of
+``Theta``, so when ``y`` lies in that range (always when ``Theta`` is positive
+definite, e.g. ``n k <= P`` for a generic net) it converges to the minimum-norm
+solution ``Theta^+ y``, and the predictions are the ``ridge -> 0`` limit of
+ridge regression: the interpolating kernel predictor. When ``y`` is not in the
+range (``n k > P``), no interpolant exists, CG stalls and
+:class:`ConvergenceError` says to add a ridge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "TangentOperator", "tangent_operator", "Nystrom", "nystrom", "MatfreeResult",
+    "ConvergenceError", "cg_solve", "matfree_regression", "mlp_matfree_regression",
+]
+
+
+class ConvergenceError(RuntimeError):
+    """CG did not reach ``tol``; ``.result`` holds the last :class:`MatfreeResult`."""
+
+    def __init__(self, message: str, result):
+        super().__init__(message)
+        self.result = result
+
+
+class MatfreeResult(NamedTuple):
+    """Outcome of a matrix-free solve.
+
+    predictions: ``(t, k)`` (eNTK), ``(t, m)`` or ``(t,)`` (pNTK, like ``y``);
+      ``None`` from :func:`cg_solve`.
+    coefficients: ``c`` with ``(Theta + ridge I) c = y``, shaped like ``y``.
+    iterations: CG iterations (matrix-vector products), restarts included.
+    rel_residual: true relative residual ``max_j ||y_j - A c_j|| / ||y_j||``
+      over the right-hand sides, recomputed at the end.
+    restarts: how often CG restarted because its recursive residual drifted.
+    converged: ``rel_residual <= tol``.
+    seconds: wall time of the solve.
+    """
+
+    predictions: jax.Array | None
+    coefficients: jax.Array
+    iterations: int
+    rel_residual: float
+    restarts: int
+    converged: bool
+    seconds: float
+
+
+# ---------------------------------------------------------------------------
+# the tangent operator
+
+
+def _pntk_apply(apply: Callable, out_dim: int, mode: str) -> Callable:
+    if mode == "sum":
+        return lambda p, x: apply(p, x).sum(-1, keepdims=True) / math.sqrt(out_dim)
+    if mode == "first":
+        return lambda p, x: apply(p, x)[:, :1]
+    raise ValueError(f"unknown pNTK mode {mode!r}; choose 'sum' or 'first'")
+
+
+def _pad_to(x, size: int):
+    """Rows of ``x`` padded to ``size`` with copies of row 0 (their cotangents are 0)."""
+    missing = size - x.shape[0]
+    if missing == 0:
+        return x
+    return jnp.concatenate([x, jnp.broadcast_to(x[:1], (missing,) + x.shape[1:])])
+
+
+@jax.jit
+def _pull(pullback, v):
+    """``J_block^T v`` for ``v`` ``(m, chunk, q)`` -> params tree with a leading ``m``."""
+    return jax.vmap(lambda c: pullback(c)[0])(v)
+
+
+@jax.jit
+def _push(pullback, like, t):
+    """``J_block t`` for a params tree ``t`` with leading ``m`` -> ``(m, chunk, q)``."""
+    return jax.vmap(lambda u: jax.linear_transpose(pullback, like)((u,))[0])(t)
+
+
+def _linearize(fn, params, x):
+    return jax.vjp(lambda p: fn(p, x), params)[1]
+
+
+_linearize_jit = jax.jit(_linearize, static_argnums=0)
+
+
+class TangentOperator:
+    """``v -> Theta v`` on training inputs ``x`` ``(n, ...)``, for ``v`` ``(m, n, q)``.
+
+    Built by :func:`tangent_operator`. ``q`` is the number of outputs of the
+    kernel's function (``k`` for the eNTK, 1 for the pNTK); ``m`` independent
+    right-hand sides are handled at once.
+    """
+
+    def __init__(self, fn, params, x, scales, chunk_size: int, sharding=None):
+        self.fn, self.params, self.scales, self.sharding = fn, params, scales, sharding
+        self.x, self.n = x, int(x.shape[0])
+        self.chunk = int(min(chunk_size, self.n))
+        if sharding is not None:
+            ndev = sharding.mesh.size
+            self.chunk = -(-self.chunk // ndev) * ndev
+        self.blocks = [self._put(_pad_to(x[i:i + self.chunk], self.chunk))
+                       for i in range(0, self.n, self.chunk)]
+        self.pullbacks = [_linearize_jit(fn, params, b) for b in self.blocks]
+        out = jax.eval_shape(fn, params, self.blocks[0])
+        self.q, self.dtype = int(out.shape[-1]), out.dtype
+        self._like = jnp.zeros((self.chunk, self.q), self.dtype)
+
+    def _put(self, a, axis: int = 0):
+        if self.sharding is None:
+            return a
+        spec = [None] * a.ndim
+        spec[axis] = self.sharding.spec[0]
+        return jax.device_put(a, jax.sharding.NamedSharding(self.sharding.mesh,
+                                                            jax.sharding.PartitionSpec(*spec)))
+
+    def _blocks_of(self, v):
+        """``(m, n, q)`` -> list of ``(m, chunk, q)`` blocks, zero-padded."""
+        total = len(self.blocks) * self.chunk
+        v = jnp.pad(v, ((0, 0), (0, total - self.n), (0, 0)))
+        return [self._put(v[:, i:i + self.chunk], 1) for i in range(0, total, self.chunk)]
+
+    def rmatvec(self, v):
+        """``diag(r) J^T v``: ``v`` ``(m, n, q)`` -> params tree with leading ``m``."""
+        g = None
+        for pb, vb in zip(self.pullbacks, self._blocks_of(v)):
+            gb = _pull(pb, vb)
+            g = gb if g is None else jax.tree.map(jnp.add, g, gb)
+        return _scaled_lead(g, self.scales)
+
+    def push(self, t):
+        """``J t`` on the training inputs: params tree with leading ``m`` -> ``(m, n, q)``."""
+        outs = [_push(pb, self._like, t) for pb in self.pullbacks]
+        return jnp.concatenate(outs, axis=1)[:, :self.n]
+
+    def matvec(self, v):
+        """``Theta v``: ``(m, n, q)`` -> ``(m, n, q)``."""
+        return self.push(self.rmatvec(v))
+
+    def push_to(self, x_new, t):
+        """``J(x_new) t``: ``x_new`` ``(t, ...)``, tree with leading ``m`` -> ``(m, t, q)``."""
+        outs = []
+        for i in range(0, x_new.shape[0], self.chunk):
+            block = self._put(_pad_to(x_new[i:i + self.chunk], self.chunk))
+            outs.append(_push(_linearize_jit(self.fn, self.params, block), self._like, t))
+        return jnp.concatenate(outs, axis=1)[:, :x_new.shape[0]]
+
+    def columns(self, idx, batch: int = 32):
+        """``Theta(X, X_idx)`` as ``(n, q, len(idx), q)`` by JVPs of the subset's Jacobian rows."""
+        x_sub = self.x[np.asarray(idx)]
+        pb = _linearize_jit(self.fn, self.params, x_sub)
+        r = x_sub.shape[0]
+        basis = jnp.eye(r * self.q, dtype=self.dtype).reshape(r * self.q, r, self.q)
+        cols = []
+        for i in range(0, r * self.q, batch):
+            rows = _scaled_lead(_pull(pb, basis[i:i + batch]), self.scales)  # (b, P)
+            cols.append(self.push(rows))  # (b, n, q)
+        c = jnp.concatenate(cols)  # (r q, n, q)
+        return c.reshape(r, self.q, self.n, self.q).transpose(2, 3, 0, 1)
+
+
+def _scaled_lead(tree, scales):
+    if scales is None:
+        return tree
+    return jax.tree.map(lambda t, s: t * s, tree, scales)
+
+
+def tangent_operator(apply: Callable, params, x, *, kernel: str = "entk",
+                     lr_scales=None, pntk_mode: str = "sum", chunk_size: int = 4096,
+                     sharding=None) -> TangentOperator:
+    """The matrix-free tangent kernel of ``apply`` at ``params`` on ``x`` ``(n, ...)``.
+
+    Args:
+      apply: ``apply(params, x) -> (n, k)``.
+      kernel: ``'entk'`` (``q = k``) or ``'pntk'`` (``q = 1``; ``pntk_mode``
+        ``'sum'`` or ``'first'`` as in :func:`~ntk_explore.core.kernels.pntk`).
+      lr_scales: optional pytree like ``params`` of learning-rate multipliers
+        ``r``: the kernel is ``J diag(r) J^T`` (``model.lr_scales()`` for the MLPs).
+      chunk_size: inputs per block (memory ``O(chunk_size * P)`` per product).
+      sharding: optional ``NamedSharding`` whose spec's first axis splits the
+        rows of every block over a mesh (see :mod:`ntk_explore.core.sharding`).
+
+    Returns:
+      a :class:`TangentOperator` with ``matvec(v (m, n, q)) -> (m, n, q)``.
+    """
+    if kernel not in ("entk", "pntk"):
+        raise ValueError(f"unknown kernel {kernel!r}; choose 'entk' or 'pntk'")
+    if jnp.ndim(x) < 2:
+        raise ValueError(f"x must be (n, ...), got shape {jnp.shape(x)}")
+    if not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    fn = apply
+    if kernel == "pntk":
+        k = int(jax.eval_shape(apply, params, x[:1]).shape[-1])
+        fn = _pntk_apply(apply, k, pntk_mode)
+    scales = None
+    if lr_scales is not None:
+        scales = jax.tree.map(lambda s, p: jnp.asarray(s, p.dtype), lr_scales, params)
+    return TangentOperator(fn, params, x, scales, chunk_size, sharding)
+
+
+# ---------------------------------------------------------------------------
+# Nystrom preconditioner
+
+
+class Nystrom(NamedTuple):
+    """``P^-1 v = U diag(w) U^T v + (v - U U^T v)`` with ``U`` ``(n q, r)``, ``w`` ``(r,)``.
+
+    ``eigenvalues`` ``(r,)``: the Nystrom approximation's eigenvalues (descending).
+    """
+
+    U: jax.Array
+    w: jax.Array
+    eigenvalues: np.ndarray
+
+
+@jax.jit
+def _apply_nystrom(U, w, r):  # r: (m, n, q)
+    flat = r.reshape(r.shape[0], -1)  # (m, n q)
+    proj = flat @ U  # (m, r)
+    out = flat + (proj * (w - 1.0)[None, :]) @ U.T
+    return out.reshape(r.shape)
+
+
+def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.0,
+            columns: Callable | None = None, rtol: float = 1e-7) -> Nystrom:
+    """Randomized Nystrom preconditioner from ``Theta(X, X_S)``, ``|S| = ceil(rank / q)``.
+
+    Args:
+      op: the operator (its inputs, kernel and sizes).
+      rank: number of kernel columns (``q`` per subset input).
+      key: chooses the subset ``S`` uniformly without replacement.
+      ridge: the shift ``mu`` of the system; ``0`` uses the smallest kept
+        Nystrom eigenvalue instead.
+      columns: optional dense kernel ``columns(x1, x2, params) -> (n1, n2, q, q)``
+        or ``(n1, n2)`` (e.g. ``mlp_ntk(model)`` or ``mlp_pntk(model)``); it must be
+        the same kernel as ``op`` (lr scales included). Default: JVP columns.
+      rtol: eigenvalues of ``W = Theta(X_S, X_S)`` below ``rtol * max`` are dropped.
+
+    Returns:
+      :class:`Nystrom`, for :func:`cg_solve`'s ``preconditioner``.
+    """
+    n, q = op.n, op.q
+    size = min(n, max(1, -(-int(rank) // q)))
+    idx = np.sort(np.asarray(jax.random.choice(key, n, (size,), replace=False)))
+    cf = _nystrom_columns(op, idx, columns)  # (n q, s q)
+    w_mat = np.asarray(cf.reshape(n, q, size * q)[idx].reshape(size * q, size * q),
+                       np.float64)
+    lam, vec = np.linalg.eigh((w_mat + w_mat.T) / 2)
+    keep = lam > rtol * lam[-1]
+    m = vec[:, keep] / np.sqrt(lam[keep])  # F = C m, F F^T = C W^+ C^T
+    g = np.asarray(cf.T @ cf, np.float64)
+    s2, v2 = np.linalg.eigh(m.T @ g @ m)
+    order = np.argsort(s2)[::-1]
+    s2, v2 = np.maximum(s2[order], 0.0), v2[:, order]
+    good = s2 > rtol * s2[0]
+    s2, v2 = s2[good], v2[:, good]
+    t = (m @ v2 / np.sqrt(s2)).astype(cf.dtype)
+    U = cf @ jnp.asarray(t)  # (n q, r'), orthonormal columns
+    mu = float(ridge) if ridge > 0 else float(s2[-1])
+    w = jnp.asarray((s2[-1] + mu) / (s2 + mu), cf.dtype)
+    return Nystrom(U, w, s2)
+
+
+def _nystrom_columns(op, idx, columns):
+    n, q = op.n, op.q
+    if columns is None:
+        c = op.columns(idx)
+    else:
+        x = op.x
+        sub = x[idx]
+        parts = []
+        for i in range(0, n, op.chunk):
+            block = columns(x[i:i + op.chunk], sub, op.params)
+            parts.append(block if block.ndim == 4 else block[:, :, None, None])
+        c = jnp.concatenate(parts)  # (n, s, q, q)
+        c = c.transpose(0, 2, 1, 3)
+    return jnp.asarray(c, op.dtype).reshape(n * q, len(idx) * q)
+
+
+# ---------------------------------------------------------------------------
+# conjugate gradients
+
+
+@jax.jit
+def _dot(a, b):  # (m, n, q) x (m, n, q) -> (m,)
+    return jnp.sum(a * b, axis=(1, 2))
+
+
+@jax.jit
+def _cg_update(x, r, p, ap, rz, alpha_ok):
+    pap = _dot(p, ap)
+    alpha = jnp.where(alpha_ok & (pap > 0), rz / jnp.where(pap > 0, pap, 1.0), 0.0)
+    x = x + alpha[:, None, None] * p
+    r = r - alpha[:, None, None] * ap
+    return x, r
+
+
+@jax.jit
+def _cg_direction(z, p, rz_new, rz):
+    beta = rz_new / jnp.where(rz > 0, rz, 1.0)
+    return z + beta[:, None, None] * p
+
+
+def _norms(a):
+    return np.sqrt(np.asarray(_dot(a, a), np.float64))
+
+
+def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
+             maxiter: int | None = None, preconditioner: Nystrom | None = None,
+             max_restarts: int = 5, progress: bool = False,
+             raise_on_failure: bool = True) -> MatfreeResult:
+    """Solve ``(A + ridge I) x = b`` for symmetric PSD ``A`` by preconditioned CG.
+
+    Args:
+      matvec: ``v (m, n, q) -> A v (m, n, q)``; the ``m`` systems are independent.
+      b: ``(m, n, q)`` right-hand sides.
+      tol: target true relative residual per right-hand side.
+      maxiter: iteration cap (default ``max(200, 10 * sqrt(n q))``).
+      preconditioner: optional :class:`Nystrom`.
+      max_restarts: restarts allowed when the recursive residual drifts from
+        the true one (each restart recomputes ``r = b - A x``).
+      progress: show a tqdm bar with the residual.
+      raise_on_failure: raise :class:`ConvergenceError` if ``tol`` is not met.
+
+    Returns:
+      :class:`MatfreeResult` with ``predictions=None`` and ``coefficients`` ``(m, n, q)``.
+    """
+    t0 = time.perf_counter()
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    size = int(np.prod(b.shape[1:]))
+    maxiter = int(maxiter) if maxiter is not None else max(200, int(10 * math.sqrt(size)))
+    ridge_b = jnp.asarray(ridge, b.dtype)
+
+    def a_mv(v):
+        return matvec(v) + ridge_b * v
+
+    def precond(r):
+        return r if preconditioner is None else _apply_nystrom(preconditioner.U,
+                                                               preconditioner.w, r)
+
+    bnorm = _norms(b)
+    bnorm = np.where(bnorm > 0, bnorm, 1.0)
+    x = jnp.zeros_like(b)
+    r = b
+    bar = _progress_bar(progress, maxiter)
+    it, restarts, rel = 0, 0, float(np.max(_norms(r) / bnorm))
+    while it < maxiter and rel > tol:
+        z = precond(r)
+        p, rz = z, _dot(r, z)
+        while it < maxiter:
+            ap = a_mv(p)
+            x, r = _cg_update(x, r, p, ap, rz, jnp.asarray(True))
+            it += 1
+            rec = float(np.max(_norms(r) / bnorm))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(residual=f"{rec:.2e}")
+            if rec <= tol:
+                break
+            z = precond(r)
+            rz_new = _dot(r, z)
+            p, rz = _cg_direction(z, p, rz_new, rz), rz_new
+        r = b - a_mv(x)  # the true residual
+        rel = float(np.max(_norms(r) / bnorm))
+        if rel > tol and it < maxiter:
+            if restarts >= max_restarts:
+                break
+            restarts += 1
+    if bar is not None:
+        bar.close()
+    res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, time.perf_counter() - t0)
+    if raise_on_failure and not res.converged:
+        raise ConvergenceError(
+            f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
+            f"{it} iterations ({restarts} restarts, maxiter {maxiter}); raise the ridge, "
+            f"use a Nystrom preconditioner (rank=...), float64, or more iterations", res)
+    return res
+
+
+def _progress_bar(progress: bool, total: int):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="CG", leave=False)
+
+
+# ---------------------------------------------------------------------------
+# regression
+
+
+def _as_rhs(y, n: int, q: int, kernel: str):
+    """Targets -> ``(m, n, q)`` and a function mapping ``(m, t, q)`` back like ``y``."""
+    y = jnp.asarray(y)
+    if kernel == "entk":
+        if y.shape != (n, q):
+            raise ValueError(f"y_train must be ({n}, {q}) for the eNTK, got {y.shape}")
+        return y[None], lambda f: f[0]
+    if y.ndim == 1 and y.shape[0] == n:
+        return y[None, :, None], lambda f: f[0, :, 0]
+    if y.ndim == 2 and y.shape[0] == n:
+        return y.T[:, :, None], lambda f: f[:, :, 0].T
+    raise ValueError(f"y_train must be ({n},) or ({n}, m) for the pNTK, got {y.shape}")
+
+
+def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
+                       kernel: str = "entk", lr_scales=None, ridge: float = 0.0,
+                       tol: float = 1e-6, maxiter: int | None = None,
+                       chunk_size: int = 4096, rank: int = 0, key: jax.Array | None = None,
+                       columns: Callable | None = None, pntk_mode: str = "sum",
+                       sharding=None, progress: bool = False,
+                       raise_on_failure: bool = True) -> MatfreeResult:
+    """Kernel (ridge) regression ``Theta(x_test, X) (Theta + ridge I)^-1 y`` without ``Theta``.
+
+    Equals ``kernel_regression(flatten_blocks(ntk(X, X)), y.reshape(-1),
+    flatten_blocks(ntk(x_test, X)), ridge=ridge)`` (eNTK) or
+    ``kernel_regression(pntk(X, X), y, pntk(x_test, X), ridge=ridge)`` (pNTK) up
+    to the CG tolerance; see the module docstring for ``ridge=0``.
+
+    Args:
+      apply: ``apply(params, x) -> (n, k)``.
+      x_train: ``(n, ...)``; y_train: ``(n, k)`` (eNTK) or ``(n,)`` / ``(n, m)`` (pNTK).
+      x_test: ``(t, ...)``.
+      kernel, lr_scales, pntk_mode, chunk_size, sharding: see :func:`tangent_operator`.
+      ridge: ``lambda >= 0`` (absolute, like ``kernel_regression``'s).
+      tol, maxiter, progress, raise_on_failure: see :func:`cg_solve`.
+      rank: Nystrom preconditioner rank (0: none); ``key`` picks its subset.
+      columns: dense kernel for the Nystrom columns (see :func:`nystrom`).
+
+    Returns:
+      :class:`MatfreeResult`; ``predictions`` ``(t, k)`` (eNTK) or shaped like
+      ``y`` with ``t`` rows (pNTK); ``coefficients`` shaped like ``y_train``.
+
+    Raises:
+      ConvergenceError: the true relative residual stayed above ``tol``.
+    """
+    t0 = time.perf_counter()
+    op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
+                          pntk_mode=pntk_mode, chunk_size=chunk_size, sharding=sharding)
+    b, back = _as_rhs(jnp.asarray(y_train, op.dtype), op.n, op.q, kernel)
+    pre = None
+    if rank > 0:
+        if key is None:
+            raise ValueError("a Nystrom preconditioner (rank > 0) needs a key")
+        pre = nystrom(op, rank, key=key, ridge=ridge, columns=columns)
+    res = cg_solve(op.matvec, b, ridge=ridge, tol=tol, maxiter=maxiter, preconditioner=pre,
+                   progress=progress, raise_on_failure=raise_on_failure)
+    pred = op.push_to(jnp.asarray(x_test, op.dtype), op.rmatvec(res.coefficients))
+    return res._replace(predictions=back(pred), coefficients=back(res.coefficients),
+                        seconds=time.perf_counter() - t0)
+
+
+def mlp_matfree_regression(model, params, x_train, y_train, x_test, *,
+                           kernel: str = "pntk", ridge: float = 0.0, rank: int = 0,
+                           key: jax.Array | None = None, **kwargs) -> MatfreeResult:
+    """:func:`matfree_regression` for an :class:`~ntk_explore.core.models.MLP`.
+
+    Uses the model's learning-rate scales (so the kernel is exactly
+    ``mlp_ntk(model)`` / ``mlp_pntk(model)``) and, when ``rank > 0``, those
+    structured kernels for the Nystrom columns. ``x_train (n, d)``,
+    ``y_train (n, k)`` (both kernels; the pNTK solves ``k`` right-hand sides),
+    ``x_test (t, d)`` -> ``predictions (t, k)``.
+    """
+    from .kernels import mlp_ntk, mlp_pntk
+
+    if kernel not in ("entk", "pntk"):
+        raise ValueError(f"unknown kernel {kernel!r}; choose 'entk' or 'pntk'")
+    model.check_input(x_train)
+    model.check_input(x_test)
+    columns = mlp_ntk(model) if kernel == "entk" else mlp_pntk(model, mode=kwargs.get(
+        "pntk_mode", "sum"))
+    return matfree_regression(model.apply, params, x_train, y_train, x_test, kernel=kernel,
+                              lr_scales=model.lr_scales(), ridge=ridge, rank=rank, key=key,
+                              columns=columns if rank > 0 else None, **kwargs)
