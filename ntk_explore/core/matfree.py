@@ -78,7 +78,8 @@ class MatfreeResult(NamedTuple):
       over the right-hand sides, recomputed at the end.
     restarts: how often CG restarted because its recursive residual drifted.
     converged: ``rel_residual <= tol``.
-    seconds: wall time of the solve.
+    seconds: wall time of the whole call (set-up, preconditioner, CG, prediction).
+    cg_seconds: wall time of the CG iterations alone (true residuals included).
     """
 
     predictions: jax.Array | None
@@ -88,6 +89,7 @@ class MatfreeResult(NamedTuple):
     restarts: int
     converged: bool
     seconds: float
+    cg_seconds: float
 
 
 # ---------------------------------------------------------------------------
@@ -249,21 +251,25 @@ def tangent_operator(apply: Callable, params, x, *, kernel: str = "entk",
 
 
 class Nystrom(NamedTuple):
-    """``P^-1 v = U diag(w) U^T v + (v - U U^T v)`` with ``U`` ``(n q, r)``, ``w`` ``(r,)``.
+    """``P^-1 v = U diag(w) U^T v + (v - U U^T v)``; ``U`` ``(n q, r)`` with orthonormal
+    columns, stored as a tuple of row blocks; ``w`` ``(r,)``.
 
     ``eigenvalues`` ``(r,)``: the Nystrom approximation's eigenvalues (descending).
     """
 
-    U: jax.Array
+    U: tuple
     w: jax.Array
     eigenvalues: np.ndarray
 
 
 @jax.jit
-def _apply_nystrom(U, w, r):  # r: (m, n, q)
+def _apply_nystrom(U, w, r):  # U: row blocks (rows_i, r); r: (m, n, q)
     flat = r.reshape(r.shape[0], -1)  # (m, n q)
-    proj = flat @ U  # (m, r)
-    out = flat + (proj * (w - 1.0)[None, :]) @ U.T
+    bounds = np.cumsum([0] + [u.shape[0] for u in U])
+    parts = [flat[:, i:j] for i, j in zip(bounds[:-1], bounds[1:])]
+    proj = sum(p @ u for p, u in zip(parts, U))  # (m, r)
+    corr = proj * (w - 1.0)[None, :]
+    out = jnp.concatenate([p + corr @ u.T for p, u in zip(parts, U)], axis=1)
     return out.reshape(r.shape)
 
 
@@ -283,44 +289,55 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
       rtol: eigenvalues of ``W = Theta(X_S, X_S)`` below ``rtol * max`` are dropped.
 
     Returns:
-      :class:`Nystrom`, for :func:`cg_solve`'s ``preconditioner``.
+      :class:`Nystrom`, for :func:`cg_solve`'s ``preconditioner``. Memory: the
+      ``(n q, r)`` columns, replaced block by block by ``U``.
     """
     n, q = op.n, op.q
     size = min(n, max(1, -(-int(rank) // q)))
     idx = np.sort(np.asarray(jax.random.choice(key, n, (size,), replace=False)))
-    cf = _nystrom_columns(op, idx, columns)  # (n q, s q)
-    w_mat = np.asarray(cf.reshape(n, q, size * q)[idx].reshape(size * q, size * q),
-                       np.float64)
+    blocks = _nystrom_columns(op, idx, columns)  # row blocks (rows q, s q)
+    rows = jnp.concatenate(blocks).reshape(n, q, size * q)[idx] if columns is None else \
+        _dense_block(columns, op.x[idx], op.x[idx], op.params)
+    w_mat = np.asarray(jnp.reshape(rows, (size * q, size * q)), np.float64)
     lam, vec = np.linalg.eigh((w_mat + w_mat.T) / 2)
     keep = lam > rtol * lam[-1]
     m = vec[:, keep] / np.sqrt(lam[keep])  # F = C m, F F^T = C W^+ C^T
-    g = np.asarray(cf.T @ cf, np.float64)
+    g = np.asarray(sum(_gram(c) for c in blocks), np.float64)
     s2, v2 = np.linalg.eigh(m.T @ g @ m)
     order = np.argsort(s2)[::-1]
     s2, v2 = np.maximum(s2[order], 0.0), v2[:, order]
     good = s2 > rtol * s2[0]
     s2, v2 = s2[good], v2[:, good]
-    t = (m @ v2 / np.sqrt(s2)).astype(cf.dtype)
-    U = cf @ jnp.asarray(t)  # (n q, r'), orthonormal columns
+    t = jnp.asarray(m @ v2 / np.sqrt(s2), op.dtype)
+    U = []
+    while blocks:  # U = C t, block by block, freeing C as it goes
+        U.append(blocks.pop(0) @ t)
     mu = float(ridge) if ridge > 0 else float(s2[-1])
-    w = jnp.asarray((s2[-1] + mu) / (s2 + mu), cf.dtype)
-    return Nystrom(U, w, s2)
+    w = jnp.asarray((s2[-1] + mu) / (s2 + mu), op.dtype)
+    return Nystrom(tuple(U), w, s2)
 
 
-def _nystrom_columns(op, idx, columns):
-    n, q = op.n, op.q
+@jax.jit
+def _gram(c):
+    return c.T @ c
+
+
+def _dense_block(columns, x1, x2, params):
+    """``columns(x1, x2, params)`` as ``(n1, q, n2, q)``."""
+    c = columns(x1, x2, params)
+    c = c if c.ndim == 4 else c[:, :, None, None]
+    return c.transpose(0, 2, 1, 3)
+
+
+def _nystrom_columns(op, idx, columns) -> list:
+    """``Theta(X, X_idx)`` as row blocks ``(rows q, len(idx) q)`` of the operator's chunk size."""
+    n, q, s = op.n, op.q, len(idx)
     if columns is None:
-        c = op.columns(idx)
-    else:
-        x = op.x
-        sub = x[idx]
-        parts = []
-        for i in range(0, n, op.chunk):
-            block = columns(x[i:i + op.chunk], sub, op.params)
-            parts.append(block if block.ndim == 4 else block[:, :, None, None])
-        c = jnp.concatenate(parts)  # (n, s, q, q)
-        c = c.transpose(0, 2, 1, 3)
-    return jnp.asarray(c, op.dtype).reshape(n * q, len(idx) * q)
+        c = op.columns(idx).reshape(n * q, s * q)
+        return [c[i * q:(i + op.chunk) * q] for i in range(0, n, op.chunk)]
+    sub = op.x[idx]
+    return [jnp.asarray(_dense_block(columns, op.x[i:i + op.chunk], sub, op.params),
+                        op.dtype).reshape(-1, s * q) for i in range(0, n, op.chunk)]
 
 
 # ---------------------------------------------------------------------------
@@ -415,7 +432,8 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             restarts += 1
     if bar is not None:
         bar.close()
-    res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, time.perf_counter() - t0)
+    dt = time.perf_counter() - t0
+    res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, dt, dt)
     if raise_on_failure and not res.converged:
         raise ConvergenceError(
             f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
