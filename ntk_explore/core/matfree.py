@@ -112,16 +112,24 @@ def _pad_to(x, size: int):
     return jnp.concatenate([x, jnp.broadcast_to(x[:1], (missing,) + x.shape[1:])])
 
 
+# The m right-hand sides are unrolled, not vmapped: XLA's CPU batched matmuls made a
+# vmapped product twice as slow as a plain one even for m = 1 (measured).
+def _stack(trees):
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
 @jax.jit
 def _pull(pullback, v):
     """``J_block^T v`` for ``v`` ``(m, chunk, q)`` -> params tree with a leading ``m``."""
-    return jax.vmap(lambda c: pullback(c)[0])(v)
+    return _stack([pullback(v[j])[0] for j in range(v.shape[0])])
 
 
 @jax.jit
 def _push(pullback, like, t):
     """``J_block t`` for a params tree ``t`` with leading ``m`` -> ``(m, chunk, q)``."""
-    return jax.vmap(lambda u: jax.linear_transpose(pullback, like)((u,))[0])(t)
+    transpose = jax.linear_transpose(pullback, like)
+    m = jax.tree.leaves(t)[0].shape[0]
+    return jnp.stack([transpose((jax.tree.map(lambda a: a[j], t),))[0] for j in range(m)])
 
 
 def _linearize(fn, params, x):
@@ -192,7 +200,7 @@ class TangentOperator:
             outs.append(_push(_linearize_jit(self.fn, self.params, block), self._like, t))
         return jnp.concatenate(outs, axis=1)[:, :x_new.shape[0]]
 
-    def columns(self, idx, batch: int = 32):
+    def columns(self, idx, batch: int = 8):
         """``Theta(X, X_idx)`` as ``(n, q, len(idx), q)`` by JVPs of the subset's Jacobian rows."""
         x_sub = self.x[np.asarray(idx)]
         pb = _linearize_jit(self.fn, self.params, x_sub)
