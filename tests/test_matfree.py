@@ -58,24 +58,24 @@ def test_lr_scales_matter(key):
 
 
 @pytest.mark.parametrize("kernel", ["entk", "pntk"])
-def test_operator_equals_dense_kernel(key, kernel):
-    model, params, x, _, _ = _setup(key, 3, n=11)
-    op = matfree.tangent_operator(model.apply, params, x, kernel=kernel,
-                                  lr_scales=model.lr_scales(), chunk_size=4)
-    v = jax.random.normal(jax.random.key(3), (2, 11, op.q))
+def test_operators_equal_dense_kernel(key, kernel):
+    model, params, x, x_new, _ = _setup(key, 3, n=11)
+    generic = matfree.tangent_operator(model.apply, params, x, kernel=kernel,
+                                       lr_scales=model.lr_scales(), chunk_size=4)
+    structured = matfree.mlp_tangent_operator(model, params, x, kernel=kernel, chunk_size=4)
+    v = jax.random.normal(jax.random.key(3), (2, 11, generic.q))
     if kernel == "entk":
-        dense = ne.mlp_ntk(model)(x, None, params)  # (n, n, k, k)
-        want = jnp.einsum("abce,mbe->mac", dense, v)
+        full = ne.mlp_ntk(model)(x, None, params)  # (n, n, k, k)
+        cross = ne.mlp_ntk(model)(x_new, x, params)
     else:
-        want = jnp.einsum("ab,mbq->maq", ne.mlp_pntk(model)(x, None, params), v)
-    assert ne.relative_frobenius(op.matvec(v), want) < 1e-12
-    cols = op.columns(np.array([0, 5, 7]))
-    full = dense if kernel == "entk" else dense_pntk(model, params, x)
+        full = ne.mlp_pntk(model)(x, None, params)[:, :, None, None]
+        cross = ne.mlp_pntk(model)(x_new, x, params)[:, :, None, None]
+    for op in (generic, structured):
+        assert ne.relative_frobenius(op.matvec(v), jnp.einsum("abce,mbe->mac", full, v)) < 1e-12
+        assert ne.relative_frobenius(op.push_to(x_new, op.rmatvec(v)),
+                                     jnp.einsum("abce,mbe->mac", cross, v)) < 1e-12
+    cols = generic.columns(np.array([0, 5, 7]))
     assert ne.relative_frobenius(cols, full[:, [0, 5, 7]].transpose(0, 2, 1, 3)) < 1e-12
-
-
-def dense_pntk(model, params, x):
-    return ne.mlp_pntk(model)(x, None, params)[:, :, None, None]
 
 
 @pytest.mark.parametrize("kernel", ["entk", "pntk"])

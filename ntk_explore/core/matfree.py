@@ -56,6 +56,7 @@ import numpy as np
 __all__ = [
     "TangentOperator", "tangent_operator", "Nystrom", "nystrom", "MatfreeResult",
     "ConvergenceError", "cg_solve", "matfree_regression", "mlp_matfree_regression",
+    "MLPTangentOperator", "mlp_tangent_operator",
 ]
 
 
@@ -150,16 +151,19 @@ class TangentOperator:
     def __init__(self, fn, params, x, scales, chunk_size: int, sharding=None):
         self.fn, self.params, self.scales, self.sharding = fn, params, scales, sharding
         self.x, self.n = x, int(x.shape[0])
-        self.chunk = int(min(chunk_size, self.n))
-        if sharding is not None:
-            ndev = sharding.mesh.size
-            self.chunk = -(-self.chunk // ndev) * ndev
+        self._set_chunk(chunk_size)
         self.blocks = [self._put(_pad_to(x[i:i + self.chunk], self.chunk))
                        for i in range(0, self.n, self.chunk)]
         self.pullbacks = [_linearize_jit(fn, params, b) for b in self.blocks]
         out = jax.eval_shape(fn, params, self.blocks[0])
         self.q, self.dtype = int(out.shape[-1]), out.dtype
         self._like = jnp.zeros((self.chunk, self.q), self.dtype)
+
+    def _set_chunk(self, chunk_size: int):
+        self.chunk = int(min(chunk_size, self.n))
+        if self.sharding is not None:
+            ndev = self.sharding.mesh.size
+            self.chunk = -(-self.chunk // ndev) * ndev
 
     def _put(self, a, axis: int = 0):
         if self.sharding is None:
@@ -482,7 +486,8 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
                        chunk_size: int = 4096, rank: int = 0, key: jax.Array | None = None,
                        columns: Callable | None = None, pntk_mode: str = "sum",
                        sharding=None, progress: bool = False,
-                       raise_on_failure: bool = True) -> MatfreeResult:
+                       raise_on_failure: bool = True,
+                       operator: TangentOperator | None = None) -> MatfreeResult:
     """Kernel (ridge) regression ``Theta(x_test, X) (Theta + ridge I)^-1 y`` without ``Theta``.
 
     Equals ``kernel_regression(flatten_blocks(ntk(X, X)), y.reshape(-1),
@@ -499,6 +504,9 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
       tol, maxiter, progress, raise_on_failure: see :func:`cg_solve`.
       rank: Nystrom preconditioner rank (0: none); ``key`` picks its subset.
       columns: dense kernel for the Nystrom columns (see :func:`nystrom`).
+      operator: an already built operator on ``x_train`` (e.g.
+        :func:`mlp_tangent_operator`); then ``apply``, ``lr_scales``, ``pntk_mode``,
+        ``chunk_size`` and ``sharding`` are not used.
 
     Returns:
       :class:`MatfreeResult`; ``predictions`` ``(t, k)`` (eNTK) or shaped like
@@ -508,8 +516,10 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
       ConvergenceError: the true relative residual stayed above ``tol``.
     """
     t0 = time.perf_counter()
-    op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
-                          pntk_mode=pntk_mode, chunk_size=chunk_size, sharding=sharding)
+    op = operator
+    if op is None:
+        op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
+                              pntk_mode=pntk_mode, chunk_size=chunk_size, sharding=sharding)
     b, back = _as_rhs(jnp.asarray(y_train, op.dtype), op.n, op.q, kernel)
     pre = None
     if rank > 0:
@@ -525,14 +535,19 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
 
 def mlp_matfree_regression(model, params, x_train, y_train, x_test, *,
                            kernel: str = "pntk", ridge: float = 0.0, rank: int = 0,
-                           key: jax.Array | None = None, **kwargs) -> MatfreeResult:
+                           key: jax.Array | None = None, pntk_mode: str = "sum",
+                           chunk_size: int = 4096, sharding=None, structured: bool = True,
+                           **kwargs) -> MatfreeResult:
     """:func:`matfree_regression` for an :class:`~ntk_explore.core.models.MLP`.
 
-    Uses the model's learning-rate scales (so the kernel is exactly
-    ``mlp_ntk(model)`` / ``mlp_pntk(model)``) and, when ``rank > 0``, those
-    structured kernels for the Nystrom columns. ``x_train (n, d)``,
-    ``y_train (n, k)`` (both kernels; the pNTK solves ``k`` right-hand sides),
-    ``x_test (t, d)`` -> ``predictions (t, k)``.
+    The kernel is exactly ``mlp_ntk(model)`` / ``mlp_pntk(model)`` (the model's
+    learning-rate scales included). ``structured=True`` uses
+    :func:`mlp_tangent_operator` (cached layer inputs and backprop signals: half
+    the flops of the generic cached VJP/JVP); ``False`` the generic
+    :func:`tangent_operator`. With ``rank > 0`` the Nystrom columns come from those
+    structured kernels. ``x_train (n, d)``, ``y_train (n, k)`` (both kernels; the
+    pNTK solves ``k`` right-hand sides), ``x_test (t, d)`` -> ``predictions (t, k)``.
+    Other keyword arguments go to :func:`matfree_regression`.
     """
     from .kernels import mlp_ntk, mlp_pntk
 
@@ -540,8 +555,129 @@ def mlp_matfree_regression(model, params, x_train, y_train, x_test, *,
         raise ValueError(f"unknown kernel {kernel!r}; choose 'entk' or 'pntk'")
     model.check_input(x_train)
     model.check_input(x_test)
-    columns = mlp_ntk(model) if kernel == "entk" else mlp_pntk(model, mode=kwargs.get(
-        "pntk_mode", "sum"))
+    if structured:
+        op = mlp_tangent_operator(model, params, x_train, kernel=kernel, pntk_mode=pntk_mode,
+                                  chunk_size=chunk_size, sharding=sharding)
+    else:
+        op = tangent_operator(model.apply, params, x_train, kernel=kernel,
+                              lr_scales=model.lr_scales(), pntk_mode=pntk_mode,
+                              chunk_size=chunk_size, sharding=sharding)
+    columns = mlp_ntk(model) if kernel == "entk" else mlp_pntk(model, mode=pntk_mode)
     return matfree_regression(model.apply, params, x_train, y_train, x_test, kernel=kernel,
-                              lr_scales=model.lr_scales(), ridge=ridge, rank=rank, key=key,
+                              ridge=ridge, rank=rank, key=key, operator=op,
                               columns=columns if rank > 0 else None, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# the package's MLPs: cached layer inputs and backprop signals
+
+
+def _mlp_cache(model, params, x, proj):
+    """Layer inputs ``xs[l]`` ``(n, fan_in)`` and signals ``ds[l]`` ``(n, q, fan_out)``:
+    ``ds[l][a, c] = d (proj f(x_a))_c / d h_l(x_a)`` (``h_l``: layer ``l``'s pre-activation)."""
+    from .models import ACTIVATIONS
+
+    hs, xs, _ = model.features(params, x)
+    phi = ACTIVATIONS[model.activation]
+    layers = model.layers()
+    ds = [jnp.broadcast_to(model.alpha * proj, (x.shape[0],) + proj.shape)]  # (n, q, k)
+    for l in range(model.depth - 1, -1, -1):
+        slope = jax.jvp(phi, (hs[l],), (jnp.ones_like(hs[l]),))[1]
+        back = layers[l + 1].w_mult * ds[0] @ params[l + 1]["w"]  # (n, q, width)
+        ds.insert(0, back * slope[:, None, :])
+    return xs, ds
+
+
+_mlp_cache_jit = jax.jit(_mlp_cache, static_argnums=0)
+
+
+def _mlp_pull(model, cache, v):
+    """``diag(r) J^T v``: ``v`` ``(m, n, q)`` -> params list with a leading ``m``."""
+    xs, ds = cache
+    out = []
+    for layer, a, d in zip(model.layers(), xs, ds):
+        s = jnp.einsum("mnq,nqi->mni", v, d)  # (m, n, fan_out)
+        p = {"w": layer.w_lr * layer.w_mult * jnp.einsum("mni,nj->mij", s, a)}
+        if model.bias:
+            p["b"] = layer.b_lr * layer.b_mult * s.sum(1)
+        out.append(p)
+    return out
+
+
+def _mlp_push(model, cache, t):
+    """``J t``: params list with a leading ``m`` -> ``(m, n, q)``."""
+    xs, ds = cache
+    out = 0.0
+    for layer, a, d, p in zip(model.layers(), xs, ds, t):
+        h = layer.w_mult * jnp.einsum("nj,mij->mni", a, p["w"])  # (m, n, fan_out)
+        if model.bias:
+            h = h + layer.b_mult * p["b"][:, None, :]
+        out = out + jnp.einsum("mni,nqi->mnq", h, d)
+    return out
+
+
+_mlp_pull_jit = jax.jit(_mlp_pull, static_argnums=0)
+_mlp_push_jit = jax.jit(_mlp_push, static_argnums=0)
+
+
+class MLPTangentOperator(TangentOperator):
+    """:class:`TangentOperator` of an MLP from cached layer inputs and backprop signals.
+
+    Per block the forward pass is done once; then ``J^T v`` is one matmul per
+    layer (``(D * v)^T X``) and ``J t`` one matmul and a row-wise product per
+    layer: ``4 n P`` flops per product for ``q = 1``. Memory: the cache,
+    ``n (d + depth * width * (1 + q) + q k)`` numbers. Built by
+    :func:`mlp_tangent_operator`.
+    """
+
+    def __init__(self, model, params, x, proj, chunk_size: int, sharding=None):
+        self.model, self.proj = model, proj
+        self.fn, self.params, self.scales, self.sharding = model.apply, params, None, sharding
+        self.x, self.n = x, int(x.shape[0])
+        self._set_chunk(chunk_size)
+        self.blocks = [self._put(_pad_to(x[i:i + self.chunk], self.chunk))
+                       for i in range(0, self.n, self.chunk)]
+        self.caches = [_mlp_cache_jit(model, params, b, proj) for b in self.blocks]
+        self.q, self.dtype = int(proj.shape[0]), x.dtype
+
+    def rmatvec(self, v):
+        g = None
+        for cache, vb in zip(self.caches, self._blocks_of(v)):
+            gb = _mlp_pull_jit(self.model, cache, vb)
+            g = gb if g is None else jax.tree.map(jnp.add, g, gb)
+        return g
+
+    def push(self, t):
+        outs = [_mlp_push_jit(self.model, cache, t) for cache in self.caches]
+        return jnp.concatenate(outs, axis=1)[:, :self.n]
+
+    def push_to(self, x_new, t):
+        outs = []
+        for i in range(0, x_new.shape[0], self.chunk):
+            block = self._put(_pad_to(x_new[i:i + self.chunk], self.chunk))
+            cache = _mlp_cache_jit(self.model, self.params, block, self.proj)
+            outs.append(_mlp_push_jit(self.model, cache, t))
+        return jnp.concatenate(outs, axis=1)[:, :x_new.shape[0]]
+
+    def columns(self, idx, batch: int = 8):
+        raise NotImplementedError("use nystrom(..., columns=mlp_ntk(model)) for MLPs")
+
+
+def mlp_tangent_operator(model, params, x, *, kernel: str = "pntk", pntk_mode: str = "sum",
+                         chunk_size: int = 4096, sharding=None) -> MLPTangentOperator:
+    """The matrix-free ``mlp_ntk(model)`` (``kernel='entk'``, ``q = k``) or
+    ``mlp_pntk(model, mode=pntk_mode)`` (``'pntk'``, ``q = 1``) on ``x`` ``(n, d)``;
+    ``matvec(v (m, n, q)) -> (m, n, q)``. See :class:`MLPTangentOperator`."""
+    if kernel not in ("entk", "pntk"):
+        raise ValueError(f"unknown kernel {kernel!r}; choose 'entk' or 'pntk'")
+    model.check_input(x)
+    k = model.out_dim
+    if kernel == "entk":
+        proj = jnp.eye(k, dtype=x.dtype)
+    elif pntk_mode == "sum":
+        proj = jnp.full((1, k), 1.0 / math.sqrt(k), x.dtype)
+    elif pntk_mode == "first":
+        proj = jnp.eye(1, k, dtype=x.dtype)
+    else:
+        raise ValueError(f"unknown pNTK mode {pntk_mode!r}; choose 'sum' or 'first'")
+    return MLPTangentOperator(model, params, x, proj, chunk_size, sharding)
