@@ -597,7 +597,9 @@ def _mlp_pull(model, cache, v):
     out = []
     for layer, a, d in zip(model.layers(), xs, ds):
         s = jnp.einsum("mnq,nqi->mni", v, d)  # (m, n, fan_out)
-        p = {"w": layer.w_lr * layer.w_mult * jnp.einsum("mni,nj->mij", s, a)}
+        # plain 2-d matmuls, one per right-hand side (batched ones are slow on CPU)
+        w = jnp.stack([s[j].T @ a for j in range(s.shape[0])])  # (m, fan_out, fan_in)
+        p = {"w": layer.w_lr * layer.w_mult * w}
         if model.bias:
             p["b"] = layer.b_lr * layer.b_mult * s.sum(1)
         out.append(p)
@@ -609,7 +611,7 @@ def _mlp_push(model, cache, t):
     xs, ds = cache
     out = 0.0
     for layer, a, d, p in zip(model.layers(), xs, ds, t):
-        h = layer.w_mult * jnp.einsum("nj,mij->mni", a, p["w"])  # (m, n, fan_out)
+        h = layer.w_mult * jnp.stack([a @ w.T for w in p["w"]])  # (m, n, fan_out)
         if model.bias:
             h = h + layer.b_mult * p["b"][:, None, :]
         out = out + jnp.einsum("mni,nqi->mnq", h, d)
