@@ -127,14 +127,45 @@ def _run_point(n, k, args, extra=()) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _sharded_rel() -> float:
+def _sharded_check(args) -> float:
+    """Run on 4 virtual CPU devices: max relative difference, sharded vs one device, of
+    the matrix-free matvec and of the pNTK rows (n = 4096), in float64 (an identity;
+    float32 is printed too: there the summation order alone moves ~1e-7)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    import ntk_explore as ne
+    from ntk_explore.core import matfree, sharding
+
+    model = ne.mlp(args.dim, args.width, args.depth, 1)
+    mesh = sharding.data_mesh()
+    fn = ne.mlp_pntk(model)
+    rels = {}
+    for dtype in (jnp.float32, jnp.float64):
+        params = model.init(jax.random.key(0), dtype=dtype)
+        x = jax.random.normal(jax.random.key(1), (4096, args.dim), dtype)
+        v = jax.random.normal(jax.random.key(2), (1, 4096, 1), dtype)
+        one = matfree.mlp_tangent_operator(model, params, x, chunk_size=args.chunk)
+        many = matfree.mlp_tangent_operator(model, params, x, chunk_size=args.chunk,
+                                            sharding=sharding.row_sharding(mesh))
+        rel_mv = ne.relative_frobenius(many.matvec(v), one.matvec(v))
+        rel_k = ne.relative_frobenius(sharding.sharded_kernel(fn, mesh)(x[:1024], x, params),
+                                      fn(x[:1024], x, params))
+        rels[jnp.dtype(dtype).name] = max(rel_mv, rel_k)
+        print(f"sharded over {len(jax.devices())} devices, {jnp.dtype(dtype).name}: matvec "
+              f"rel {rel_mv:.2e}, pNTK rows rel {rel_k:.2e}", file=sys.stderr)
+    return rels["float64"]
+
+
+def _sharded_rel(args) -> float:
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
-    code = ("from ntk_explore.core import sharding; "
-            "print(sharding.self_check(n=2048, width=512, depth=2))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    cmd = [sys.executable, __file__, "--sharded-check", "--dim", str(args.dim),
+           "--width", str(args.width), "--depth", str(args.depth), "--chunk", str(args.chunk)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    sys.stdout.write(proc.stderr[-300:] if proc.returncode else proc.stderr)
     if proc.returncode:
-        sys.stderr.write(proc.stderr)
         return float("nan")
     return float(proc.stdout.strip().splitlines()[-1])
 
@@ -160,7 +191,11 @@ def main() -> None:
     parser.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dense-check", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ratio", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sharded-check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sharded_check:
+        print(_sharded_check(args))
+        return
     if args.point:
         if args.x64:
             import jax
@@ -200,7 +235,7 @@ def main() -> None:
     t_iter = top["cg_s"] / (top["iterations"] + top["restarts"] + 1)
     print(f"at n={ns[-1]}: one CG iteration {t_iter:.2f} s (of which the cached matvec "
           f"{top['matvec_s']:.2f} s), one plain JVP + VJP {top['jvp_vjp_s']:.2f} s")
-    sharded = _sharded_rel()
+    sharded = _sharded_rel(args)
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other work shares the cores)")
     print(f"matfree_n_max={ns[-1]}")
     print(f"matfree_peak_rss_mb={top['peak_rss_mb']:.0f}")

@@ -49,6 +49,10 @@ def single() -> dict:
                                                  kernel=kernel, mesh=mesh, **kw)
         r0 = matfree.matfree_regression(model.apply, params, x, y, x_test, kernel=kernel, **kw)
         out[f"matfree_{kernel}"] = ne.relative_frobenius(r1.predictions, r0.predictions)
+        r2 = matfree.mlp_matfree_regression(model, params, x, y, x_test, kernel=kernel,
+                                            sharding=sharding.row_sharding(mesh), **kw)
+        r3 = matfree.mlp_matfree_regression(model, params, x, y, x_test, kernel=kernel, **kw)
+        out[f"mlp_matfree_{kernel}"] = ne.relative_frobenius(r2.predictions, r3.predictions)
     return out
 
 
