@@ -133,3 +133,15 @@ def test_progress_bar(key, capsys):
 def test_dense_guard_names_this_route():
     with pytest.raises(MemoryError, match="matfree"):
         check_kernel_memory(100_000, 100_000, 1, limit_bytes=2**30)
+
+
+def test_kernel_predict_matches_dense_learner(key):
+    # the drop-in for the data-scaling learners: relative ridge, like scaling.kernel_predict
+    from ntk_explore.topics import scaling
+
+    model, params, x, x_test, y = _setup(key, 3, n=40)
+    for kernel in ("pntk", "entk"):
+        want = scaling.kernel_predict(model, params, x, y, x_test, kernel=kernel, ridge=1e-2)
+        got = matfree.matfree_kernel_predict(model, params, x, y, x_test, kernel=kernel,
+                                             ridge=1e-2, rank=10, tol=1e-11, maxiter=2000)
+        assert ne.relative_frobenius(got, want) < 1e-6

@@ -56,7 +56,7 @@ import numpy as np
 __all__ = [
     "TangentOperator", "tangent_operator", "Nystrom", "nystrom", "MatfreeResult",
     "ConvergenceError", "cg_solve", "matfree_regression", "mlp_matfree_regression",
-    "MLPTangentOperator", "mlp_tangent_operator",
+    "MLPTangentOperator", "mlp_tangent_operator", "mean_diagonal", "matfree_kernel_predict",
 ]
 
 
@@ -683,3 +683,47 @@ def mlp_tangent_operator(model, params, x, *, kernel: str = "pntk", pntk_mode: s
     else:
         raise ValueError(f"unknown pNTK mode {pntk_mode!r}; choose 'sum' or 'first'")
     return MLPTangentOperator(model, params, x, proj, chunk_size, sharding)
+
+
+def mean_diagonal(kernel_fn: Callable, x, params, *, block: int = 256) -> float:
+    """``trace(K) / (n q)`` of a dense kernel ``kernel_fn(x1, x2, params)`` on ``x`` ``(n, ...)``,
+    from its ``(block, block)`` diagonal blocks only (``O(n * block)`` memory)."""
+    total, count = 0.0, 0
+    for i in range(0, x.shape[0], block):
+        k = kernel_fn(x[i:i + block], None, params)
+        k = k if k.ndim == 2 else jnp.trace(k, axis1=-2, axis2=-1) / k.shape[-1]
+        total += float(jnp.sum(jnp.diag(k)))
+        count += k.shape[0]
+    return total / count
+
+
+def matfree_kernel_predict(model, params, x, y, x_test, *, kernel: str = "pntk",
+                           ridge: float = 1e-3, rank: int = 1000, key: jax.Array | None = None,
+                           tol: float = 1e-4, progress: bool = False, **kwargs):
+    """Kernel regression with an MLP's tangent kernel for large ``n``, no kernel matrix.
+
+    The matrix-free counterpart of the dense learners (``kernel_predict`` in
+    :mod:`ntk_explore.topics.scaling`): ``x (n, d)``, ``y (n, k)``,
+    ``x_test (T, d)`` -> predictions ``(T, k)`` (NumPy, float64). ``ridge`` is
+    relative to the kernel's mean diagonal (``trace / n``); ``0`` is the
+    ridgeless limit (see the module docstring), which CG reaches slowly at large
+    ``n``. ``rank`` columns build the Nystrom preconditioner (subset drawn with
+    ``key``, default ``jax.random.key(0)``), capped at ``n // 2``; ``tol`` is the
+    relative residual. Other keyword arguments go to :func:`mlp_matfree_regression`.
+
+    Raises:
+      ConvergenceError: CG did not reach ``tol``.
+    """
+    from .kernels import mlp_ntk, mlp_pntk
+
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    x, x_test = jnp.asarray(x), jnp.asarray(x_test)
+    dense = mlp_pntk(model) if kernel == "pntk" else mlp_ntk(model)
+    scale = mean_diagonal(dense, x, params) if ridge > 0 else 0.0
+    rank = min(int(rank), x.shape[0] // 2 * (1 if kernel == "pntk" else model.out_dim))
+    key = jax.random.key(0) if key is None else key
+    res = mlp_matfree_regression(model, params, x, jnp.asarray(y, x.dtype), x_test,
+                                 kernel=kernel, ridge=ridge * scale, rank=rank, key=key,
+                                 tol=tol, progress=progress, **kwargs)
+    return np.asarray(res.predictions, np.float64)
