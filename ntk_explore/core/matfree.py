@@ -45,6 +45,7 @@ range (``n k > P``), no interpolant exists, CG stalls and
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -52,6 +53,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 
 __all__ = [
     "TangentOperator", "tangent_operator", "Nystrom", "nystrom", "MatfreeResult",
@@ -298,7 +300,8 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
       columns: optional dense kernel ``columns(x1, x2, params) -> (n1, n2, q, q)``
         or ``(n1, n2)`` (e.g. ``mlp_ntk(model)`` or ``mlp_pntk(model)``); it must be
         the same kernel as ``op`` (lr scales included). Default: JVP columns.
-      rtol: eigenvalues of ``W = Theta(X_S, X_S)`` below ``rtol * max`` are dropped.
+      rtol: jitter (relative to ``max diag W``) allowed for the Cholesky factor of
+        ``W = Theta(X_S, X_S)``; Nystrom eigenvalues below ``rtol * max`` are dropped.
 
     Returns:
       :class:`Nystrom`, for :func:`cg_solve`'s ``preconditioner``. Memory: the
@@ -311,16 +314,19 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
     rows = jnp.concatenate(blocks).reshape(n, q, size * q)[idx] if columns is None else \
         _dense_block(columns, op.x[idx], op.x[idx], op.params)
     w_mat = np.asarray(jnp.reshape(rows, (size * q, size * q)), np.float64)
-    lam, vec = np.linalg.eigh((w_mat + w_mat.T) / 2)
-    keep = lam > rtol * lam[-1]
-    m = vec[:, keep] / np.sqrt(lam[keep])  # F = C m, F F^T = C W^+ C^T
-    g = np.asarray(sum(_gram(c) for c in blocks), np.float64)
-    s2, v2 = np.linalg.eigh(m.T @ g @ m)
-    order = np.argsort(s2)[::-1]
-    s2, v2 = np.maximum(s2[order], 0.0), v2[:, order]
-    good = s2 > rtol * s2[0]
-    s2, v2 = s2[good], v2[:, good]
-    t = jnp.asarray(m @ v2 / np.sqrt(s2), op.dtype)
+    g = np.asarray(sum(_gram(c) for c in blocks), np.float64)  # C^T C
+    with _all_blas_threads():  # JAX is idle here; r x r work in float64 on every core
+        chol = _jittered_cholesky((w_mat + w_mat.T) / 2, rtol)  # W = L L^T
+        # F = C L^-T has F F^T = C W^-1 C^T; its right singular vectors from F^T F
+        h = scipy.linalg.solve_triangular(chol, g, lower=True)
+        h = scipy.linalg.solve_triangular(chol, h.T, lower=True)
+        s2, v2 = scipy.linalg.eigh((h + h.T) / 2, driver="evd")
+        order = np.argsort(s2)[::-1]
+        s2, v2 = np.maximum(s2[order], 0.0), v2[:, order]
+        good = s2 > rtol * s2[0]
+        s2, v2 = s2[good], v2[:, good]
+        m = scipy.linalg.solve_triangular(chol.T, v2 / np.sqrt(s2), lower=False)
+    t = jnp.asarray(m, op.dtype)  # U = C L^-T V S^-1
     U = []
     while blocks:  # U = C t, block by block, freeing C as it goes
         U.append(blocks.pop(0) @ t)
@@ -332,6 +338,23 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
 @jax.jit
 def _gram(c):
     return c.T @ c
+
+
+def _all_blas_threads():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=os.cpu_count() or 1, user_api="blas")
+
+
+def _jittered_cholesky(w, rtol: float):
+    """Lower Cholesky factor of ``w + eps I``, ``eps`` from 0 up to ``rtol * max diag``."""
+    scale = float(np.max(np.diag(w)))
+    for eps in (0.0, 1e-3 * rtol, rtol, 1e3 * rtol):
+        try:
+            return np.linalg.cholesky(w + eps * scale * np.eye(w.shape[0]))
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError("the Nystrom core W = Theta(S, S) is not positive definite")
 
 
 def _dense_block(columns, x1, x2, params):
