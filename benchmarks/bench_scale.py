@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--rank", type=int, default=1000)
+    parser.add_argument("--rank", type=int, default=2500)
     parser.add_argument("--ridge-rel", type=float, default=1e-3)
     parser.add_argument("--tol", type=float, default=1e-4)
     parser.add_argument("--maxiter", type=int, default=1000)

@@ -11,8 +11,8 @@
 #   --cpu-tiny  CPU smoke test of the script itself: no GPU install, tiny sizes
 # DEVICE_RUN_NOTEBOOKS='notebooks/01_*.ipynb' limits the notebooks (default: all).
 # Set-up: `python3 dev.py setup --gpu` (needs the package index); if it fails (an
-# offline machine), the run goes on with whatever python has JAX (.venv first) and
-# device.txt says which backend JAX found.
+# offline machine), the run goes on with the first python that imports JAX
+# ($DEVICE_RUN_PYTHON, .venv/bin/python, python3) and device.txt says which backend.
 set -u
 OUT=${1:?usage: benchmarks/device_run.sh OUT_DIR [--dry-run] [--cpu-tiny]}
 shift
@@ -68,8 +68,14 @@ if [ "$TINY" = 1 ]; then
 else
   step setup 60 "$OUT/setup.log" python3 dev.py setup --gpu
 fi
-PY=python3
-[ -x "$ROOT/.venv/bin/python" ] && PY="$ROOT/.venv/bin/python"
+# the first python that imports JAX: $DEVICE_RUN_PYTHON, the set-up's .venv, python3
+PY=""
+for cand in ${DEVICE_RUN_PYTHON:-} "$ROOT/.venv/bin/python" python3; do
+  if [ -n "$cand" ] && "$cand" -c "import jax" > /dev/null 2>&1; then PY=$cand; break; fi
+done
+if [ -z "$PY" ]; then
+  [ "$DRY" = 1 ] && PY=python3 || { echo "no python with JAX found" | tee -a "$SUMMARY"; exit 1; }
+fi
 [ "$DRY" = 1 ] || echo "python: $PY" >> "$SUMMARY"
 
 # 2. which device
