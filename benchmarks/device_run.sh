@@ -84,7 +84,9 @@ step device 10 "$OUT/device.txt" "$PY" -c \
 
 # 3. benchmarks at GPU sizes
 step bench_entk 30 "$OUT/entk.txt" "$PY" benchmarks/bench_entk.py "${ENTK_ARGS[@]}"
-step bench_scale 60 "$OUT/scale.txt" "$PY" benchmarks/bench_scale.py "${SCALE_ARGS[@]}"
+# float32 matmuls at full precision (GPUs may default to TF32, ~1e-3: too coarse for CG)
+step bench_scale 60 "$OUT/scale.txt" env JAX_DEFAULT_MATMUL_PRECISION=highest \
+  "$PY" benchmarks/bench_scale.py "${SCALE_ARGS[@]}"
 
 # 4. every notebook with the GPU defaults (ne.by_device picks the larger sizes)
 run_nb() {  # run_nb NOTEBOOK: execute one copy into $OUT/notebooks
