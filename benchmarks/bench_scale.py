@@ -65,6 +65,7 @@ def _point(args) -> dict:
                cg_s=res.cg_seconds, iterations=res.iterations, restarts=res.restarts,
                rel_residual=res.rel_residual, converged=res.converged,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               cpu_s=sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
                dense_entk_gb=n * n * k * k * 8 / 2**30, dense_pntk_gb=n * n * 8 / 2**30)
     if args.dense_check:
         fn = ne.mlp_pntk(model)
@@ -185,6 +186,8 @@ def main() -> None:
     parser.add_argument("--maxiter", type=int, default=1000)
     parser.add_argument("--chunk", type=int, default=4096)
     parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--dense-n", type=int, default=2000,
+                        help="n of the float64 comparison with the dense route (rank n/4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--point", type=int, nargs=2, help=argparse.SUPPRESS)
@@ -211,7 +214,7 @@ def main() -> None:
           f"depth={args.depth}, rank={args.rank}, ridge={args.ridge_rel:g}*trace/n, "
           f"tol={args.tol:g}, float32; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores at start")
-    print(f"{'n':>7} {'k':>3} {'P':>8} {'time_s':>8} {'rss_mb':>7} {'iters':>5} "
+    print(f"{'n':>7} {'k':>3} {'P':>8} {'time_s':>8} {'cpu_s':>7} {'rss_mb':>7} {'iters':>5} "
           f"{'restarts':>8} {'rel_res':>9} {'dense_eNTK_GiB':>14} {'dense_pNTK_GiB':>14}")
     rows = {}
     for n in ns:
@@ -220,12 +223,14 @@ def main() -> None:
                 continue
             r = _run_point(n, k, args, ("--ratio",) if (k == 1 and n == ns[-1]) else ())
             rows[n, k] = r
-            print(f"{n:>7} {k:>3} {r['P']:>8} {r['time_s']:>8.1f} {r['peak_rss_mb']:>7.0f} "
+            print(f"{n:>7} {k:>3} {r['P']:>8} {r['time_s']:>8.1f} {r['cpu_s']:>7.0f} "
+                  f"{r['peak_rss_mb']:>7.0f} "
                   f"{r['iterations']:>5} {r['restarts']:>8} {r['rel_residual']:>9.2e} "
                   f"{r['dense_entk_gb']:>14.3g} {r['dense_pntk_gb']:>14.3g}", flush=True)
-    n_dense = ns[0]
+    n_dense = args.dense_n
     check = _run_point(n_dense, 1, argparse.Namespace(**{**vars(args), "tol": 1e-10,
-                                                         "maxiter": 3000}),
+                                                         "maxiter": 3000,
+                                                         "rank": n_dense // 4}),
                        ("--x64", "--dense-check"))
     print(f"float64 at n={n_dense}: {check['iterations']} iterations, matrix-free vs dense "
           f"kernel_regression rel. difference {check['vs_dense_rel']:.2e}")

@@ -405,7 +405,7 @@ def _norms(a):
 
 def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
              maxiter: int | None = None, preconditioner: Nystrom | None = None,
-             max_restarts: int = 5, progress: bool = False,
+             max_restarts: int = 20, progress: bool = False,
              raise_on_failure: bool = True) -> MatfreeResult:
     """Solve ``(A + ridge I) x = b`` for symmetric PSD ``A`` by preconditioned CG.
 
@@ -416,7 +416,9 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
       maxiter: iteration cap (default ``max(200, 10 * sqrt(n q))``).
       preconditioner: optional :class:`Nystrom`.
       max_restarts: restarts allowed when the recursive residual drifts from
-        the true one (each restart recomputes ``r = b - A x``).
+        the true one (each restart recomputes ``r = b - A x`` and asks the recursive
+        residual for a smaller target next time: ``tol / 2, tol / 4, ... tol / 16``);
+        CG stops early when a restart did not lower the true residual by 5%.
       progress: show a tqdm bar with the residual.
       raise_on_failure: raise :class:`ConvergenceError` if ``tol`` is not met.
 
@@ -443,6 +445,7 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
     r = b
     bar = _progress_bar(progress, maxiter)
     it, restarts, rel = 0, 0, float(np.max(_norms(r) / bnorm))
+    target = tol  # for the recursive residual; tightened after each restart
     while it < maxiter and rel > tol:
         z = precond(r)
         p, rz = z, _dot(r, z)
@@ -453,18 +456,22 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             rec = float(np.max(_norms(r) / bnorm))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(residual=f"{rec:.2e}")
-            if rec <= tol:
+                bar.set_postfix(residual=f"{rec:.2e}", restarts=restarts)
+            if rec <= target:
                 break
             z = precond(r)
             rz_new = _dot(r, z)
             p, rz = _cg_direction(z, p, rz_new, rz), rz_new
         r = b - a_mv(x)  # the true residual
-        rel = float(np.max(_norms(r) / bnorm))
-        if rel > tol and it < maxiter:
-            if restarts >= max_restarts:
-                break
-            restarts += 1
+        previous, rel = rel, float(np.max(_norms(r) / bnorm))
+        if rel <= tol or it >= maxiter:
+            break
+        # the recursive residual drifted below the true one: restart from x, unless the
+        # true residual stopped falling (the floor of this precision)
+        if restarts >= max_restarts or (restarts > 0 and rel > 0.95 * previous):
+            break
+        restarts += 1
+        target = tol * 0.5 ** min(restarts, 4)
     if bar is not None:
         bar.close()
     dt = time.perf_counter() - t0
