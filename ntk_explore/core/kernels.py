@@ -65,8 +65,10 @@ def check_kernel_memory(n1: int, n2: int, k: int = 1, itemsize: int = 8,
     if need > limit:
         raise MemoryError(
             f"a kernel of shape ({n1}, {n2}, {k}, {k}) needs {need / 2**30:.2f} GiB, "
-            f"over the limit of {limit / 2**30:.2f} GiB; use fewer points, the pNTK "
-            f"(shape ({n1}, {n2})), or raise NTK_EXPLORE_MAX_KERNEL_BYTES")
+            f"over the limit of {limit / 2**30:.2f} GiB; for kernel regression use the "
+            f"matrix-free route ntk_explore.core.matfree.matfree_regression (eNTK/pNTK, "
+            f"no kernel matrix), or use fewer points, the pNTK (shape ({n1}, {n2})), or "
+            f"raise NTK_EXPLORE_MAX_KERNEL_BYTES")
     return need
 
 

@@ -1,0 +1,147 @@
+"""Matrix-free eNTK / pNTK regression against the dense route (float64)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntk_explore as ne
+from ntk_explore.core import matfree
+from ntk_explore.core.kernels import check_kernel_memory
+from ntk_explore.core.models import Parametrization
+
+# c != 0 makes the learning-rate scales differ from 1, so the test sees them.
+CUSTOM = Parametrization("custom", (0.0, 0.5, 0.5), (0.0, 0.0, 0.0), (0.0, 0.5, 1.0))
+
+
+def _setup(key, k, n=16, t=7, d=5, width=48):
+    model = ne.mlp(d, width, 2, k, parametrization=CUSTOM, base_width=16)
+    kp, kx, kt, ky = jax.random.split(key, 4)
+    params = model.init(kp)
+    x = jax.random.normal(kx, (n, d))
+    x_test = jax.random.normal(kt, (t, d))
+    y = jax.random.normal(ky, (n, k))
+    return model, params, x, x_test, y
+
+
+def _dense(model, params, x, y, x_test, kernel, ridge):
+    if kernel == "entk":
+        fn = ne.mlp_ntk(model)
+        pred = ne.kernel_regression(ne.flatten_blocks(fn(x, None, params)), y.reshape(-1),
+                                    ne.flatten_blocks(fn(x_test, x, params)), ridge=ridge)
+        return pred.reshape(x_test.shape[0], -1)
+    fn = ne.mlp_pntk(model)
+    return ne.kernel_regression(fn(x, None, params), y, fn(x_test, x, params), ridge=ridge)
+
+
+@pytest.mark.parametrize("kernel", ["entk", "pntk"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("ridge", [0.0, 0.3])
+def test_equals_dense_route(key, kernel, k, ridge):
+    model, params, x, x_test, y = _setup(key, k)
+    dense = _dense(model, params, x, y, x_test, kernel, ridge)
+    res = matfree.matfree_regression(model.apply, params, x, y, x_test, kernel=kernel,
+                                     lr_scales=model.lr_scales(), ridge=ridge, tol=1e-10,
+                                     chunk_size=10, maxiter=1000)
+    assert res.converged and res.rel_residual <= 1e-10
+    assert res.predictions.shape == dense.shape
+    assert ne.relative_frobenius(res.predictions, dense) < 1e-6
+
+
+def test_lr_scales_matter(key):
+    # The same solve without the scales is a different kernel: the test above can fail.
+    model, params, x, x_test, y = _setup(key, 1)
+    dense = _dense(model, params, x, y, x_test, "pntk", 0.3)
+    res = matfree.matfree_regression(model.apply, params, x, y, x_test, kernel="pntk",
+                                     ridge=0.3, tol=1e-12)
+    assert ne.relative_frobenius(res.predictions, dense) > 1e-3
+
+
+@pytest.mark.parametrize("kernel", ["entk", "pntk"])
+def test_operators_equal_dense_kernel(key, kernel):
+    model, params, x, x_new, _ = _setup(key, 3, n=11)
+    generic = matfree.tangent_operator(model.apply, params, x, kernel=kernel,
+                                       lr_scales=model.lr_scales(), chunk_size=4)
+    structured = matfree.mlp_tangent_operator(model, params, x, kernel=kernel, chunk_size=4)
+    v = jax.random.normal(jax.random.key(3), (2, 11, generic.q))
+    if kernel == "entk":
+        full = ne.mlp_ntk(model)(x, None, params)  # (n, n, k, k)
+        cross = ne.mlp_ntk(model)(x_new, x, params)
+    else:
+        full = ne.mlp_pntk(model)(x, None, params)[:, :, None, None]
+        cross = ne.mlp_pntk(model)(x_new, x, params)[:, :, None, None]
+    for op in (generic, structured):
+        assert ne.relative_frobenius(op.matvec(v), jnp.einsum("abce,mbe->mac", full, v)) < 1e-12
+        assert ne.relative_frobenius(op.push_to(x_new, op.rmatvec(v)),
+                                     jnp.einsum("abce,mbe->mac", cross, v)) < 1e-12
+    cols = generic.columns(np.array([0, 5, 7]))
+    assert ne.relative_frobenius(cols, full[:, [0, 5, 7]].transpose(0, 2, 1, 3)) < 1e-12
+
+
+@pytest.mark.parametrize("kernel", ["entk", "pntk"])
+def test_nystrom_preconditioner_cuts_iterations(key, kernel):
+    model, params, x, x_test, y = _setup(key, 3, n=60, width=32)
+    ridge = 1e-2 * float(jnp.mean(jnp.diag(ne.mlp_pntk(model)(x, None, params))))
+    kw = dict(kernel=kernel, ridge=ridge, tol=1e-9, maxiter=2000)
+    plain = matfree.mlp_matfree_regression(model, params, x, y, x_test, **kw)
+    pre = matfree.mlp_matfree_regression(model, params, x, y, x_test, rank=45,
+                                         key=jax.random.key(1), **kw)
+    generic = matfree.matfree_regression(model.apply, params, x, y, x_test,
+                                         lr_scales=model.lr_scales(), rank=45,
+                                         key=jax.random.key(1), **kw)
+    dense = _dense(model, params, x, y, x_test, kernel, ridge)
+    for res in (plain, pre, generic):
+        assert ne.relative_frobenius(res.predictions, dense) < 1e-6
+    assert pre.iterations < 0.5 * plain.iterations, (pre.iterations, plain.iterations)
+    # JVP columns and structured columns give the same preconditioner.
+    assert abs(generic.iterations - pre.iterations) <= 2
+
+
+def test_ridgeless_underdetermined_is_minimum_norm_interpolant(key):
+    model, params, x, x_test, y = _setup(key, 1)
+    res = matfree.mlp_matfree_regression(model, params, x, y, x, kernel="pntk", tol=1e-12)
+    assert ne.relative_frobenius(res.predictions, y) < 1e-8  # interpolates
+
+
+def test_non_convergence_is_an_error(key):
+    model, params, x, x_test, y = _setup(key, 3, n=60)
+    with pytest.raises(matfree.ConvergenceError, match="did not converge") as info:
+        matfree.mlp_matfree_regression(model, params, x, y, x_test, kernel="entk",
+                                       tol=1e-12, maxiter=3)
+    assert info.value.result.iterations == 3 and not info.value.result.converged
+    quiet = matfree.mlp_matfree_regression(model, params, x, y, x_test, kernel="entk",
+                                           tol=1e-12, maxiter=3, raise_on_failure=False)
+    assert not quiet.converged and quiet.rel_residual > 1e-12
+
+
+def test_bad_input(key):
+    model, params, x, x_test, y = _setup(key, 3)
+    with pytest.raises(ValueError, match="y_train"):
+        matfree.mlp_matfree_regression(model, params, x, y[:, :2], x_test, kernel="entk")
+    with pytest.raises(ValueError, match="kernel"):
+        matfree.tangent_operator(model.apply, params, x, kernel="nope")
+    with pytest.raises(ValueError, match="key"):
+        matfree.mlp_matfree_regression(model, params, x, y, x_test, rank=5)
+
+
+def test_progress_bar(key, capsys):
+    model, params, x, x_test, y = _setup(key, 1)
+    matfree.mlp_matfree_regression(model, params, x, y, x_test, progress=True, tol=1e-8)
+    assert "CG" in capsys.readouterr().err
+
+
+def test_dense_guard_names_this_route():
+    with pytest.raises(MemoryError, match="matfree"):
+        check_kernel_memory(100_000, 100_000, 1, limit_bytes=2**30)
+
+
+def test_kernel_predict_matches_dense_learner(key):
+    # the drop-in for the data-scaling learners: relative ridge, like scaling.kernel_predict
+    from ntk_explore.topics import scaling
+
+    model, params, x, x_test, y = _setup(key, 3, n=40)
+    for kernel in ("pntk", "entk"):
+        want = scaling.kernel_predict(model, params, x, y, x_test, kernel=kernel, ridge=1e-2)
+        got = matfree.matfree_kernel_predict(model, params, x, y, x_test, kernel=kernel,
+                                             ridge=1e-2, rank=10, tol=1e-11, maxiter=2000)
+        assert ne.relative_frobenius(got, want) < 1e-6
