@@ -26,11 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from ..core.kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
-from ..core.models import MLP, mlp
-from ..core.training import train
-from .regimes import LogLogFit, fit_loglog
-from .scaling import init_params, regress
+from ..core.kernels import (
+    NotPositiveDefiniteError,
+    check_kernel_memory,
+    flatten_blocks,
+    mlp_ntk,
+    mlp_pntk,
+    regress,
+)
+from ..core.metrics import LogLogFit, fit_loglog
+from ..core.models import MLP, init_from_draw, mlp
+from ..core.training import gd_segment, train
 
 __all__ = [
     "pntk_gap", "GapSweep", "gap_vs_width", "GapExplorer", "RegressionComparison", "entk_regression",
@@ -117,7 +123,7 @@ def _pad_outputs(params, k_max: int):
     return list(params[:-1]) + [last]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@functools.partial(jax.jit, static_argnums=1)
 def _masked_gap(model: MLP, mode: str, params, x, mask):
     """pNTK/eNTK gap of the first ``sum(mask)`` outputs of ``model`` (``mask (k_max,)``).
 
@@ -132,18 +138,6 @@ def _masked_gap(model: MLP, mode: str, params, x, mask):
     return jnp.linalg.norm(diff) / jnp.linalg.norm(e)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _masked_gd(model: MLP, params, x, y, mask, lr, count):
-    """``count`` GD steps on ``0.5 * sum(mask * (f(params, x) - y)**2) / n`` (mask over outputs)."""
-    n = x.shape[0]
-
-    def body(_, p):
-        grads = jax.grad(lambda q: 0.5 * jnp.sum(mask[None, :] * (model.apply(q, x) - y) ** 2) / n)(p)
-        return jax.tree.map(lambda a, g: a - lr * g, p, grads)
-
-    return jax.lax.fori_loop(0, count, body, params)
-
-
 class GapExplorer:
     """:func:`gap_vs_width` for every ``out_dim <= k_max`` and step count, with caches.
 
@@ -154,8 +148,9 @@ class GapExplorer:
     out of the loss and the kernels. That net's first ``k`` outputs, its
     training and its eNTK block are exactly those of the ``k``-output net, so
     a new ``k`` or ``steps`` recompiles nothing: every init comes from one
-    normal draw per seed (:func:`~ntk_explore.topics.scaling.init_params`), and per
-    width there is one GD loop with a traced step count and one gap function.
+    normal draw per seed (:func:`~ntk_explore.core.models.init_from_draw`), and per
+    width there is one GD segment (:func:`~ntk_explore.core.training.gd_segment`, the
+    outputs ``>= k`` masked out of the loss) and one gap function.
     GD checkpoints at ``save_at`` steps are kept for the ``max_ks`` most recent
     ``k``: more steps resume from the last one, fewer are a lookup.
     """
@@ -183,8 +178,8 @@ class GapExplorer:
     def init(self, width: int, seed: int, k: int):
         """Params of ``mlp(d, width, depth, k).init(fold_in(key, seed))``, padded to ``k_max`` outputs."""
         model = mlp(self.x.shape[1], int(width), self.depth, k)
-        params = init_params(model, jax.random.fold_in(self.key, seed),
-                             draw_size=self._padded_model(self.widths[-1]).num_params)
+        params = init_from_draw(model, jax.random.fold_in(self.key, seed),
+                                draw_size=self._padded_model(self.widths[-1]).num_params)
         return _pad_outputs(params, self.k_max)
 
     def _mask(self, k: int):
@@ -202,8 +197,8 @@ class GapExplorer:
             params = saved[s0]
             y = jnp.asarray(np.where(np.arange(self.k_max) < k, self.y, 0.0), self.x.dtype)
             for s in sorted({v for v in self.save_at if s0 < v < steps} | {steps}):
-                params = _masked_gd(self._padded_model(width), params, self.x, y, self._mask(k),
-                                    self.lr, s - s0)
+                params = gd_segment(self._padded_model(width), params, self.x, y, self.lr,
+                                    s - s0, out_mask=self._mask(k))
                 saved[s], s0 = params, s
         return saved[steps]
 
@@ -254,13 +249,13 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
                     block: int = 100) -> np.ndarray:
     """Kernel regression with the full eNTK: ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> ``(T, k)``.
 
-    The same numbers as ``scaling.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
+    The same numbers as ``core.kernels.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
     flatten_blocks(eNTK(x_test, x)), ridge).reshape(-1, k)`` (float64 Cholesky
     solve with the same ridge and jitter sequence as
     :func:`~ntk_explore.core.kernels.kernel_regression`), in bounded memory: the eNTK
     is computed ``block`` inputs at a time straight into one float64
     ``(n k, n k)`` matrix, which is factorised in place, and the test kernel is
-    only ever held ``block`` inputs at a time. (``scaling.regress`` holds about
+    only ever held ``block`` inputs at a time. (``core.kernels.regress`` holds about
     five such matrices plus both kernels: over 400 MB for n = 300, k = 10.)
     """
     if not ridge >= 0:

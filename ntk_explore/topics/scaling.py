@@ -27,21 +27,19 @@ the solve).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import functools
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._cache import LRU as _LRU
-from ..core.kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
-from ..core.models import MLP, mlp
-from ..core.training import DivergenceError
-from .regimes import LogLogFit, fit_loglog
+from ..core.datasets import Task, digits_task, teacher_task
+from ..core.kernels import flatten_blocks, infinite_kernel_fn, mlp_ntk, mlp_pntk, regress
+from ..core.metrics import Exponent, exponent, test_loss
+from ..core.models import MLP, init_from_draw, mlp
+from ..core.training import gd_checkpoints, precompile_gd
 
 __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
@@ -50,109 +48,6 @@ __all__ = [
 ]
 
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
-
-
-class Task(NamedTuple):
-    """A regression task: pool ``x (N, d)``, ``y (N, k)``; test ``x_test (T, d)``, ``y_test (T, k)``.
-
-    ``x_extra``/``y_extra`` (``(E, d)``, ``(E, k)``) are held apart for
-    pretraining. ``labels``/``labels_test`` are class indices (``None`` for
-    regression tasks).
-    """
-
-    name: str
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_extra: np.ndarray
-    y_extra: np.ndarray
-    labels: np.ndarray | None = None
-    labels_test: np.ndarray | None = None
-
-
-def _digits_arrays():
-    from sklearn.datasets import load_digits
-
-    x, labels = load_digits(return_X_y=True)
-    x = x / 16.0
-    x = (x - x.mean(0)[None, :]) / (x.std(0)[None, :] + 0.1)  # standardised pixels
-    return x, labels
-
-
-def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task:
-    """``load_digits`` (1797 images, 8x8, shipped with scikit-learn) as MSE regression.
-
-    Pixels are standardised; targets are centred one-hot vectors
-    ``onehot - 1/10`` of shape ``(., 10)``. The rows are shuffled with
-    ``seed`` and split into test (``n_test``), pretraining (``n_extra``) and
-    pool (the rest, 1141 with the defaults).
-    """
-    x, labels = _digits_arrays()
-    if n_test + n_extra >= x.shape[0]:
-        raise ValueError(f"n_test + n_extra must be below {x.shape[0]}, got {n_test + n_extra}")
-    perm = np.random.default_rng(seed).permutation(x.shape[0])
-    x, labels = x[perm], labels[perm]
-    y = np.eye(10)[labels] - 0.1
-    te, ex = slice(0, n_test), slice(n_test, n_test + n_extra)
-    rest = slice(n_test + n_extra, None)
-    return Task("digits", x[rest], y[rest], x[te], y[te], x[ex], y[ex], labels[rest], labels[te])
-
-
-def teacher_task(*, seed: int = 0, d: int = 8, n_pool: int = 1024, n_test: int = 400,
-                 n_extra: int = 256, teacher_width: int = 4) -> Task:
-    """Synthetic task with a known target: a small tanh teacher net on the sphere.
-
-    ``x`` is uniform on the unit sphere in ``R^d`` scaled by ``sqrt(d)``;
-    ``y = sum_j a_j tanh(w_j . x) / sqrt(teacher_width)`` with Gaussian
-    ``w_j`` (unit-norm rows) and ``a_j``; no label noise, so the test loss is
-    the error against the true function. Shapes ``(., d)`` and ``(., 1)``.
-    """
-    rng = np.random.default_rng(seed + 1000)
-    w = rng.standard_normal((teacher_width, d))
-    w /= np.linalg.norm(w, axis=1, keepdims=True)
-    a = rng.standard_normal(teacher_width)
-    total = n_pool + n_test + n_extra
-    x = rng.standard_normal((total, d))
-    x *= np.sqrt(d) / np.linalg.norm(x, axis=1, keepdims=True)
-    y = (np.tanh(x @ w.T) @ a / np.sqrt(teacher_width))[:, None]
-    te, ex = slice(0, n_test), slice(n_test, n_test + n_extra)
-    rest = slice(n_test + n_extra, None)
-    return Task("teacher", x[rest], y[rest], x[te], y[te], x[ex], y[ex])
-
-
-class Exponent(NamedTuple):
-    """``loss ~ C n**(-alpha)``: ``alpha`` and its 95% interval ``ci95`` (low, high)."""
-
-    alpha: float
-    ci95: tuple[float, float]
-    fit: LogLogFit
-
-
-def exponent(ns: Sequence[float], losses: Sequence[float]) -> Exponent:
-    """Data-scaling exponent from ``(m,)`` sizes and ``(m,)`` positive losses (m >= 3)."""
-    fit = fit_loglog(ns, losses)
-    return Exponent(-fit.slope, (-fit.ci95[1], -fit.ci95[0]), fit)
-
-
-def test_loss(pred, y) -> float:
-    """Mean over test points of ``||pred - y||**2 / 2``; ``pred``, ``y``: ``(T, k)``."""
-    pred, y = np.asarray(pred, np.float64), np.asarray(y, np.float64)
-    if pred.shape != y.shape:
-        raise ValueError(f"pred and y must have the same shape, got {pred.shape} and {y.shape}")
-    return float(0.5 * np.sum((pred - y) ** 2) / y.shape[0])
-
-
-def regress(k_train, y, k_test_train, ridge: float = 0.0) -> np.ndarray:
-    """Kernel regression with a ridge relative to the kernel's scale.
-
-    ``k_train (n, n)``, ``y (n,)`` or ``(n, m)``, ``k_test_train (T, n)``;
-    the ridge added is ``ridge * mean(diag k_train)``.
-    """
-    if not ridge >= 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
-    scale = float(np.mean(np.diag(np.asarray(k_train, np.float64))))
-    return kernel_regression(k_train, y, k_test_train, ridge=ridge * scale)
 
 
 def kernel_predict(model: MLP, params, x, y, x_test, *, kernel: str = "pntk",
@@ -247,111 +142,19 @@ def centered_apply(model: MLP, params0):
     return lambda params, x: model.apply(params, x) - model.apply(params0, x)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _normal_draw(size: int, dtype, key):
-    return jax.random.normal(key, (size,), dtype)
-
-
-_DRAWS: collections.OrderedDict = collections.OrderedDict()
-
-
-def init_params(model: MLP, key: jax.Array, *, draw_size: int | None = None) -> list[dict]:
-    """``model.init(key)`` cut from a cached flat normal draw of ``draw_size`` values.
-
-    ``MLP.init`` cuts one draw ``jax.random.normal(key, (model.num_params,))``
-    into layers. With JAX's partitionable threefry (the default), that draw is a
-    prefix of any longer draw from the same key, so nets of every width up to
-    the one with ``draw_size`` parameters share one compiled draw (``MLP.init``
-    compiles once per model): a width slider then recompiles no init. Falls
-    back to ``model.init(key)`` when the prefix property is not guaranteed.
-    """
-    size = model.num_params if draw_size is None else max(int(draw_size), model.num_params)
-    if not jax.config.jax_threefry_partitionable:
-        return model.init(key)
-    dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on, like MLP.init
-    tag = (np.asarray(jax.random.key_data(key)).tobytes(), str(dtype), size)
-    if tag in _DRAWS:
-        _DRAWS.move_to_end(tag)
-    else:
-        _DRAWS[tag] = np.asarray(_normal_draw(size, dtype, key))
-        while len(_DRAWS) > 8:
-            _DRAWS.popitem(last=False)
-    z, params, i = _DRAWS[tag], [], 0
-    for layer in model.layers():  # the layout of MLP._init
-        n = layer.fan_out * layer.fan_in
-        p = {"w": jnp.asarray(layer.w_std * z[i:i + n].reshape(layer.fan_out, layer.fan_in))}
-        i += n
-        if model.bias:
-            p["b"] = jnp.asarray(layer.b_std * z[i:i + layer.fan_out])
-            i += layer.fan_out
-        params.append(p)
-    return params
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _gd(model: MLP, params, params0, x, y, mask, lr, count):
-    """``count`` full-batch GD steps of the centred net on the rows of ``x`` where
-    ``mask`` is 1: loss ``0.5 * sum(mask * (f(params, x) - f(params0, x) - y)**2) / sum(mask)``.
-
-    ``lr`` and ``count`` are traced and padded rows (``mask`` 0) add nothing, so one
-    compiled loop per (model, padded size) serves every number of steps and every
-    training set up to that size.
-    """
-    n = jnp.sum(mask)
-    target = y + model.apply(params0, x)  # centring folded into the target, once
-    w = mask[:, None]
-
-    def body(_, p):
-        grads = jax.grad(lambda q: 0.5 * jnp.sum(w * (model.apply(q, x) - target) ** 2) / n)(p)
-        return jax.tree.map(lambda a, g: a - lr * g, p, grads)
-
-    return jax.lax.fori_loop(0, count, body, params)
-
-
-def _padded_size(n: int, pad_min: int) -> int:
-    """Training sets below ``pad_min`` rows share one compiled loop of that size."""
-    return max(int(n), int(pad_min))
+init_params = init_from_draw  # the core's shared-draw initialisation, under its old name here
 
 
 def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=None,
                    save_at: Sequence[int] = (), pad_min: int = 0) -> dict:
-    """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``.
-
-    The same iterates as ``train(centered_apply(model, params0), params0, x, y,
-    lr=lr, steps=steps).params`` (MSE loss), through one jitted loop per
-    (model, padded size) whose step count is traced, so a new ``steps`` or a
-    new training set of a size seen before does not recompile. Sets smaller
-    than ``pad_min`` are padded to it with masked rows (zero weight in the
-    loss). ``start = (s0, params)`` resumes from parameters already trained
-    ``s0 <= steps`` steps. Returns ``{step: params}`` for ``steps`` and every
-    ``save_at`` value in ``(s0, steps)`` (checkpoints for a later resume).
-
-    Raises :class:`~ntk_explore.core.training.DivergenceError` if the result is not finite.
-    """
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, got {x.shape} and {y.shape}")
-    n = x.shape[0]
-    size = _padded_size(n, pad_min)
-    dtype = jnp.asarray(x[:1]).dtype
-    xp = jnp.asarray(np.concatenate([x, np.zeros((size - n, x.shape[1]))]), dtype)
-    yp = jnp.asarray(np.concatenate([y, np.zeros((size - n, y.shape[1]))]), dtype)
-    mask = jnp.asarray(np.arange(size) < n, dtype)
-    s0, params = (0, params0) if start is None else start
-    if not 0 <= s0 <= steps:
-        raise ValueError(f"cannot resume from step {s0} to reach step {steps}")
-    out = {}
-    for s in sorted({int(v) for v in save_at if s0 < v < steps} | {int(steps)}):
-        if s > s0:
-            params = _gd(model, params, params0, xp, yp, mask, lr, s - s0)
-        out[s] = params
-        s0 = s
-    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params)):
-        raise DivergenceError(f"GD diverged within {steps} steps (lr={lr:g}); lower the learning rate")
-    return out
+    """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``:
+    :func:`~ntk_explore.core.training.gd_checkpoints` with ``center=True`` (see there for
+    ``start``, ``save_at``, ``pad_min``). Returns ``{step: params}``."""
+    return gd_checkpoints(model, params0, x, y, lr=lr, steps=steps, start=start,
+                          save_at=save_at, pad_min=pad_min, center=True)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@jax.jit
 def _pntk_and_outputs(model: MLP, params, rows, cols):
     """pNTK ``(R, C)`` between ``rows`` and ``cols`` and the outputs ``(R, k)`` on ``rows``."""
     return mlp_pntk(model)(rows, cols, params), model.apply(params, rows)
@@ -367,7 +170,7 @@ class ScalingExplorer:
     * GD checkpoints per (width, training set) at the step counts in
       ``save_at``: more steps resume from the last checkpoint (GD is
       deterministic, so the iterates are the same), fewer steps are a lookup;
-    * one jitted GD loop per (width, padded size): sets below ``pad_min``
+    * one compiled GD segment per (width, padded size): sets below ``pad_min``
       points are padded to it with masked rows, so few sizes compile;
     * one pNTK evaluation per parameter set on ``[x[:n_max]; x_test] x x[:n_max]``,
       sliced for every ``n`` (instead of two kernels per ``n``), which also
@@ -426,7 +229,7 @@ class ScalingExplorer:
         """Compile, ahead of time, what :meth:`curves` runs at these widths (the GD loop of
         every padded training-set size, and the kernel/outputs function), so that a
         later move to any of them only computes. Nothing is trained or cached."""
-        sizes = {_padded_size(int(n), self.pad_min) for n in list(self.ns) + list(n_pres)}
+        sizes = {max(int(n), self.pad_min) for n in list(self.ns) + list(n_pres)}
         t = self.task
         dtype = self._x.dtype
         for width in widths:
@@ -434,10 +237,7 @@ class ScalingExplorer:
                         parametrization=self.parametrization)
             p = init_params(model, self.key, draw_size=self.draw_size)
             for size in sorted(sizes):
-                xs = jax.ShapeDtypeStruct((size, t.x.shape[1]), dtype)
-                ys = jax.ShapeDtypeStruct((size, t.y.shape[1]), dtype)
-                _gd.lower(model, p, p, xs, ys, jax.ShapeDtypeStruct((size,), dtype),
-                          self.lr, 0).compile()
+                precompile_gd(model, p, size, t.x.shape[1], t.y.shape[1], dtype, center=True)
             if self.kernel == "pntk" or "net" in self.learners:
                 _pntk_and_outputs.lower(model, p, self._rows, self._x).compile()
 
