@@ -234,7 +234,7 @@ def test_entk_regression_equals_regress(key, ridge):
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "mup"])
-def test_init_params_equals_model_init(key, parametrization):
+def test_shared_draw_init_equals_model_init(key, parametrization):
     big = mlp(5, 40, 2, 3, parametrization=parametrization).num_params
     for width in (8, 40, 17):
         model = mlp(5, width, 2, 3, parametrization=parametrization)

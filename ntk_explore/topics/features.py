@@ -42,7 +42,7 @@ import numpy as np
 from ..core.kernels import KernelFactors, kernel_factors
 from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
 from ..core.models import MLP, init_from_draw, mlp
-from ..core.training import DivergenceError, full_loss, gd_segment, train
+from ..core.training import DivergenceError, full_loss, gd_segment
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
@@ -195,40 +195,11 @@ class FeatureSweep:
         return fit_loglog(self.widths[keep], self.mean(quantity)[keep])
 
 
-def _one_run(model: MLP, task: FeatureTask, key, lr: float, steps: int, center: bool):
-    params0 = model.init(key, dtype=task.x.dtype)
-    y = task.y + model.apply(params0, task.x) if center else task.y  # centred output
-    res = train(model.apply, params0, task.x, y, lr=lr, steps=steps, record_every=steps,
-                progress=False, desc=f"width {model.width}")
-    return measure_change(model, params0, res.params, task.x, res.loss[-1])
-
-
 def _check_sweep_args(widths, seeds):
     widths = np.asarray(sorted(int(w) for w in widths))
     if widths.size < 3 or seeds < 1:
         raise ValueError(f"need at least 3 widths and 1 seed, got {widths.size} and {seeds}")
     return widths
-
-
-def _feature_sweep_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                             parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
-                             steps: int = 500, seeds: int = 4, alpha: float = 1.0,
-                             base_width: int = 64, activation: str = "relu") -> FeatureSweep:
-    """The plain route to :func:`feature_sweep`: :func:`~ntk_explore.core.training.train` and
-    :func:`measure_change` per net (one compile per model). The tests check that the
-    fused route equals it."""
-    widths = _check_sweep_args(widths, seeds)
-    runs = [[None] * widths.size for _ in range(seeds)]
-    for j, width in enumerate(widths):
-        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
-                    parametrization=parametrization, base_width=base_width, alpha=alpha)
-        rate = width_lr(lr, parametrization, int(width), base_width, alpha)
-        for s in range(seeds):
-            runs[s][j] = _one_run(model, task, jax.random.fold_in(key, s), rate, steps,
-                                  alpha != 1.0)
-    stack = {f: np.array([[getattr(r, f) for r in row] for row in runs])
-             for f in ChangeStats._fields}
-    return FeatureSweep(widths, parametrization, float(alpha), float(lr), int(steps), **stack)
 
 
 # -- one training run per net, measured at several step counts ---------------------------
@@ -367,24 +338,6 @@ def _coord_sizes(model, params0, params_t, x):
     h0, _, f0 = model.features(params0, x)
     ht, _, ft = model.features(params_t, x)
     return jnp.stack([jnp.sqrt(jnp.mean((b - a) ** 2)) for a, b in zip(h0 + [f0], ht + [ft])])
-
-
-def _coord_check_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                           parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
-                           steps: int = 4, seeds: int = 2, base_width: int = 64) -> CoordCheck:
-    """The plain route to :func:`coord_check` (:func:`~ntk_explore.core.training.train`)."""
-    widths = np.asarray(sorted(int(w) for w in widths))
-    size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
-    for j, width in enumerate(widths):
-        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1],
-                    parametrization=parametrization, base_width=base_width)
-        for s in range(seeds):
-            p0 = model.init(jax.random.fold_in(key, s), dtype=task.x.dtype)
-            res = train(model.apply, p0, task.x, task.y, lr=lr, steps=steps, record_every=1,
-                        keep_params=True, progress=False, raise_on_divergence=False)
-            for t, p in zip(res.steps[1:], res.param_history[1:]):
-                size[s, t - 1, j] = np.asarray(_coord_sizes(model, p0, p, task.x))
-    return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))
 
 
 def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,

@@ -165,18 +165,6 @@ def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int
     return out
 
 
-def _head_probe_reference(hd: Head, hparams, z, y, taus, *, lr: float = 0.5) -> list:
-    """The plain route to :func:`head_probe` (:func:`~ntk_explore.core.training.train` per tau)."""
-    out, done = [], 0
-    for t in taus:
-        if t > done:
-            hparams = train(hd.apply, hparams, z, y, lr=lr, steps=t - done, loss="xent",
-                            progress=False, record_every=t - done).params
-            done = t
-        out.append(hparams)
-    return out
-
-
 class FTStart(NamedTuple):
     """State at the start of FT on ``n`` target points.
 
@@ -279,23 +267,6 @@ class FTOutcome(NamedTuple):
     cka: float
     accuracy: float
     diverged: bool
-
-
-def _finetune_reference(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
-                        steps: int) -> FTOutcome:
-    """The plain route to :func:`finetune` (:func:`~ntk_explore.core.training.train`, then
-    measuring); the tests check that :func:`finetune` equals it."""
-    apply = _Finetuned(pre.model, hd).apply
-    res = train(apply, (pre.params, hparams), data.x_train, data.y_train, lr=lr,
-                steps=steps, loss="xent", progress=False, record_every=steps,
-                raise_on_divergence=False)
-    if res.diverged_at is not None:
-        return FTOutcome(math.nan, math.nan, math.nan, True)
-    z0 = backbone_features(pre.model, pre.params, data.x_train)
-    zt = backbone_features(pre.model, res.params[0], data.x_train)
-    pred = np.asarray(jnp.argmax(apply(res.params, data.x_test), axis=1))
-    return FTOutcome(float(jnp.linalg.norm(zt - z0) / jnp.linalg.norm(z0)),
-                     linear_cka(zt, z0), float(np.mean(pred == data.labels_test)), False)
 
 
 def _ft_record(net: _Finetuned, params, params0, x, y, x_test):
