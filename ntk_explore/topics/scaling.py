@@ -34,16 +34,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._cache import LRU as _LRU
 from ..core.datasets import Task, digits_task, teacher_task
 from ..core.kernels import flatten_blocks, infinite_kernel_fn, mlp_ntk, mlp_pntk, regress
 from ..core.metrics import Exponent, exponent, test_loss
-from ..core.models import MLP, init_from_draw, mlp
-from ..core.training import gd_checkpoints, precompile_gd
+from ..core.models import MLP, apply_jit, init_from_draw, mlp
+from ..core.training import gd_checkpoints
 
 __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
-    "data_scaling", "ScalingExplorer", "train_centered", "init_params", "kernel_predict", "regress",
+    "data_scaling", "check_sizes", "check_learners", "infinite_ntk", "train_centered",
+    "init_params", "kernel_predict", "regress",
     "centered_apply", "test_loss", "log_sizes", "LEARNERS",
 ]
 
@@ -95,7 +95,8 @@ class ScalingCurves:
         return {name: self.exponent(name) for name in self.losses}
 
 
-def _check_sizes(ns, pool: int) -> np.ndarray:
+def check_sizes(ns, pool: int) -> np.ndarray:
+    """Sorted training-set sizes ``(m,)``; at least 3, each in ``[2, pool]`` (else ValueError)."""
     ns = np.asarray(sorted(int(n) for n in ns))
     if ns.size < 3 or ns[0] < 2 or ns[-1] > pool:
         raise ValueError(f"need at least 3 sizes in [2, {pool}], got {ns.tolist()}")
@@ -124,12 +125,52 @@ def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 
     Returns:
       :class:`ScalingCurves` with ``losses[learner]`` of shape ``(len(ns),)``.
 
-    The same computation as :meth:`ScalingExplorer.curves` with empty caches.
+    The slider path, :class:`ntk_explore.explore.ScalingExplorer`, computes the same
+    curves with caches and resumed training.
     """
-    explorer = ScalingExplorer(task, ns, key=key, depth=depth, lr=lr,
-                               parametrization=parametrization, kernel=kernel, ridge=ridge,
-                               learners=learners)
-    return explorer.curves(width, steps, n_pre)
+    ns = check_sizes(ns, task.x.shape[0])
+    check_learners(learners, kernel)
+    if "entk_pretrained" in learners and not 0 < n_pre <= task.x_extra.shape[0]:
+        raise ValueError(f"n_pre must be in [1, {task.x_extra.shape[0]}], got {n_pre}")
+    model = mlp(task.x.shape[1], width, depth, task.y.shape[1], parametrization=parametrization)
+    p0 = init_from_draw(model, key)
+
+    def fit(x, y):
+        return train_centered(model, p0, x, y, lr=lr, steps=steps)[steps]
+
+    def kernel_loss(params, n):
+        return test_loss(kernel_predict(model, params, task.x[:n], task.y[:n], task.x_test,
+                                        kernel=kernel, ridge=ridge), task.y_test)
+
+    pre = fit(task.x_extra[:n_pre], task.y_extra[:n_pre]) if "entk_pretrained" in learners else None
+    f0_test = apply_jit(model, p0, jnp.asarray(task.x_test))
+    losses = {name: [] for name in learners}
+    for n in ns:
+        n = int(n)
+        trained = fit(task.x[:n], task.y[:n]) if {"net", "entk_trained"} & set(learners) else None
+        for name in learners:
+            if name == "net":
+                f = apply_jit(model, trained, jnp.asarray(task.x_test)) - f0_test
+                losses[name].append(test_loss(f, task.y_test))
+            elif name == "ntk":
+                x = task.x[:n]
+                losses[name].append(test_loss(regress(infinite_ntk(model, x, x), task.y[:n],
+                                                      infinite_ntk(model, task.x_test, x), ridge),
+                                              task.y_test))
+            else:
+                params = {"entk_init": p0, "entk_trained": trained, "entk_pretrained": pre}[name]
+                losses[name].append(kernel_loss(params, n))
+    return ScalingCurves(task.name, ns, {k: np.asarray(v, np.float64) for k, v in losses.items()},
+                         width, steps, n_pre, kernel)
+
+
+def check_learners(learners: Sequence[str], kernel: str) -> None:
+    """ValueError unless every learner is one of :data:`LEARNERS` and ``kernel`` is known."""
+    bad = set(learners) - set(LEARNERS)
+    if bad:
+        raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
+    if kernel not in ("pntk", "entk"):
+        raise ValueError(f"unknown kernel {kernel!r}; choose 'pntk' or 'entk'")
 
 
 def centered_apply(model: MLP, params0):
@@ -154,160 +195,11 @@ def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=No
                           save_at=save_at, pad_min=pad_min, center=True)
 
 
-@jax.jit
-def _pntk_and_outputs(model: MLP, params, rows, cols):
-    """pNTK ``(R, C)`` between ``rows`` and ``cols`` and the outputs ``(R, k)`` on ``rows``."""
-    return mlp_pntk(model)(rows, cols, params), model.apply(params, rows)
-
-
-class ScalingExplorer:
-    """:func:`data_scaling` for one task, sizes and init, with caches for slider moves.
-
-    :meth:`curves` returns the same :class:`ScalingCurves` as
-    ``data_scaling(task, ns, key=key, width=width, steps=steps, n_pre=n_pre, ...)``
-    (up to float rounding) but reuses what earlier calls computed:
-
-    * GD checkpoints per (width, training set) at the step counts in
-      ``save_at``: more steps resume from the last checkpoint (GD is
-      deterministic, so the iterates are the same), fewer steps are a lookup;
-    * one compiled GD segment per (width, padded size): sets below ``pad_min``
-      points are padded to it with masked rows, so few sizes compile;
-    * one pNTK evaluation per parameter set on ``[x[:n_max]; x_test] x x[:n_max]``,
-      sliced for every ``n`` (instead of two kernels per ``n``), which also
-      gives the net's test outputs;
-    * the infinite-width NTK (independent of width, steps and ``n_pre``) and each
-      learner's losses under the settings it depends on.
-
-    Caches are bounded: checkpoints of the ``max_widths`` most recent widths,
-    losses of the 256 most recent settings.
-    """
-
-    def __init__(self, task: Task, ns: Sequence[int], *, key: jax.Array, depth: int = 1,
-                 lr: float = 1.0, parametrization: str = "ntk", kernel: str = "pntk",
-                 ridge: float = 0.0, learners: Sequence[str] = LEARNERS,
-                 save_at: Sequence[int] = (), max_widths: int = 2, pad_min: int = 128,
-                 max_width: int = 1024):
-        self.ns = _check_sizes(ns, task.x.shape[0])
-        bad = set(learners) - set(LEARNERS)
-        if bad:
-            raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
-        if kernel not in ("pntk", "entk"):
-            raise ValueError(f"unknown kernel {kernel!r}; choose 'pntk' or 'entk'")
-        self.task, self.key, self.depth, self.lr = task, key, depth, lr
-        self.parametrization, self.kernel, self.ridge = parametrization, kernel, ridge
-        self.learners, self.save_at = tuple(learners), tuple(int(s) for s in save_at)
-        self.pad_min = pad_min
-        # inits of every width up to max_width share one compiled normal draw (init_params)
-        self.draw_size = mlp(task.x.shape[1], max_width, depth, task.y.shape[1]).num_params
-        n_max = int(self.ns[-1])
-        self._x = jnp.asarray(task.x[:n_max])
-        self._rows = jnp.asarray(np.concatenate([task.x[:n_max], task.x_test]))
-        self._nets = _LRU(max_widths)  # width -> (model, params0, {(pretrain, n): {step: params}})
-        self._losses = _LRU(256)  # (learner, settings...) -> (m,) losses
-
-    def _net(self, width: int):
-        def make():
-            model = mlp(self.task.x.shape[1], width, self.depth, self.task.y.shape[1],
-                        parametrization=self.parametrization)
-            return model, init_params(model, self.key, draw_size=self.draw_size), {}
-        return self._nets.get_or(width, make)
-
-    def trained(self, width: int, steps: int, n: int, pretrain: bool = False):
-        """Params after ``steps`` GD steps on the first ``n`` pool points (or
-        ``x_extra`` points if ``pretrain``), resumed from the cached checkpoints."""
-        model, params0, trajectories = self._net(width)
-        x, y = (self.task.x_extra, self.task.y_extra) if pretrain else (self.task.x, self.task.y)
-        saved = trajectories.setdefault((pretrain, n), {})
-        if steps not in saved:
-            s0 = max((s for s in saved if s < steps), default=0)
-            saved.update(train_centered(model, params0, x[:n], y[:n], lr=self.lr, steps=steps,
-                                        start=(s0, saved[s0]) if s0 else None,
-                                        save_at=self.save_at, pad_min=self.pad_min))
-        return saved[steps]
-
-    def precompile(self, widths: Sequence[int], n_pres: Sequence[int] = ()) -> None:
-        """Compile, ahead of time, what :meth:`curves` runs at these widths (the GD loop of
-        every padded training-set size, and the kernel/outputs function), so that a
-        later move to any of them only computes. Nothing is trained or cached."""
-        sizes = {max(int(n), self.pad_min) for n in list(self.ns) + list(n_pres)}
-        t = self.task
-        dtype = self._x.dtype
-        for width in widths:
-            model = mlp(t.x.shape[1], int(width), self.depth, t.y.shape[1],
-                        parametrization=self.parametrization)
-            p = init_params(model, self.key, draw_size=self.draw_size)
-            for size in sorted(sizes):
-                precompile_gd(model, p, size, t.x.shape[1], t.y.shape[1], dtype, center=True)
-            if self.kernel == "pntk" or "net" in self.learners:
-                _pntk_and_outputs.lower(model, p, self._rows, self._x).compile()
-
-    def _sliced_losses(self, kernel, ns=None) -> list:
-        """Kernel ``(n_max + T, n_max)`` on ``[x[:n_max]; x_test] x x[:n_max]`` -> test loss
-        of kernel regression on the first ``n`` points, for each ``n`` in ``ns`` (default all)."""
-        kernel = np.asarray(kernel, np.float64)
-        n_max, t = int(self.ns[-1]), self.task
-        return [test_loss(regress(kernel[:n, :n], t.y[:n], kernel[n_max:, :n], self.ridge),
-                          t.y_test) for n in (self.ns if ns is None else ns)]
-
-    def _kernel_losses(self, model, params, n=None) -> list:
-        """Test losses of kernel regression with the kernel at ``params``, per ``n``."""
-        t, ns = self.task, self.ns if n is None else [n]
-        if self.kernel == "entk":
-            return [test_loss(kernel_predict(model, params, t.x[:m], t.y[:m], t.x_test,
-                                             kernel="entk", ridge=self.ridge), t.y_test)
-                    for m in ns]
-        return self._sliced_losses(_pntk_and_outputs(model, params, self._rows, self._x)[0], ns)
-
-    def _trained_losses(self, width: int, steps: int) -> dict:
-        """``{'net': (m,), 'entk_trained': (m,)}``: each ``n``'s trained net and its kernel."""
-        model, params0, _ = self._net(width)
-        t, n_max = self.task, int(self.ns[-1])
-        want_kernel = "entk_trained" in self.learners
-        f0 = None
-        net, ker = [], []
-        for n in self.ns:
-            p = self.trained(width, steps, int(n))
-            if self.kernel == "pntk" or "net" in self.learners:
-                k, f = _pntk_and_outputs(model, p, self._rows, self._x)
-                if f0 is None:
-                    f0 = np.asarray(_pntk_and_outputs(model, params0, self._rows, self._x)[1])
-                net.append(test_loss(np.asarray(f)[n_max:] - f0[n_max:], t.y_test))
-            if want_kernel:
-                ker.append(self._sliced_losses(k, [n])[0] if self.kernel == "pntk"
-                           else self._kernel_losses(model, p, n)[0])
-        return {"net": np.asarray(net), "entk_trained": np.asarray(ker)}
-
-    def _learner(self, name, settings, compute) -> np.ndarray:
-        return self._losses.get_or((name,) + settings, lambda: np.asarray(compute(), np.float64))
-
-    def curves(self, width: int, steps: int, n_pre: int = 128) -> ScalingCurves:
-        """:class:`ScalingCurves` at one (width, steps, n_pre) setting; see :func:`data_scaling`."""
-        t, learners = self.task, self.learners
-        if "entk_pretrained" in learners and not 0 < n_pre <= t.x_extra.shape[0]:
-            raise ValueError(f"n_pre must be in [1, {t.x_extra.shape[0]}], got {n_pre}")
-        model, params0, _ = self._net(width)
-        losses = {}
-        if "net" in learners or "entk_trained" in learners:
-            both = self._losses.get_or(("trained", width, steps),
-                                       lambda: self._trained_losses(width, steps))
-            losses.update({k: both[k] for k in ("net", "entk_trained") if k in learners})
-        if "entk_init" in learners:
-            losses["entk_init"] = self._learner(
-                "entk_init", (width,), lambda: self._kernel_losses(model, params0))
-        if "entk_pretrained" in learners:
-            losses["entk_pretrained"] = self._learner(
-                "entk_pretrained", (width, steps, n_pre),
-                lambda: self._kernel_losses(model, self.trained(width, steps, n_pre, True)))
-        if "ntk" in learners:
-            losses["ntk"] = self._learner("ntk", (), lambda: self._sliced_losses(
-                _infinite_ntk(infinite_kernel_fn(model), self._rows, self._x)))
-        return ScalingCurves(t.name, self.ns, {name: losses[name] for name in learners},
-                             width, steps, n_pre, self.kernel)
-
-
-def _infinite_ntk(kernel_fn, x1, x2):
-    """The infinite-width NTK ``(n1, n2)``, jitted (one compile instead of one per op)."""
-    return jax.jit(lambda a, b: kernel_fn(a, b).ntk)(x1, x2)
+def infinite_ntk(model: MLP, x1, x2) -> jax.Array:
+    """The infinite-width NTK ``(n1, n2)`` of ``model``'s architecture between ``x1 (n1, d)``
+    and ``x2 (n2, d)``, jitted (one compile instead of one per op)."""
+    kernel_fn = infinite_kernel_fn(model)
+    return jax.jit(lambda a, b: kernel_fn(a, b).ntk)(jnp.asarray(x1), jnp.asarray(x2))
 
 
 def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:

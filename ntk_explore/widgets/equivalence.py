@@ -11,8 +11,9 @@ import jax
 import numpy as np
 from IPython.display import display
 
-from .._cache import LRU as _LRU
 from ..core.training import DivergenceError
+from ..explore import LRU as _LRU
+from ..explore import run_in_background
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..topics.equivalence import precompile_net, regression_task, three_learners
 from ..topics.ntk_table import (
@@ -24,7 +25,6 @@ from ..topics.ntk_table import (
     kernel_rmse,
     simulate_trial,
 )
-from ._background import run_in_background
 from ._display import show_figure as _show
 
 __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]

@@ -7,11 +7,11 @@ import jax
 import jax.numpy as jnp
 from IPython.display import display
 
-from .._cache import LRU as _LRU
 from ..core.training import DivergenceError
+from ..explore import LRU as _LRU
+from ..explore import run_in_background
 from ..plots.features import feature_change_figure
 from ..topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
-from ._background import run_in_background
 from ._display import show_figure
 
 __all__ = ["FeatureWidthApp", "QUICK"]

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 from IPython.display import display
 
-from .._cache import LRU as _LRU
+from ..explore import LRU as _LRU
+from ..explore import run_in_background
 from ..plots.finetune import finetune_figure
 from ..topics import finetune as F
-from ._background import run_in_background
 from ._display import show_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
