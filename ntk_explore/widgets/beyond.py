@@ -11,15 +11,13 @@ about a second on 2 CPU cores, a few seconds for the largest width or step count
 
 from __future__ import annotations
 
-import collections
-
 import ipywidgets as W
 import jax
-from IPython.display import display
 
 from .. import explore
 from ..plots import beyond as plots
 from ..topics import active, pntk_study, scaling
+from ._app import App
 from ._display import show_figure as _show
 
 __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
@@ -27,35 +25,7 @@ __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
 _STYLE = {"description_width": "initial"}
 
 
-class _App:
-    """Shared plumbing: observe sliders, readout HTML, Output, cache."""
-
-    _CACHE_SIZE = 32  # results of this many settings (small objects: losses, gaps, curves)
-
-    def _wire(self, sliders):
-        self._cache = collections.OrderedDict()
-        self.readout, self.out = W.HTML(), W.Output()
-        self.sliders = sliders
-        for s in sliders:
-            s.observe(lambda _change: self.update(), names="value")
-
-    def _cached(self, key, compute):
-        if key in self._cache:
-            self._cache.move_to_end(key)
-        else:
-            self._cache[key] = compute()
-            while len(self._cache) > self._CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return self._cache[key]
-
-    def widget(self) -> W.Widget:
-        return W.VBox([W.HBox(self.sliders), self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
-
-
-class ScalingApp(_App):
+class ScalingApp(App):
     """Test loss vs n for the net and its kernels on one task.
 
     Sliders: width, GD steps, pretraining samples. Attributes after each
@@ -106,7 +76,7 @@ class ScalingApp(_App):
         self.png = _show(self.out, self.figure)
 
 
-class PntkApp(_App):
+class PntkApp(App):
     """pNTK/eNTK gap vs width at init and after training, for ``k`` outputs.
 
     Sliders: outputs k, training steps. Attributes: ``init_sweep``,
@@ -149,7 +119,7 @@ class PntkApp(_App):
         self.png = _show(self.out, self.figure)
 
 
-class ActiveApp(_App):
+class ActiveApp(App):
     """Acquisition curves (random, uncertainty, eNTK look-ahead) on ``load_digits``.
 
     Sliders: points per round, width. Attributes: ``curves`` (strategy -> list
