@@ -19,7 +19,8 @@ Public API (everything else is an implementation detail):
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
   (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
   live verdict)
-* :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
+* :mod:`.explore` -- caches, background warm-up and explorers (resumed runs) for the apps
+* :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic (one ``App`` base)
 * :func:`device_summary`, :func:`on_accelerator`, :func:`by_device` -- which device
   JAX computes on, and default sizes that grow on a GPU.
 """

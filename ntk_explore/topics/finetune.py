@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.datasets import DigitsTransfer, digits_transfer
-from ..core.metrics import linear_cka, spearman
+from ..core.metrics import linear_cka, relative_frobenius, relative_norm, spearman
 from ..core.models import MLP, mlp
 from ..core.training import full_loss, gd_segment, train, xent
 
@@ -240,7 +240,7 @@ def _first_step_arrays(model: MLP, hd: Head, bparams, hparams, x, y, eta):
     loss = lambda bp: xent(hd.apply(hparams, fz(bp)), y)  # noqa: E731
     grads = jax.grad(loss)(bparams)
     actual = fz(jax.tree.map(lambda p, g: p - eta * g, bparams, grads)) - z
-    res = jnp.linalg.norm(actual - predicted) / jnp.linalg.norm(actual)
+    res = relative_norm(predicted, actual)
     return actual, predicted, res, start
 
 
@@ -294,7 +294,7 @@ def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: fl
     if not math.isfinite(loss) or loss > divergence_factor * max(loss0, 1e-8):
         return FTOutcome(math.nan, math.nan, math.nan, True)
     z0, zt = np.asarray(z0), np.asarray(zt)
-    return FTOutcome(float(np.linalg.norm(zt - z0) / np.linalg.norm(z0)), linear_cka(zt, z0),
+    return FTOutcome(relative_frobenius(zt, z0), linear_cka(zt, z0),
                      float(np.mean(np.asarray(pred) == data.labels_test)), False)
 
 

@@ -32,7 +32,7 @@ from ..core.kernels import (
     mlp_pntk,
     regress,
 )
-from ..core.metrics import LogLogFit, fit_loglog
+from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, relative_norm
 from ..core.models import MLP, mlp
 from ..core.training import train
 
@@ -53,7 +53,7 @@ def pntk_gap(model: MLP, params, x, *, mode: str = "sum") -> float:
     x = jnp.asarray(x)
     entk = mlp_ntk(model)(x, None, params)  # (n, n, k, k)
     p = mlp_pntk(model, mode=mode)(x, None, params)  # (n, n)
-    return float(jnp.linalg.norm(entk - _kron_eye(p, model.out_dim)) / jnp.linalg.norm(entk))
+    return float(relative_norm(_kron_eye(p, model.out_dim), entk))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +204,7 @@ def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
     pred_p = regress(pn(x, None, params), y, pn(x_test, x, params), ridge)
     labels_test = np.asarray(labels_test)
     return RegressionComparison(
-        pred_e, pred_p, float(np.linalg.norm(pred_p - pred_e) / np.linalg.norm(pred_e)),
+        pred_e, pred_p, relative_frobenius(pred_p, pred_e),
         float(np.mean(pred_e.argmax(1) == labels_test)),
         float(np.mean(pred_p.argmax(1) == labels_test)))
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.kernels import check_kernel_memory, infinite_kernel_fn, mlp_ntk, structured_ntk
-from ..core.metrics import LogLogFit, fit_loglog
+from ..core.metrics import LogLogFit, fit_loglog, relative_norm
 from ..core.models import mlp
 
 __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
@@ -29,7 +29,7 @@ def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = 
         ntk_inf = infinite_kernel_fn(model)(x).ntk
     entk = mlp_ntk(model)(x, None, model.init(key, dtype=x.dtype))
     target = ntk_inf[:, :, None, None] * jnp.eye(model.out_dim, dtype=ntk_inf.dtype)[None, None]
-    err = float(jnp.linalg.norm(entk - target) / jnp.linalg.norm(target))
+    err = float(relative_norm(entk, target))
     return err, entk, ntk_inf
 
 
