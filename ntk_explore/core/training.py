@@ -98,16 +98,17 @@ class TrainResult(NamedTuple):
 @jax.tree_util.register_static
 class ApplyFn:
     """A plain ``apply(params, x)`` function as a model for :func:`gd_segment`: a pytree
-    without leaves, compiled once per function (equal and hashed by identity)."""
+    without leaves, compiled once per function (as equal and hashed as the function: by
+    identity for closures, by owner and function for bound methods)."""
 
     def __init__(self, apply: Callable):
         self.apply = apply
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, ApplyFn) and other.apply is self.apply
+        return isinstance(other, ApplyFn) and other.apply == self.apply
 
     def __hash__(self) -> int:
-        return id(self.apply)
+        return hash(self.apply)
 
 
 def as_model(apply: Callable):
