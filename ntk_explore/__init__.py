@@ -8,7 +8,9 @@ Public API (everything else is an implementation detail):
                :func:`kernel_regression`, :func:`relative_frobenius`
 * linearized:  :func:`linearize`, :func:`mse_dynamics`, :func:`stable_lr`
 * training:    :func:`train`, :class:`DivergenceError`
-* regimes:     :func:`fit_loglog`, :func:`entk_convergence`
+* metrics:     :func:`fit_loglog` (and :mod:`.core.metrics`: relative norms, RMS, CKA,
+               Spearman, AUC, exponents)
+* regimes:     :func:`entk_convergence`
 * topics (submodules, each behind one notebook):
   :mod:`.equivalence` (02: three learners, kernel motion), :mod:`.ntk_table` (02: the
   published kernel-regression table), :mod:`.features` (03: feature change vs width),
@@ -17,7 +19,8 @@ Public API (everything else is an implementation detail):
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
   (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
   live verdict)
-* :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
+* :mod:`.explore` -- caches, background warm-up and explorers (resumed runs) for the apps
+* :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic (one ``App`` base)
 * :func:`device_summary`, :func:`on_accelerator`, :func:`by_device` -- which device
   JAX computes on, and default sizes that grow on a GPU.
 """
@@ -38,6 +41,7 @@ from .core.kernels import (
     relative_frobenius,
 )
 from .core.linearized import linearize, mse_dynamics, stable_lr
+from .core.metrics import fit_loglog
 from .core.models import MLP, PARAMETRIZATIONS, Parametrization, mlp
 from .core.training import DivergenceError, train
 
@@ -47,7 +51,7 @@ __version__ = "0.1.0"
 # ``import ntk_explore`` stays light and ``ne.scaling`` still works.
 TOPICS = ("equivalence", "ntk_table", "features", "transfer", "zigzag", "finetune",
           "scaling", "pntk_study", "active", "tour", "regimes")
-_LAZY = {"entk_convergence": "regimes", "fit_loglog": "regimes"}
+_LAZY = {"entk_convergence": "regimes"}
 
 
 def __getattr__(name: str):

@@ -1,6 +1,6 @@
 """Warm-up threads stop cleanly at interpreter exit, even in the middle of compiling.
 
-Without the exit hook in ``widgets/_background.py`` this script aborted with
+Without the exit hook in ``explore/_background.py`` this script aborted with
 "FATAL: exception not rethrown" (exit status 134) every time it was tried.
 """
 

@@ -61,7 +61,7 @@ def test_live_figure_frame_equals_a_full_redraw_of_the_same_state():
 def test_lru_keeps_the_most_recently_used():
     import pytest
 
-    from ntk_explore._cache import LRU
+    from ntk_explore.explore import LRU
 
     cache, calls = LRU(2), []
     cache.put("a", 1)

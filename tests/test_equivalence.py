@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ntk_explore import equivalence as E
+from ntk_explore.core import training
 from ntk_explore.core.kernels import mlp_ntk, relative_frobenius
 from ntk_explore.core.linearized import linearize
 from ntk_explore.core.models import mlp
@@ -66,20 +67,29 @@ def test_linearized_learner_equals_explicit_gd_on_taylor_model(task_1d):
     np.testing.assert_allclose(r.linear.test_out, gd.outputs[:, :, 0], rtol=1e-8, atol=1e-10)
 
 
-def test_traced_model_matches_mlp():
-    """The fast path's model with traced scalars: same init, outputs and eNTK as ``MLP``."""
+def test_net_init_matches_mlp():
+    """The compiled init (model traced) gives MLP.init's parameters and mlp_ntk's eNTK."""
     for par, alpha in (("ntk", 1.0), ("mup", 2.0), ("standard", 0.5)):
         model = mlp(3, 48, 2, parametrization=par, alpha=alpha, sigma_b=1.0)
-        arch, scal = E._arch_and_scalars(model, np.float32)
-        net = E._TracedMLP(arch, scal)
         key = jax.random.key(7)
-        p_ref, p = model.init(key, dtype=np.float32), net.init(key, np.float32)
-        for a, b in zip(jax.tree.leaves(p_ref), jax.tree.leaves(p)):
-            np.testing.assert_allclose(a, b, rtol=1e-6)
         x = jax.random.normal(jax.random.key(8), (5, 3), np.float32)
-        np.testing.assert_allclose(net.apply(p, x), model.apply(p_ref, x), rtol=1e-5, atol=1e-6)
-        params, k_test = E._net_init(arch, scal, key, x, x[:2])
+        params, k_test = E._net_init(model, key, x, x[:2])
+        p_ref = model.init(key, dtype=np.float32)
+        for a, b in zip(jax.tree.leaves(p_ref), jax.tree.leaves(params)):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
         np.testing.assert_allclose(k_test, mlp_ntk(model)(x[:2], x, p_ref), rtol=1e-5, atol=1e-6)
+
+
+def test_moving_alpha_parametrization_or_lr_compiles_nothing(task_1d):
+    """After one call, three_learners at other alpha / parametrization / lr / steps / center
+    reuses every compiled function (the model's scalars are traced)."""
+    args = dict(key=jax.random.key(0), width=40, depth=2, records=4, kernel_records=2)
+    E.three_learners(task_1d, steps=20, **args)
+    before = (training.gd_segment._cache_size(), E._net_init._cache_size())
+    for kw in (dict(alpha=2.0), dict(parametrization="mup"), dict(lr=0.05, steps=35),
+               dict(parametrization="standard", center=True)):
+        E.three_learners(task_1d, **dict(dict(steps=20), **kw), **args)
+    assert (training.gd_segment._cache_size(), E._net_init._cache_size()) == before
 
 
 @pytest.mark.parametrize("kw", [dict(parametrization="ntk"),

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from ntk_explore import features as F
+from ntk_explore.core import training
 from ntk_explore.core.kernels import empirical_ntk, mlp_ntk
-from ntk_explore.core.models import mlp
+from ntk_explore.core.models import init_from_draw, mlp
+from ntk_explore.core.training import train
 
 # ---------------------------------------------------------------------------
 # identities (float64, see conftest)
@@ -158,7 +160,43 @@ def test_cka_drifts_from_one_only_with_feature_learning(sweeps):
 
 
 # ---------------------------------------------------------------------------
-# the fast route (one compiled loop per width, NumPy measurements) equals the plain one
+# the topic's sweeps against the core: training.train per net, then measure_change
+
+
+def _core_sweep(task, widths, *, key, parametrization, depth, lr, steps, seeds, alpha):
+    """Per (seed, width): ``model.init``, ``training.train`` (centred when alpha != 1) and
+    :func:`measure_change`, stacked like a :class:`FeatureSweep`."""
+    runs = []
+    for s in range(seeds):
+        row = []
+        for width in widths:
+            model = mlp(task.x.shape[1], width, depth, task.y.shape[1],
+                        parametrization=parametrization, alpha=alpha)
+            p0 = model.init(jax.random.fold_in(key, s), dtype=task.x.dtype)
+            y = task.y + model.apply(p0, task.x) if alpha != 1.0 else task.y
+            res = train(model.apply, p0, task.x, y, steps=steps, record_every=steps,
+                        lr=F.width_lr(lr, parametrization, width, 64, alpha), progress=False)
+            row.append(F.measure_change(model, p0, res.params, task.x, res.loss[-1]))
+        runs.append(row)
+    return {f: np.array([[getattr(r, f) for r in row] for row in runs])
+            for f in F.ChangeStats._fields}
+
+
+def _core_coord_sizes(task, widths, *, key, parametrization, lr, steps, seeds, depth=2):
+    """RMS coordinate changes from training.train(keep_params=True) and MLP.features."""
+    size = np.full((seeds, steps, len(widths), depth + 1), np.nan)
+    for j, width in enumerate(widths):
+        model = mlp(task.x.shape[1], width, depth, task.y.shape[1], parametrization=parametrization)
+        for s in range(seeds):
+            p0 = model.init(jax.random.fold_in(key, s), dtype=task.x.dtype)
+            res = train(model.apply, p0, task.x, task.y, lr=lr, steps=steps, record_every=1,
+                        keep_params=True, progress=False, raise_on_divergence=False)
+            h0, _, f0 = model.features(p0, task.x)
+            for t, p in zip(res.steps[1:], res.param_history[1:]):
+                ht, _, ft = model.features(p, task.x)
+                size[s, t - 1, j] = [np.sqrt(np.mean((b - a) ** 2))
+                                     for a, b in zip(h0 + [f0], ht + [ft])]
+    return np.nanmean(size, axis=0)
 
 
 @pytest.mark.parametrize("parametrization,alpha,depth", [("ntk", 1.0, 2), ("mup", 2.0, 1),
@@ -172,21 +210,20 @@ def test_fast_sweep_equals_train_and_measure_change(key, parametrization, alpha,
                             seeds=2)
     assert sorted(fast) == [0, 7, 20]
     for steps in (7, 20):
-        ref = F._feature_sweep_reference(task, widths, key=jax.random.key(4), steps=steps,
-                                         parametrization=parametrization, alpha=alpha,
-                                         depth=depth, lr=0.5, seeds=2)
+        ref = _core_sweep(task, widths, key=jax.random.key(4), steps=steps,
+                          parametrization=parametrization, alpha=alpha, depth=depth, lr=0.5,
+                          seeds=2)
         assert fast[steps].steps == steps and fast[steps].feature.shape == (2, 3, depth)
         for f in F.ChangeStats._fields:
-            np.testing.assert_allclose(getattr(fast[steps], f), getattr(ref, f), rtol=1e-7,
+            np.testing.assert_allclose(getattr(fast[steps], f), ref[f], rtol=1e-7,
                                        atol=1e-12, err_msg=f)
     assert not np.any(fast[0].feature) and fast[0].kernel.max() == 0  # step 0: nothing moved
 
 
-def test_fast_init_equals_model_init(key):
+def test_shared_draw_init_equals_model_init(key):
     for depth, width in ((1, 40), (3, 300)):
         model = mlp(5, width, depth, out_dim=2, parametrization="mup")
-        spec = F._NetSpec(5, 2, width, depth, "relu", True)
-        ours = F._init_params(spec, F._layer_scalars(model), key, jnp.float64)
+        ours = init_from_draw(model, key, dtype=jnp.float64)
         for a, b in zip(ours, model.init(key)):
             np.testing.assert_array_equal(a["w"], b["w"])
             np.testing.assert_array_equal(a["b"], b["b"])
@@ -203,10 +240,10 @@ def test_fast_sweep_flags_divergence(key):
 def test_precompile_then_sweep_does_not_compile(key):
     task = F.feature_task(key, n=12, d=3, dtype=jnp.float32)
     F.precompile_sweep(task, (48, 80, 112), depth=2)
-    before = F._gd_segment._cache_size()
+    before = training.gd_segment._cache_size()
     F.feature_sweeps(task, (48, 80, 112), key=key, steps=[5, 10], parametrization="mup",
                      alpha=2.0, lr=0.3, seeds=2)
-    assert F._gd_segment._cache_size() == before
+    assert training.gd_segment._cache_size() == before
 
 
 def test_widget_quick_view_then_full_sweep():
@@ -233,5 +270,5 @@ def test_fast_coord_check_equals_train_route(key, parametrization, lr):
     task = F.feature_task(key, n=16, d=3, scale=2.0)
     args = dict(key=jax.random.key(6), parametrization=parametrization, lr=lr, steps=3, seeds=2)
     fast = F.coord_check(task, (32, 128, 512), **args)
-    ref = F._coord_check_reference(task, (32, 128, 512), **args)
-    np.testing.assert_allclose(fast.size, ref.size, rtol=1e-8, atol=1e-14)  # NaN where diverged
+    ref = _core_coord_sizes(task, (32, 128, 512), **args)
+    np.testing.assert_allclose(fast.size, ref, rtol=1e-8, atol=1e-14)  # NaN where diverged

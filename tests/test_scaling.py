@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from ntk_explore import pntk_study, scaling
+from ntk_explore import explore, pntk_study, scaling
 from ntk_explore.core.kernels import flatten_blocks, mlp_ntk, mlp_pntk
-from ntk_explore.core.models import mlp
+from ntk_explore.core.models import init_from_draw, mlp
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0])
@@ -173,7 +173,7 @@ def _reference_scaling(task, ns, key, width, steps, n_pre):
 def test_explorer_after_moves_equals_slow_path():
     task = scaling.digits_task()
     ns, key = [8, 16, 32], jax.random.key(0)
-    ex = scaling.ScalingExplorer(task, ns, key=key, save_at=(20, 50, 100), max_widths=1,
+    ex = explore.ScalingExplorer(task, ns, key=key, save_at=(20, 50, 100), max_widths=1,
                                  pad_min=16)
     for width, steps, n_pre in [(64, 50, 32), (64, 100, 16), (32, 20, 32)]:
         got = ex.curves(width, steps, n_pre)  # fresh, resumed from step 50, new width evicts
@@ -188,7 +188,7 @@ def test_explorer_after_moves_equals_slow_path():
 def test_gap_explorer_equals_gap_vs_width(key):
     x = scaling.digits_task().x[:12]
     y = scaling.digits_task().y[:12]
-    ex = pntk_study.GapExplorer(x, [64, 16], key=key, seeds=2, k_max=5, y=y[:, :5],
+    ex = explore.GapExplorer(x, [64, 16], key=key, seeds=2, k_max=5, y=y[:, :5],
                                 save_at=(5, 20), max_ks=1)
     refs = {}
     for k, steps in [(2, 5), (2, 20), (3, 30), (2, 20)]:  # fresh, resumed, new k evicts k=2
@@ -198,7 +198,7 @@ def test_gap_explorer_equals_gap_vs_width(key):
                                                      y=y[:, :k], train_steps=steps)
         assert got.widths.tolist() == [16, 64] and got.train_steps == steps
         assert np.allclose(got.gaps, refs[k, steps].gaps, rtol=1e-9), (k, steps)
-    first = pntk_study.GapExplorer(x, [16, 64], key=key, seeds=2, k_max=5, mode="first")
+    first = explore.GapExplorer(x, [16, 64], key=key, seeds=2, k_max=5, mode="first")
     assert np.allclose(first.sweep(3).gaps, pntk_study.gap_vs_width(
         x, [16, 64], key=key, seeds=2, out_dim=3, mode="first").gaps, rtol=1e-9)
     with pytest.raises(ValueError):
@@ -208,7 +208,7 @@ def test_gap_explorer_equals_gap_vs_width(key):
 
 
 def test_gap_explorer_init_is_model_init(key):
-    ex = pntk_study.GapExplorer(np.zeros((3, 4)), [8, 16, 32], key=key, seeds=2, k_max=6)
+    ex = explore.GapExplorer(np.zeros((3, 4)), [8, 16, 32], key=key, seeds=2, k_max=6)
     for k in (1, 4, 6):
         ref = mlp(4, 16, 1, k).init(jax.random.fold_in(key, 1))
         got = ex.init(16, 1, k)
@@ -234,18 +234,18 @@ def test_entk_regression_equals_regress(key, ridge):
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "mup"])
-def test_init_params_equals_model_init(key, parametrization):
+def test_shared_draw_init_equals_model_init(key, parametrization):
     big = mlp(5, 40, 2, 3, parametrization=parametrization).num_params
     for width in (8, 40, 17):
         model = mlp(5, width, 2, 3, parametrization=parametrization)
-        ref, got = model.init(key), scaling.init_params(model, key, draw_size=big)
+        ref, got = model.init(key), init_from_draw(model, key, draw_size=big)
         for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
             assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 
 def test_explorer_precompile_changes_nothing():
     task = scaling.digits_task()
-    ex = scaling.ScalingExplorer(task, [8, 16, 32], key=jax.random.key(0), pad_min=16,
+    ex = explore.ScalingExplorer(task, [8, 16, 32], key=jax.random.key(0), pad_min=16,
                                  learners=("net", "entk_init"), max_width=64)
     ex.precompile([24, 40], n_pres=[8])
     got = ex.curves(24, 10)

@@ -1,12 +1,20 @@
-"""Synthetic inputs and tasks with known ground truth (nothing is downloaded)."""
+"""Inputs and tasks: synthetic ones with known ground truth, and scikit-learn's
+``load_digits`` (shipped with scikit-learn; nothing is downloaded), loaded by one
+function (:func:`digits`) for every task built on it.
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["circle", "sphere"]
+__all__ = ["circle", "sphere", "digits", "Task", "digits_task", "teacher_task",
+           "DigitsTransfer", "digits_transfer"]
 
 
 def circle(n: int, dtype=None) -> tuple[jax.Array, np.ndarray]:
@@ -28,3 +36,130 @@ def sphere(key: jax.Array, n: int, d: int, dtype=None) -> jax.Array:
         raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
     x = jax.random.normal(key, (n, d), dtype or jnp.zeros(()).dtype)
     return x / jnp.linalg.norm(x, axis=1, keepdims=True)
+
+
+class Task(NamedTuple):
+    """A regression task: pool ``x (N, d)``, ``y (N, k)``; test ``x_test (T, d)``, ``y_test (T, k)``.
+
+    ``x_extra``/``y_extra`` (``(E, d)``, ``(E, k)``) are held apart for
+    pretraining. ``labels``/``labels_test`` are class indices (``None`` for
+    regression tasks).
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_extra: np.ndarray
+    y_extra: np.ndarray
+    labels: np.ndarray | None = None
+    labels_test: np.ndarray | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, labels = load_digits(return_X_y=True)
+    x.setflags(write=False)
+    labels.setflags(write=False)
+    return x, labels
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``load_digits`` (shipped with it, nothing is downloaded): pixels
+    scaled to ``[0, 1]`` ``(1797, 64)`` and labels ``(1797,)``; loaded once."""
+    x, labels = _load_digits()
+    return x / 16.0, np.array(labels)
+
+
+def _digits_arrays():
+    x, labels = digits()
+    x = (x - x.mean(0)[None, :]) / (x.std(0)[None, :] + 0.1)  # standardised pixels
+    return x, labels
+
+
+def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task:
+    """``load_digits`` (1797 images, 8x8, shipped with scikit-learn) as MSE regression.
+
+    Pixels are standardised; targets are centred one-hot vectors
+    ``onehot - 1/10`` of shape ``(., 10)``. The rows are shuffled with
+    ``seed`` and split into test (``n_test``), pretraining (``n_extra``) and
+    pool (the rest, 1141 with the defaults).
+    """
+    x, labels = _digits_arrays()
+    if n_test + n_extra >= x.shape[0]:
+        raise ValueError(f"n_test + n_extra must be below {x.shape[0]}, got {n_test + n_extra}")
+    perm = np.random.default_rng(seed).permutation(x.shape[0])
+    x, labels = x[perm], labels[perm]
+    y = np.eye(10)[labels] - 0.1
+    te, ex = slice(0, n_test), slice(n_test, n_test + n_extra)
+    rest = slice(n_test + n_extra, None)
+    return Task("digits", x[rest], y[rest], x[te], y[te], x[ex], y[ex], labels[rest], labels[te])
+
+
+def teacher_task(*, seed: int = 0, d: int = 8, n_pool: int = 1024, n_test: int = 400,
+                 n_extra: int = 256, teacher_width: int = 4) -> Task:
+    """Synthetic task with a known target: a small tanh teacher net on the sphere.
+
+    ``x`` is uniform on the unit sphere in ``R^d`` scaled by ``sqrt(d)``;
+    ``y = sum_j a_j tanh(w_j . x) / sqrt(teacher_width)`` with Gaussian
+    ``w_j`` (unit-norm rows) and ``a_j``; no label noise, so the test loss is
+    the error against the true function. Shapes ``(., d)`` and ``(., 1)``.
+    """
+    rng = np.random.default_rng(seed + 1000)
+    w = rng.standard_normal((teacher_width, d))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    a = rng.standard_normal(teacher_width)
+    total = n_pool + n_test + n_extra
+    x = rng.standard_normal((total, d))
+    x *= np.sqrt(d) / np.linalg.norm(x, axis=1, keepdims=True)
+    y = (np.tanh(x @ w.T) @ a / np.sqrt(teacher_width))[:, None]
+    te, ex = slice(0, n_test), slice(n_test, n_test + n_extra)
+    rest = slice(n_test + n_extra, None)
+    return Task("teacher", x[rest], y[rest], x[te], y[te], x[ex], y[ex])
+
+
+class DigitsTransfer(NamedTuple):
+    """``load_digits`` split by class: inputs scaled to [0, 1].
+
+    ``x_source`` ``(Ns, 64)``, ``y_source`` ``(Ns, ks)`` one-hot; target train
+    ``x_train`` ``(Nt, 64)``, ``y_train`` ``(Nt, kt)`` one-hot; target test
+    ``x_test`` ``(Nv, 64)``, ``labels_test`` ``(Nv,)`` integers in ``[0, kt)``.
+    """
+
+    x_source: jax.Array
+    y_source: jax.Array
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    labels_test: np.ndarray
+
+
+def _one_hot(labels, k, dtype):
+    return jnp.asarray(np.eye(k)[labels], dtype)
+
+
+def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
+                    target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
+                    split_seed: int = 0, dtype=None) -> DigitsTransfer:
+    """Source task = classes ``source``; target = classes ``target`` (relabelled
+    ``0..kt-1``), ``n_train`` target points for training, the rest for test.
+    The split is a fixed permutation (``split_seed``) so every run sees the same data."""
+    if set(source) & set(target):
+        raise ValueError(f"source {source} and target {target} classes overlap")
+    x, labels = digits()
+    dtype = jnp.zeros(()).dtype if dtype is None else dtype
+    src = np.isin(labels, source)
+    ls = np.searchsorted(np.array(sorted(source)), labels[src])
+    tgt = np.flatnonzero(np.isin(labels, target))
+    if not 0 < n_train < len(tgt):
+        raise ValueError(f"n_train must be in [1, {len(tgt) - 1}], got {n_train}")
+    tgt = np.random.default_rng(split_seed).permutation(tgt)
+    lt = np.searchsorted(np.array(sorted(target)), labels[tgt])
+    tr, te = tgt[:n_train], tgt[n_train:]
+    kt = len(target)
+    return DigitsTransfer(jnp.asarray(x[src], dtype), _one_hot(ls, len(source), dtype),
+                          jnp.asarray(x[tr], dtype), _one_hot(lt[:n_train], kt, dtype),
+                          jnp.asarray(x[te], dtype), lt[n_train:])

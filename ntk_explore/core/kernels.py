@@ -30,12 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from .metrics import relative_frobenius
 from .models import ACTIVATIONS, MLP
 
 __all__ = [
     "empirical_ntk", "mlp_ntk", "mlp_pntk", "pntk", "ntk_trace", "flatten_blocks",
     "infinite_kernel_fn", "Kernels", "kernel_regression", "NotPositiveDefiniteError",
-    "check_kernel_memory", "relative_frobenius",
+    "check_kernel_memory", "relative_frobenius", "backprop_signals", "structured_ntk",
+    "KernelFactors", "kernel_factors", "regress",
 ]
 
 # ---------------------------------------------------------------------------
@@ -199,11 +201,19 @@ def _derivative(phi, h):
     return jax.jvp(phi, (h,), (jnp.ones_like(h),))[1]
 
 
-def _backprop_signals(model: MLP, params, x, proj):
-    """Layer inputs ``xs[l]`` (n, fan_in_l) and signals ``deltas[l]`` (n, q, fan_out_l).
+def backprop_signals(model: MLP, params, x: jax.Array, proj: jax.Array):
+    """Layer inputs and backpropagated signals of an MLP, one forward and backward pass.
 
-    ``deltas[l][a, c] = d (proj @ f(x_a))_c / d h_l(x_a)`` for the pre-activation
-    ``h_l`` of layer ``l`` (the output layer's is the same for every input).
+    Args:
+      model, params: the net (``model`` may be traced).
+      x: ``(n, d)`` inputs.
+      proj: ``(q, k)`` output projection (``eye(k)`` for the full eNTK, one row for
+        a pNTK).
+
+    Returns:
+      ``(xs, deltas)``: ``xs[l]`` ``(n, fan_in_l)`` is layer ``l``'s input (``xs[0] =
+      x``) and ``deltas[l]`` ``(n, q, fan_out_l)`` is ``d (proj @ f(x_a))_c / d h_l(x_a)``
+      for its pre-activation ``h_l`` (the output layer's is the same for every input).
     """
     hs, xs, _ = model.features(params, x)
     layers = model.layers()
@@ -216,9 +226,14 @@ def _backprop_signals(model: MLP, params, x, proj):
     return xs, deltas
 
 
-def _structured(model: MLP, params, x1, x2, proj):
-    xs1, d1 = _backprop_signals(model, params, x1, proj)
-    xs2, d2 = (xs1, d1) if x2 is None else _backprop_signals(model, params, x2, proj)
+def structured_ntk(model: MLP, params, x1: jax.Array, x2: jax.Array | None, proj: jax.Array):
+    """The eNTK of ``proj @ f``, ``(n1, n2, q, q)``, by the per-layer identity (no Jacobian).
+
+    ``x1`` ``(n1, d)``, ``x2`` ``(n2, d)`` or ``None`` (same as ``x1``), ``proj`` ``(q, k)``.
+    Traceable in ``model``; :func:`mlp_ntk` and :func:`mlp_pntk` wrap it.
+    """
+    xs1, d1 = backprop_signals(model, params, x1, proj)
+    xs2, d2 = (xs1, d1) if x2 is None else backprop_signals(model, params, x2, proj)
     total = 0.0
     for layer, a1, a2, g1, g2 in zip(model.layers(), xs1, xs2, d1, d2):
         signal = jnp.einsum("aci,bei->abce", g1, g2)  # (n1, n2, q, q)
@@ -229,7 +244,49 @@ def _structured(model: MLP, params, x1, x2, proj):
     return total
 
 
-_structured_jit = jax.jit(_structured, static_argnums=0)
+_structured_jit = jax.jit(structured_ntk)  # the model is traced: one compile per architecture
+
+
+class KernelFactors(NamedTuple):
+    """Per-layer factors of the eNTK on ``n`` inputs, for ``L + 1`` layers.
+
+    ``feature[l]`` ``(n, n)``: ``w_lr w_mult**2 X_l X_l^T + b_lr b_mult**2``
+    (layer ``l``'s input Gram, bias as a constant input); ``backprop[l]``
+    ``(n, n, k, k)``: Gram of ``d f / d h_l``. ``eNTK = sum_l feature[l] * backprop[l]``.
+    """
+
+    feature: jax.Array
+    backprop: jax.Array
+
+    def ntk(self) -> jax.Array:
+        """The eNTK ``(n, n, k, k)`` rebuilt from the factors."""
+        return jnp.sum(self.feature[:, :, :, None, None] * self.backprop, axis=0)
+
+
+def kernel_factors(model: MLP, params, x: jax.Array) -> KernelFactors:
+    """Feature and backprop Gram matrices of each layer; see :class:`KernelFactors`.
+
+    ``x`` ``(n, d)``; returns ``feature`` ``(L+1, n, n)`` and ``backprop``
+    ``(L+1, n, n, k, k)``. Compiled once per architecture.
+    """
+    model.check_input(x)
+    return _kernel_factors_jit(model, params, x)
+
+
+def _kernel_factors(model, params, x):
+    proj = jnp.eye(model.out_dim, dtype=x.dtype)
+    xs, deltas = backprop_signals(model, params, x, proj)
+    feats, backs = [], []
+    for layer, a, g in zip(model.layers(), xs, deltas):
+        gram = layer.w_lr * layer.w_mult**2 * (a @ a.T)  # (n, n)
+        if model.bias:
+            gram = gram + layer.b_lr * layer.b_mult**2
+        feats.append(gram)
+        backs.append(jnp.einsum("aci,bei->abce", g, g))  # (n, n, k, k)
+    return KernelFactors(jnp.stack(feats), jnp.stack(backs))
+
+
+_kernel_factors_jit = jax.jit(_kernel_factors)
 
 
 def mlp_ntk(model: MLP) -> Callable:
@@ -278,10 +335,16 @@ def flatten_blocks(ntk: jax.Array) -> jax.Array:
     return ntk.transpose(0, 2, 1, 3).reshape(n1 * k, n2 * k)
 
 
-def relative_frobenius(a, b) -> float:
-    """``||a - b||_F / ||b||_F`` for two arrays of the same shape (any rank); a float."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+def regress(k_train, y, k_test_train, ridge: float = 0.0) -> np.ndarray:
+    """:func:`kernel_regression` with a ridge relative to the kernel's scale.
+
+    ``k_train (n, n)``, ``y (n,)`` or ``(n, m)``, ``k_test_train (T, n)``;
+    the ridge added is ``ridge * mean(diag k_train)``.
+    """
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    scale = float(np.mean(np.diag(np.asarray(k_train, np.float64))))
+    return kernel_regression(k_train, y, k_test_train, ridge=ridge * scale)
 
 
 # ---------------------------------------------------------------------------

@@ -33,21 +33,30 @@ its output at init vanishes as ``n`` grows while features keep moving by
 ``Theta(1)``. Because ``c = 0`` everywhere, plain gradient descent on the
 stored ``w`` already applies the right per-layer rates; a custom
 :class:`Parametrization` with ``c != 0`` gets them from :func:`lr_scales`.
+
+Under ``jit`` an :class:`MLP` is a pytree: what changes a shape (sizes, depth,
+activation, bias flag, base width) is static, every scalar (``sigma_w``,
+``sigma_b``, ``alpha``, the abc exponents, explicit per-layer scalars) is traced
+data. Passed as an ordinary argument of a jitted function, a model compiles once
+per architecture: moving alpha, the parametrization or a learning rate compiles
+nothing new.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "ACTIVATIONS", "PARAMETRIZATIONS", "Parametrization", "MLP", "Layer",
-    "mlp",
+    "mlp", "params_from_normals", "init_from_draw", "apply_jit",
 ]
 
 ACTIVATIONS: dict[str, Callable] = {
@@ -107,15 +116,27 @@ class MLP:
     sigma_b: float = 0.1
     bias: bool = True
     alpha: float = 1.0
+    scalars: tuple | None = None
 
     @property
     def rho(self) -> float:
         return self.width / self.base_width
 
+    def dims(self) -> list[int]:
+        """Layer widths ``[d, n, ..., n, k]`` (``depth + 2`` entries)."""
+        return [self.in_dim] + [self.width] * self.depth + [self.out_dim]
+
     def layers(self) -> tuple[Layer, ...]:
-        """Per-layer multipliers, init stds and learning-rate scales."""
+        """Per-layer multipliers, init stds and learning-rate scales.
+
+        From the abc formulas of the module docstring or, for a model built with
+        explicit ``scalars`` (one ``(w_mult, w_std, w_lr, b_mult, b_std, b_lr)`` per
+        layer, e.g. :func:`ntk_explore.topics.ntk_table.matching_net`), from those.
+        """
+        dims = self.dims()
+        if self.scalars is not None:
+            return tuple(Layer(dims[l], dims[l + 1], *v) for l, v in enumerate(self.scalars))
         p, rho = self.parametrization, self.rho
-        dims = [self.in_dim] + [self.width] * self.depth + [self.out_dim]
         out = []
         for l in range(self.depth + 1):
             kind = 0 if l == 0 else (2 if l == self.depth else 1)
@@ -134,7 +155,8 @@ class MLP:
 
     @property
     def num_params(self) -> int:
-        return sum(L.fan_in * L.fan_out + (L.fan_out if self.bias else 0) for L in self.layers())
+        dims = self.dims()
+        return sum(a * b + (b if self.bias else 0) for a, b in zip(dims[:-1], dims[1:]))
 
     # -- the finite network ------------------------------------------------
     def init(self, key: jax.Array, dtype=None) -> list[dict]:
@@ -147,6 +169,21 @@ class MLP:
         if dtype is None:
             dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on
         return _init_jit(self, key, jnp.dtype(dtype))
+
+    def tree_flatten(self):
+        p = self.parametrization
+        leaves = (self.sigma_w, self.sigma_b, self.alpha, (p.a, p.b, p.c), self.scalars)
+        shape = (self.in_dim, self.width, self.depth, self.out_dim, self.activation,
+                 self.base_width, self.bias, _Label(p.name))
+        return leaves, shape
+
+    @classmethod
+    def tree_unflatten(cls, shape, leaves):
+        in_dim, width, depth, out_dim, activation, base_width, bias, name = shape
+        sigma_w, sigma_b, alpha, (a, b, c), scalars = leaves
+        return cls(in_dim, width, depth, out_dim, activation,
+                   Parametrization(name.name, a, b, c), base_width, sigma_w, sigma_b, bias,
+                   alpha, scalars)
 
     def _init(self, key, dtype):
         # One flat draw (one random-number kernel to compile), then cut into layers.
@@ -201,6 +238,26 @@ class MLP:
         return out
 
 
+class _Label:
+    """The parametrization's name in an MLP's pytree structure: kept for display, but
+    equal to every other label, so that switching parametrization reuses a compiled
+    function (only the exponents, which are traced, differ)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Label)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+jax.tree_util.register_pytree_node(MLP, MLP.tree_flatten, MLP.tree_unflatten)
+
+
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -252,7 +309,35 @@ def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
 
 
 
-_init_jit = jax.jit(lambda model, key, dtype: model._init(key, dtype), static_argnums=(0, 2))
+_init_jit = jax.jit(lambda model, key, dtype: model._init(key, dtype), static_argnums=2)
+
+apply_jit = jax.jit(lambda model, params, x: model.apply(params, x))
+apply_jit.__doc__ = """``model.apply(params, x)`` compiled once per architecture (``model`` traced)."""
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _normal_draw(key, size: int, dtype):
+    return jax.random.normal(key, (size,), dtype)
+
+
+def init_from_draw(model: MLP, key: jax.Array, *, draw_size: int | None = None,
+                   dtype=None) -> list[dict]:
+    """``model.init(key, dtype)`` cut from one shared standard-normal draw.
+
+    ``MLP.init`` cuts one draw ``jax.random.normal(key, (num_params,))`` into layers.
+    With JAX's partitionable threefry (the default) that draw is a prefix of any
+    longer draw from the same key, so every model (any width, depth or
+    parametrization) is initialised from one draw of at least ``draw_size`` values,
+    rounded up to a power of two: a width slider compiles no new initialisation.
+    The cut and the scaling are done in NumPy. Falls back to ``model.init`` when the
+    prefix property is not guaranteed.
+    """
+    dtype = jnp.dtype(jnp.zeros(()).dtype if dtype is None else dtype)
+    if not jax.config.jax_threefry_partitionable:
+        return model.init(key, dtype)
+    n = max(4096, model.num_params, int(draw_size or 0))
+    z = np.asarray(_normal_draw(key, 1 << (n - 1).bit_length(), dtype))[:model.num_params]
+    return jax.tree.map(jnp.asarray, params_from_normals(model.layers(), model.bias, z))
 
 
 def params_from_normals(layers, bias: bool, z: jax.Array) -> list[dict]:

@@ -1,12 +1,22 @@
 """Full-batch gradient descent and minibatch SGD that record what figures need.
 
-Losses (``y`` is ``(n, k)``):
+Losses (``y`` is ``(n, k)``; optional ``mask`` ``(n,)`` row weights, ``out_mask``
+``(k,)`` output weights):
 
 * ``'mse'``:  ``1 / (2 n) * sum ||f(x_i) - y_i||**2`` (see :mod:`.linearized`);
-* ``'xent'``: mean softmax cross-entropy with ``y`` as target probabilities.
+* ``'xent'``: mean softmax cross-entropy with ``y`` as target probabilities;
 
-Steps between two recording points run inside one jitted ``lax.fori_loop``, so
-recording every step is the slow path and recording every 50 steps is cheap.
+with a row mask, ``n`` is the number of rows that count (padded rows add nothing).
+
+The engine is :func:`gd_segment`: one jitted ``lax.fori_loop`` of full-batch GD or
+minibatch SGD steps whose learning rate and step count are traced, and whose model
+(an :class:`~ntk_explore.core.models.MLP`, traced, or any static pytree with an
+``apply``) compiles once per architecture. A segment resumes from any parameters
+(SGD minibatches depend only on the global step index), can end with a record
+computed in the same call, and takes a row mask for padded training sets. Every
+training loop of the package is this one: :func:`train` (records every few steps),
+:func:`gd_checkpoints` (resumable GD with checkpoints, padding, centring) and the
+topics' fast paths.
 """
 
 from __future__ import annotations
@@ -20,22 +30,38 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DivergenceError", "TrainResult", "train", "loss_fn", "LOSSES"]
+__all__ = ["DivergenceError", "TrainResult", "train", "loss_fn", "LOSSES", "mse", "xent",
+           "gd_segment", "record_points", "full_loss", "gd_checkpoints", "precompile_gd", "ApplyFn",
+           "as_model"]
 
 
 class DivergenceError(RuntimeError):
     """Training (or a closed-form schedule) blew up: NaN or exploding loss."""
 
 
-def _mse(f, y):
-    return 0.5 * jnp.sum((f - y) ** 2) / f.shape[0]
+def _weighted(terms, mask, out_mask):
+    """``(sum of weighted terms (n, k), number of rows that count)``."""
+    n = terms.shape[0]
+    if mask is not None:
+        terms, n = mask[:, None] * terms, jnp.sum(mask)
+    if out_mask is not None:
+        terms = out_mask[None, :] * terms
+    return jnp.sum(terms), n
 
 
-def _xent(f, y):
-    return -jnp.sum(y * jax.nn.log_softmax(f, axis=-1)) / f.shape[0]
+def mse(f, y, mask=None, out_mask=None):
+    """``0.5 * sum(mask * out_mask * (f - y)**2) / sum(mask)``; ``f``, ``y``: ``(n, k)``."""
+    total, n = _weighted((f - y) ** 2, mask, out_mask)
+    return 0.5 * total / n
 
 
-LOSSES = {"mse": _mse, "xent": _xent}
+def xent(f, y, mask=None, out_mask=None):
+    """Mean softmax cross-entropy of logits ``f`` ``(n, k)`` against probabilities ``y``."""
+    total, n = _weighted(y * jax.nn.log_softmax(f, axis=-1), mask, out_mask)
+    return -total / n
+
+
+LOSSES = {"mse": mse, "xent": xent}
 
 
 def loss_fn(name: str) -> Callable:
@@ -69,33 +95,84 @@ class TrainResult(NamedTuple):
     diverged_at: int | None
 
 
-@functools.lru_cache(maxsize=64)
-def _full_loss(apply, loss):
-    return jax.jit(lambda p, x, y: loss(apply(p, x), y))
+@jax.tree_util.register_static
+class ApplyFn:
+    """A plain ``apply(params, x)`` function as a model for :func:`gd_segment`: a pytree
+    without leaves, compiled once per function (as equal and hashed as the function: by
+    identity for closures, by owner and function for bound methods)."""
+
+    def __init__(self, apply: Callable):
+        self.apply = apply
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ApplyFn) and other.apply == self.apply
+
+    def __hash__(self) -> int:
+        return hash(self.apply)
 
 
-@functools.lru_cache(maxsize=64)
-def _make_run(apply, loss, n, batch_size):
-    """Jitted ``run(params, x, y, key, start, count, lr, scales)``; cached so that
-    slider moves that only change ``lr`` or the data reuse the compiled loop."""
-    def step(params, xb, yb, lr, scales):
-        grads = jax.grad(lambda p: loss(apply(p, xb), yb))(params)
-        return jax.tree.map(lambda p, g, s: p - lr * s * g, params, grads, scales)
+def as_model(apply: Callable):
+    """The model object behind ``apply``: the MLP (or other registered pytree) of a bound
+    ``model.apply``, so that equal architectures share compiled code; else an
+    :class:`ApplyFn` around the function."""
+    owner = getattr(apply, "__self__", None)
+    if owner is not None and getattr(apply, "__name__", "") == "apply":
+        leaves, _ = jax.tree.flatten(owner)
+        if not (len(leaves) == 1 and leaves[0] is owner):  # a registered pytree
+            return owner
+    return ApplyFn(apply)
 
-    @jax.jit
-    def run(params, x, y, key, start, count, lr, scales):
-        def body(i, p):
-            if batch_size is None:
-                return step(p, x, y, lr, scales)
+
+def _segment_loss(model, loss, params, x, y, mask, out_mask):
+    return LOSSES[loss](model.apply(params, x), y, mask, out_mask)
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "batch_size", "record"))
+def gd_segment(model, params, x, y, lr, count, *, scales=None, mask=None, out_mask=None,
+               key=None, start=0, loss: str = "mse", batch_size: int | None = None,
+               record: Callable | None = None, record_args=()):
+    """``count`` steps of GD (``batch_size=None``) or minibatch SGD, in one compiled call.
+
+    Each step is ``p <- p - lr * scales * grad L(p)`` with ``L`` the ``loss``
+    (``'mse'``/``'xent'``, weighted by ``mask`` ``(n,)`` rows and ``out_mask`` ``(k,)``
+    outputs) of ``model.apply(params, x)`` ``(n, k)`` against ``y`` ``(n, k)``. SGD draws
+    the minibatch of global step ``start + i`` from ``fold_in(key, start + i)`` without
+    replacement, so a run split into segments takes the same steps as one run.
+
+    Traced: ``model`` (an MLP: only its shapes are static), ``params``, the data,
+    ``lr``, ``count``, ``scales``, ``mask``, ``start``. Static: ``loss``,
+    ``batch_size`` and ``record``, a module-level function
+    ``record(model, params, *record_args)`` evaluated on the final parameters in the
+    same call.
+
+    Returns the final parameters, or ``(params, record(...))`` with a ``record``.
+    """
+    n = x.shape[0]
+
+    def body(i, p):
+        xb, yb, mb = x, y, mask
+        if batch_size is not None:
             idx = jax.random.choice(jax.random.fold_in(key, start + i), n, (batch_size,),
                                     replace=False)
-            return step(p, x[idx], y[idx], lr, scales)
-        return jax.lax.fori_loop(0, count, body, params)
+            xb, yb, mb = x[idx], y[idx], None if mask is None else mask[idx]
+        grads = jax.grad(_segment_loss, argnums=2)(model, loss, p, xb, yb, mb, out_mask)
+        if scales is None:
+            return jax.tree.map(lambda a, g: a - lr * g, p, grads)
+        return jax.tree.map(lambda a, g, s: a - lr * s * g, p, grads, scales)
 
-    return run
+    params = jax.lax.fori_loop(0, count, body, params)
+    return params if record is None else (params, record(model, params, *record_args))
 
 
-def _record_points(steps: int, record_every: int | None, extra: Sequence[int]) -> np.ndarray:
+@functools.partial(jax.jit, static_argnames="loss")
+def full_loss(model, params, x, y, mask=None, out_mask=None, *, loss: str = "mse"):
+    """The training loss of ``model.apply(params, x)`` (jitted, model traced): a scalar."""
+    return _segment_loss(model, loss, params, x, y, mask, out_mask)
+
+
+def record_points(steps: int, record_every: int | None, extra: Sequence[int] = ()) -> np.ndarray:
+    """Sorted steps ``(R,)`` at which :func:`train` records: every ``record_every`` steps
+    (default about 100 records), the last step and every ``extra`` step."""
     every = max(1, steps // 100) if record_every is None else int(record_every)
     if every <= 0:
         raise ValueError(f"record_every must be positive, got {record_every!r}")
@@ -154,12 +231,11 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
         raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
     if ntk_steps and (ntk_fn is None or ntk_x is None):
         raise ValueError("ntk_steps needs ntk_fn= and ntk_x=")
-    loss_f = loss_fn(loss)
-    full_loss = functools.partial(_full_loss(apply, loss_f), x=x, y=y)
-    run = _make_run(apply, loss_f, n, batch_size)
+    loss_fn(loss)
+    model = as_model(apply)
     scales = jax.tree.map(lambda _: 1.0, params) if lr_scales is None else lr_scales
     key = jax.random.key(0) if key is None else key
-    points = _record_points(steps, record_every, ntk_steps)
+    points = record_points(steps, record_every, ntk_steps)
     ntk_set = {int(s) for s in ntk_steps}
 
     rec_loss, rec_out, rec_ntk, rec_params, done = [], [], [], [], []
@@ -167,10 +243,11 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
     bar = _progress(steps, progress, desc)
     for s in points:
         if s > start:
-            params = run(params, x, y, key, start, int(s - start), lr, scales)
+            params = gd_segment(model, params, x, y, lr, int(s - start), scales=scales,
+                                key=key, start=start, loss=loss, batch_size=batch_size)
             bar.update(int(s - start))
             start = int(s)
-        value = float(full_loss(params))
+        value = float(full_loss(model, params, x, y, loss=loss))
         if not rec_loss:
             limit = divergence_factor * max(value, 1e-8)
         if not math.isfinite(value) or value > limit:
@@ -197,6 +274,66 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
         ntk_steps=np.array([s for s in done if s in ntk_set]),
         ntks=np.stack(rec_ntk) if rec_ntk else None,
         param_history=rec_params if keep_params else None, diverged_at=diverged)
+
+
+def gd_checkpoints(model, params0, x, y, *, lr: float, steps: int, start=None,
+                   save_at: Sequence[int] = (), pad_min: int = 0, center: bool = False,
+                   scales=None) -> dict:
+    """Full-batch GD (MSE) on ``x (n, d)``, ``y (n, k)`` from ``params0``, resumable.
+
+    The same iterates as ``train(model.apply, params0, x, y, lr=lr, steps=steps)``
+    through :func:`gd_segment`, so a new ``steps`` or a new training set of a size
+    seen before compiles nothing. Sets smaller than ``pad_min`` rows are padded to it
+    with masked rows (zero weight in the loss), so every size below shares one
+    compiled loop. ``center=True`` trains the centred net ``f(p, x) - f(params0, x)``
+    (outputs zero at init) by shifting the targets by ``f(params0, x)``.
+    ``start = (s0, params)`` resumes from parameters already trained ``s0 <= steps``
+    steps. Returns ``{step: params}`` for ``steps`` and every ``save_at`` value in
+    ``(s0, steps)`` (checkpoints for a later resume).
+
+    Raises:
+      ValueError: bad shapes or a resume point past ``steps``.
+      DivergenceError: the result is not finite.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, got {x.shape} and {y.shape}")
+    n = x.shape[0]
+    size = max(n, int(pad_min))
+    dtype = jnp.asarray(x[:1]).dtype
+    xp = jnp.asarray(np.concatenate([x, np.zeros((size - n, x.shape[1]))]), dtype)
+    yp = jnp.asarray(np.concatenate([y, np.zeros((size - n, y.shape[1]))]), dtype)
+    if center:
+        yp = _shifted(model, params0, xp, yp)
+    mask = jnp.asarray(np.arange(size) < n, dtype)
+    s0, params = (0, params0) if start is None else start
+    if not 0 <= s0 <= steps:
+        raise ValueError(f"cannot resume from step {s0} to reach step {steps}")
+    out = {}
+    for s in sorted({int(v) for v in save_at if s0 < v < steps} | {int(steps)}):
+        if s > s0:
+            params = gd_segment(model, params, xp, yp, lr, s - s0, mask=mask, scales=scales)
+        out[s] = params
+        s0 = s
+    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params)):
+        raise DivergenceError(f"GD diverged within {steps} steps (lr={lr:g}); lower the learning rate")
+    return out
+
+
+def precompile_gd(model, params, size: int, d: int, k: int, dtype, *, center: bool = False) -> None:
+    """Compile what :func:`gd_checkpoints` runs for a padded set of ``size`` rows of
+    ``d`` inputs and ``k`` outputs (any ``lr``, step count, data), training nothing."""
+    xs = jax.ShapeDtypeStruct((size, d), dtype)
+    ys = jax.ShapeDtypeStruct((size, k), dtype)
+    if center:
+        _shifted.lower(model, params, xs, ys).compile()
+    gd_segment.lower(model, params, xs, ys, 0.1, 0, mask=jax.ShapeDtypeStruct((size,), dtype),
+                     scales=None).compile()
+
+
+@jax.jit
+def _shifted(model, params0, x, y):
+    return y + model.apply(params0, x)  # centring folded into the targets, once
 
 
 def _progress(total: int, enabled: bool, desc: str):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -39,9 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from ..core.datasets import Task
 from ..core.kernels import mlp_pntk
-from ..core.models import MLP, mlp
-from .scaling import Task, _gd, init_params, train_centered
+from ..core.models import MLP, init_from_draw, mlp
+from ..core.training import gd_checkpoints, precompile_gd
 
 __all__ = [
     "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
@@ -156,7 +156,7 @@ class AcquisitionCurve:
 class _Net:
     """The centred net of one (model, key) with jitted outputs and a cache of fits.
 
-    Training goes through :func:`~ntk_explore.topics.scaling.train_centered` with the
+    Training goes through :func:`~ntk_explore.core.training.gd_checkpoints` (centred) with the
     labelled set padded (masked rows) to a multiple of ``_BUCKET`` points, so a
     few compiled GD loops per width serve every labelled-set size. A fit is
     cached by (start, labelled indices, targets, steps): every strategy of one
@@ -168,7 +168,8 @@ class _Net:
     def __init__(self, model: MLP, key: jax.Array):
         # every width up to 1024 cuts its init from one compiled draw (no compile per width)
         self.model = model
-        self.params0 = init_params(model, key, draw_size=dataclasses.replace(model, width=1024).num_params)
+        self.params0 = init_from_draw(model, key,
+                                      draw_size=dataclasses.replace(model, width=1024).num_params)
         self._fits: collections.OrderedDict = collections.OrderedDict()
         self._both_src, self._both = None, None
 
@@ -181,9 +182,7 @@ class _Net:
         dtype = jnp.zeros(()).dtype
         d, k, p = task.x.shape[1], task.y.shape[1], self.params0
         for size in sorted({self._bucket(n) for n in sizes}):
-            _gd.lower(self.model, p, p, jax.ShapeDtypeStruct((size, d), dtype),
-                      jax.ShapeDtypeStruct((size, k), dtype), jax.ShapeDtypeStruct((size,), dtype),
-                      lr, 0).compile()
+            precompile_gd(self.model, p, size, d, k, dtype, center=True)
         self.pool_and_test(p, task)
         mlp_pntk(self.model)(jnp.asarray(task.x), None, p)
 
@@ -210,16 +209,16 @@ class _Net:
             self._fits.move_to_end(tag)
             return self._fits[tag][1]
         bucket = self._bucket(idx.size)
-        params = train_centered(self.model, self.params0, x, y, lr=lr, steps=steps,
+        params = gd_checkpoints(self.model, self.params0, x, y, lr=lr, steps=steps,
                                 start=None if start is None else (0, start),
-                                pad_min=bucket)[steps]
+                                pad_min=bucket, center=True)[steps]
         self._fits[tag] = (start, params)  # keeps ``start`` alive so its id stays unique
         while len(self._fits) > 48:
             self._fits.popitem(last=False)
         return params
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@jax.jit
 def _centered_outputs(model: MLP, params, params0, x):
     return model.apply(params, x) - model.apply(params0, x)
 

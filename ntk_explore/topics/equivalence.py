@@ -33,11 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.kernels import _structured, infinite_kernel_fn, relative_frobenius
+from ..core.kernels import infinite_kernel_fn, structured_ntk
 from ..core.linearized import mse_dynamics
-from ..core.models import MLP, Layer, mlp, params_from_normals
-from ..core.training import DivergenceError, _record_points, loss_fn
-from .regimes import LogLogFit, fit_loglog
+from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, rms
+from ..core.models import MLP, mlp
+from ..core.training import DivergenceError, full_loss, gd_segment, record_points
 
 __all__ = [
     "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
@@ -84,11 +84,6 @@ def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_te
         uv = sphere(k3, 2, dim, dtype)
         f = lambda z: (jnp.sin(2.0 * z @ uv[0]) + (z @ uv[1]) ** 2)[:, None]  # noqa: E731
     return RegressionTask(x, f(x), xt, f(xt), kind)
-
-
-def rms(a, axis=None) -> np.ndarray:
-    """Root mean square over ``axis`` (all axes by default)."""
-    return np.sqrt(np.mean(np.square(np.asarray(a, np.float64)), axis=axis))
 
 
 class LearnerCurves(NamedTuple):
@@ -168,75 +163,21 @@ def _check_args(width, depth, lr, steps, f0):
         raise ValueError(f"f0 must be 'net' or 'zero', got {f0!r}")
 
 
-class _TracedMLP:
-    """An :class:`~ntk_explore.core.models.MLP` whose scalars (multipliers, init stds,
-    learning-rate scales, ``alpha``) are traced arrays instead of Python floats.
-
-    It borrows ``MLP``'s own ``features`` and ``apply`` (and
-    :func:`~ntk_explore.core.kernels._structured` accepts it), so the forward pass
-    and the eNTK are the package's code (``init`` repeats ``MLP.init``'s draw;
-    ``tests/test_equivalence.py`` checks both against ``MLP``); only the compiled
-    function no longer depends on ``alpha`` or the parametrization, and one
-    compilation per architecture and width serves every slider setting.
-    """
-
-    num_params = MLP.num_params
-    check_input, features, apply = MLP.check_input, MLP.features, MLP.apply
-
-    def __init__(self, arch, scalars):
-        self.in_dim, self.depth, self.activation, self.bias, dims = arch
-        self.alpha, per_layer = scalars
-        self._layers = tuple(Layer(fi, fo, *v) for (fi, fo), v in zip(dims, per_layer))
-
-    def layers(self):
-        return self._layers
-
-    def init(self, key, dtype):
-        """As ``MLP.init``: one flat normal draw, cut into layers and scaled by the stds."""
-        return params_from_normals(self._layers, self.bias,
-                                   jax.random.normal(key, (self.num_params,), dtype))
-
-    def lr_scales(self):
-        return [{"w": L.w_lr, "b": L.b_lr} if self.bias else {"w": L.w_lr} for L in self._layers]
+@jax.jit
+def _net_init(model: MLP, key, x, x_test):
+    """Initial parameters and the eNTK ``(t, n, k, k)`` of ``x_test`` against ``x`` at init
+    (``model`` traced: one compile per architecture and width)."""
+    params = model.init(key, x.dtype)
+    proj = jnp.eye(model.out_dim, dtype=x.dtype)
+    return params, structured_ntk(model, params, x_test, x, proj)
 
 
-def _arch_and_scalars(model: MLP, dtype):
-    layers = model.layers()
-    arch = (model.in_dim, model.depth, model.activation, model.bias,
-            tuple((L.fan_in, L.fan_out) for L in layers))
-    scal = (np.asarray(model.alpha, dtype),
-            tuple(tuple(np.asarray(v, dtype) for v in L[2:]) for L in layers))
-    return arch, scal
-
-
-def _gd_loss(net, p, x, y):
-    return loss_fn("mse")(net.apply(p, x), y)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _net_init(arch, scalars, key, x, x_test):
-    """Initial parameters and the eNTK ``(t, n, k, k)`` of ``x_test`` against ``x`` at init."""
-    net = _TracedMLP(arch, scalars)
-    params = net.init(key, x.dtype)
-    proj = jnp.eye(arch[4][-1][1], dtype=x.dtype)
-    return params, _structured(net, params, x_test, x, proj)
-
-
-@functools.partial(jax.jit, static_argnums=0, donate_argnums=2)
-def _gd_segment(arch, scalars, params, x, y, x_rec, count, lr):
-    """``count`` full-batch GD steps (as training.train's), then the record: training
-    loss, outputs on ``x_rec`` ``(m, k)`` and the eNTK on ``x`` ``(n, n, k, k)``."""
-    net = _TracedMLP(arch, scalars)
-    scales = net.lr_scales()
-
-    def step(_, p):
-        grads = jax.grad(lambda q: _gd_loss(net, q, x, y))(p)
-        return jax.tree.map(lambda a, g, s: a - lr * s * g, p, grads, scales)
-
-    params = jax.lax.fori_loop(0, count, step, params)
+def _record(model: MLP, params, x, y, x_rec):
+    """What a segment of :func:`_train_net` records: training loss, outputs on ``x_rec``
+    ``(m, k)`` and the eNTK on ``x`` ``(n, n, k, k)``."""
     proj = jnp.eye(y.shape[1], dtype=x.dtype)
-    return params, (_gd_loss(net, params, x, y), net.apply(params, x_rec),
-                    _structured(net, params, x, None, proj))
+    return (full_loss(model, params, x, y), model.apply(params, x_rec),
+            structured_ntk(model, params, x, None, proj))
 
 
 class _NetRun(NamedTuple):
@@ -252,17 +193,18 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
                divergence_factor: float = 1e4) -> _NetRun:
     """What :func:`~ntk_explore.core.training.train` records for full-batch GD from
     ``model.init(key)`` -- same record points, same divergence rule -- plus the
-    eNTK of ``x_test`` against ``x`` at init. Compiled once per architecture and
-    width: ``lr``, the step counts, ``alpha`` and the parametrization's scalars are
-    traced, so changing them does not recompile.
+    eNTK of ``x_test`` against ``x`` at init. The segments are the core's
+    :func:`~ntk_explore.core.training.gd_segment` with the model traced, so ``lr``,
+    the step counts, ``alpha`` and the parametrization compile nothing new.
     """
-    points = _record_points(steps, record_every, ntk_steps)
-    arch, scal = _arch_and_scalars(model, x.dtype)
+    points = record_points(steps, record_every, ntk_steps)
     lr = np.asarray(lr, x.dtype)
-    params, ntk_test = _net_init(arch, scal, key, x, x_test)
+    params, ntk_test = _net_init(model, key, x, x_test)
+    scales = model.lr_scales()
     recs, start = [], 0
     for s in points:  # no host sync inside: records stay on the device until the end
-        params, rec = _gd_segment(arch, scal, params, x, y, x_rec, np.int32(s - start), lr)
+        params, rec = gd_segment(model, params, x, y, lr, np.int32(s - start), scales=scales,
+                                 record=_record, record_args=(x, y, x_rec))
         recs.append(rec)
         start = int(s)
     losses, outs, ntks = (np.stack(r) for r in zip(*jax.device_get(recs)))
@@ -284,11 +226,11 @@ def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: flo
     model = mlp(task.x_train.shape[1], width, depth, sigma_b=sigma_b)
     _infinite_kernels(model, task)  # cached per depth and task (neural-tangents compiles)
     x = task.x_train
-    arch, scal = _arch_and_scalars(model, x.dtype)
     x_all = jnp.concatenate([x, task.x_test])
-    params, _ = _net_init(arch, scal, jax.random.key(0), x, task.x_test)
-    jax.block_until_ready(_gd_segment(arch, scal, params, x, task.y_train, x_all, np.int32(0),
-                                      np.asarray(0.1, x.dtype)))
+    params, _ = _net_init(model, jax.random.key(0), x, task.x_test)
+    jax.block_until_ready(gd_segment(model, params, x, task.y_train, np.asarray(0.1, x.dtype),
+                                     np.int32(0), scales=model.lr_scales(), record=_record,
+                                     record_args=(x, task.y_train, x_all)))
 
 
 def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,

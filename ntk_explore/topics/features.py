@@ -31,7 +31,6 @@ so the initial function does not grow with ``alpha``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -39,12 +38,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.special
 
-from ..core.kernels import _backprop_signals
-from ..core.models import ACTIVATIONS, MLP, mlp
-from ..core.training import DivergenceError, train
-from .regimes import LogLogFit, fit_loglog
+from ..core.kernels import KernelFactors, kernel_factors
+from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
+from ..core.models import MLP, init_from_draw, mlp
+from ..core.training import DivergenceError, full_loss, gd_segment
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
@@ -103,69 +101,8 @@ def width_lr(lr: float, parametrization: str, width: int, base_width: int = 64,
     return float(lr * scale / alpha**2)
 
 
-# ---------------------------------------------------------------------------
-# similarity and kernel factors
-
-
-def _centred_gram(a: jax.Array) -> jax.Array:
-    a = a - a.mean(axis=0, keepdims=True)  # (n, p)
-    return a @ a.T  # (n, n)
-
-
-def linear_cka(a: jax.Array, b: jax.Array) -> float:
-    """Linear CKA of two feature matrices over the same ``n`` inputs.
-
-    ``a`` ``(n, p)``, ``b`` ``(n, q)``. With column-centred ``A``, ``B``:
-    ``CKA = ||A^T B||_F^2 / (||A^T A||_F ||B^T B||_F)``, computed through the
-    ``(n, n)`` Gram matrices (cheap for wide layers). 1 means the same features
-    up to rotation and scale; 0 means unrelated.
-    """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"a and b must be (n, p) and (n, q), got {a.shape} and {b.shape}")
-    ka, kb = _centred_gram(a), _centred_gram(b)
-    return float(jnp.sum(ka * kb) / (jnp.linalg.norm(ka) * jnp.linalg.norm(kb)))
-
-
-class KernelFactors(NamedTuple):
-    """Per-layer factors of the eNTK on ``n`` inputs, for ``L + 1`` layers.
-
-    ``feature[l]`` ``(n, n)``: ``w_lr w_mult**2 X_l X_l^T + b_lr b_mult**2``
-    (layer ``l``'s input Gram, bias as a constant input); ``backprop[l]``
-    ``(n, n, k, k)``: Gram of ``d f / d h_l``. ``eNTK = sum_l feature[l] * backprop[l]``.
-    """
-
-    feature: jax.Array
-    backprop: jax.Array
-
-    def ntk(self) -> jax.Array:
-        """The eNTK ``(n, n, k, k)`` rebuilt from the factors."""
-        return jnp.sum(self.feature[:, :, :, None, None] * self.backprop, axis=0)
-
-
-def kernel_factors(model: MLP, params, x: jax.Array) -> KernelFactors:
-    """Feature and backprop Gram matrices of each layer; see :class:`KernelFactors`.
-
-    ``x`` ``(n, d)``; returns ``feature`` ``(L+1, n, n)`` and ``backprop``
-    ``(L+1, n, n, k, k)``.
-    """
-    model.check_input(x)
-    return _kernel_factors_jit(model, params, x)
-
-
-def _kernel_factors(model, params, x):
-    proj = jnp.eye(model.out_dim, dtype=x.dtype)
-    xs, deltas = _backprop_signals(model, params, x, proj)
-    feats, backs = [], []
-    for layer, a, g in zip(model.layers(), xs, deltas):
-        gram = layer.w_lr * layer.w_mult**2 * (a @ a.T)  # (n, n)
-        if model.bias:
-            gram = gram + layer.b_lr * layer.b_mult**2
-        feats.append(gram)
-        backs.append(jnp.einsum("aci,bei->abce", g, g))  # (n, n, k, k)
-    return KernelFactors(jnp.stack(feats), jnp.stack(backs))
-
-
-_kernel_factors_jit = jax.jit(_kernel_factors, static_argnums=0)
+# ``linear_cka`` (core.metrics) and ``KernelFactors`` / ``kernel_factors``
+# (core.kernels) are re-exported here: this module's figures are built on them.
 
 
 # ---------------------------------------------------------------------------
@@ -189,25 +126,32 @@ class ChangeStats(NamedTuple):
     loss: float
 
 
-def _rel(a, b) -> float:
-    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+@jax.jit
+def _change_arrays(model: MLP, params0, params1, x):
+    """Relative changes (as :class:`ChangeStats` fields, in JAX) and the post-activations
+    at both ends; one compile per architecture (``model`` traced)."""
+    h0, x0, _ = model.features(params0, x)
+    h1, x1, _ = model.features(params1, x)
+    f0, f1 = kernel_factors(model, params0, x), kernel_factors(model, params1, x)
+    rel = lambda new, old: jnp.stack([relative_norm(b, a) for a, b in zip(old, new)])  # noqa: E731
+    return dict(feature=rel(h1, h0), weight=rel([p["w"] for p in params1], [p["w"] for p in params0]),
+                kernel=relative_norm(f1.ntk(), f0.ntk()),
+                feature_gram=rel(f1.feature, f0.feature),
+                backprop_gram=rel(f1.backprop, f0.backprop)), x0[1:], x1[1:]
 
 
 def measure_change(model: MLP, params0, params1, x: jax.Array, loss: float = float("nan")
                    ) -> ChangeStats:
-    """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``."""
-    h0, x0, _ = model.features(params0, x)
-    h1, x1, _ = model.features(params1, x)
-    f0, f1 = kernel_factors(model, params0, x), kernel_factors(model, params1, x)
-    k0, k1 = f0.ntk(), f1.ntk()
+    """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
+    (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64)."""
+    model.check_input(x)
+    arrays, a0, a1 = jax.device_get(_change_arrays(model, params0, params1, x))
     return ChangeStats(
-        feature=np.array([_rel(b, a) for a, b in zip(h0, h1)]),
-        weight=np.array([_rel(b["w"], a["w"]) for a, b in zip(params0, params1)]),
-        kernel=_rel(k1, k0),
-        cka=np.array([linear_cka(a, b) for a, b in zip(x0[1:], x1[1:])]),
-        feature_gram=np.array([_rel(b, a) for a, b in zip(f0.feature, f1.feature)]),
-        backprop_gram=np.array([_rel(b, a) for a, b in zip(f0.backprop, f1.backprop)]),
-        loss=float(loss))
+        feature=np.asarray(arrays["feature"]), weight=np.asarray(arrays["weight"]),
+        kernel=float(arrays["kernel"]),
+        cka=np.array([linear_cka(a, b) for a, b in zip(a0, a1)]),
+        feature_gram=np.asarray(arrays["feature_gram"]),
+        backprop_gram=np.asarray(arrays["backprop_gram"]), loss=float(loss))
 
 
 # ---------------------------------------------------------------------------
@@ -251,14 +195,6 @@ class FeatureSweep:
         return fit_loglog(self.widths[keep], self.mean(quantity)[keep])
 
 
-def _one_run(model: MLP, task: FeatureTask, key, lr: float, steps: int, center: bool):
-    params0 = model.init(key, dtype=task.x.dtype)
-    y = task.y + model.apply(params0, task.x) if center else task.y  # centred output
-    res = train(model.apply, params0, task.x, y, lr=lr, steps=steps, record_every=steps,
-                progress=False, desc=f"width {model.width}")
-    return measure_change(model, params0, res.params, task.x, res.loss[-1])
-
-
 def _check_sweep_args(widths, seeds):
     widths = np.asarray(sorted(int(w) for w in widths))
     if widths.size < 3 or seeds < 1:
@@ -266,206 +202,38 @@ def _check_sweep_args(widths, seeds):
     return widths
 
 
-def _feature_sweep_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                             parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
-                             steps: int = 500, seeds: int = 4, alpha: float = 1.0,
-                             base_width: int = 64, activation: str = "relu") -> FeatureSweep:
-    """The plain route to :func:`feature_sweep`: :func:`~ntk_explore.core.training.train` and
-    :func:`measure_change` per net (one compile per model). The tests check that the
-    fused route equals it."""
-    widths = _check_sweep_args(widths, seeds)
-    runs = [[None] * widths.size for _ in range(seeds)]
-    for j, width in enumerate(widths):
-        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
-                    parametrization=parametrization, base_width=base_width, alpha=alpha)
-        rate = width_lr(lr, parametrization, int(width), base_width, alpha)
-        for s in range(seeds):
-            runs[s][j] = _one_run(model, task, jax.random.fold_in(key, s), rate, steps,
-                                  alpha != 1.0)
-    stack = {f: np.array([[getattr(r, f) for r in row] for row in runs])
-             for f in ChangeStats._fields}
-    return FeatureSweep(widths, parametrization, float(alpha), float(lr), int(steps), **stack)
-
-
-# -- the fast route: one compiled training loop per (width, depth) -----------------------
+# -- one training run per net, measured at several step counts ---------------------------
 #
-# The per-layer scalars of an MLP (multipliers, init scales, alpha; in the order of
-# models.Layer's fields) and the learning rate are traced arguments, so switching
-# parametrization, alpha, lr or the number of steps reuses the compiled loop; one run
-# is measured after several step counts (checkpoints). The measurements are a handful
-# of matrix products per net, done in NumPy so that no measuring code has to be
-# compiled for each new shape.
-
-class _NetSpec(NamedTuple):
-    in_dim: int
-    out_dim: int
-    width: int
-    depth: int
-    activation: str
-    bias: bool
+# The model is traced data in the core's GD segment (only its shapes are static), so
+# switching parametrization, alpha, lr or the number of steps compiles nothing new.
 
 
-def _dims(spec: _NetSpec) -> list:
-    return [spec.in_dim] + [spec.width] * spec.depth + [spec.out_dim]
+def _net(task: FeatureTask, width: int, depth: int, parametrization: str, alpha: float,
+         base_width: int, activation: str) -> MLP:
+    return mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
+               parametrization=parametrization, base_width=base_width, alpha=alpha)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _draw(key, size: int, dtype):
-    return jax.random.normal(key, (size,), dtype)
+def _loss(model: MLP, params, x, y):
+    return full_loss(model, params, x, y)
 
 
-def _normals(key, n: int, dtype) -> np.ndarray:
-    """``jax.random.normal(key, (n,), dtype)`` as a NumPy array. With the (default)
-    partitionable threefry a draw's prefix does not depend on its length, so the draw
-    is made at the next power of two and cut: one compile serves many sizes."""
-    if not jax.config.jax_threefry_partitionable:
-        return np.asarray(_draw(key, n, jnp.dtype(dtype)))
-    return np.asarray(_draw(key, max(4096, 1 << (n - 1).bit_length()), jnp.dtype(dtype)))[:n]
-
-
-def _init_params(spec: _NetSpec, scalars: np.ndarray, key, dtype) -> list:
-    """``mlp(...).init(key, dtype)`` from the layer scalars: one flat standard-normal
-    draw cut into layers in the same order, scaled by ``w_std`` / ``b_std``."""
-    dims = _dims(spec)
-    sizes = [(dims[l + 1], dims[l]) for l in range(spec.depth + 1)]
-    z = _normals(key, sum(o * i + (o if spec.bias else 0) for o, i in sizes), dtype)
-    std = scalars.astype(z.dtype)
-    params, i = [], 0
-    for l, (fan_out, fan_in) in enumerate(sizes):
-        p = {"w": std[l, 1] * z[i:i + fan_out * fan_in].reshape(fan_out, fan_in)}
-        i += fan_out * fan_in
-        if spec.bias:
-            p["b"] = std[l, 4] * z[i:i + fan_out]
-            i += fan_out
-        params.append(p)
-    return params
-
-
-def _traced_apply(spec: _NetSpec, scalars, alpha, params, x):
-    """``MLP.apply`` with traced layer scalars and ``alpha``: ``x`` ``(n, d)`` -> ``(n, k)``."""
-    phi = ACTIVATIONS[spec.activation]
-    a = x
-    for l, p in enumerate(params):
-        h = scalars[l, 0] * a @ p["w"].T
-        if spec.bias:
-            h = h + scalars[l, 3] * p["b"][None, :]
-        a = phi(h) if l < spec.depth else h
-    return alpha * a
-
-
-_SCALARS = ("w_mult", "w_std", "w_lr", "b_mult", "b_std", "b_lr")  # Layer's field order
-
-
-def _layer_scalars(model: MLP) -> np.ndarray:
-    """``(L+1, 6)`` per-layer scalars of ``model`` in :class:`~ntk_explore.core.models.Layer` order."""
-    return np.array([[getattr(layer, f) for f in _SCALARS] for layer in model.layers()])
-
-
-def _mse(f, y):
-    return 0.5 * jnp.sum((f - y) ** 2) / f.shape[0]
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _gd_segment(spec: _NetSpec, scalars, alpha, rate, center, params0, params, x, y, count):
-    """``count`` full-batch GD steps from ``params`` as :func:`~ntk_explore.core.training.train`
-    takes them, on the MSE to ``y + center * f(params0)`` (``center = 1``: centred output).
-    Returns ``(params after the steps, loss before, loss after)``."""
-    apply = functools.partial(_traced_apply, spec, scalars, alpha)
-    target = y + center * apply(params0, x)
-    loss = lambda p: _mse(apply(p, x), target)  # noqa: E731
-
-    def step(_, p):
-        grads = jax.grad(loss)(p)
-        return jax.tree.map(lambda a, g: a - rate * g, p, grads)
-
-    out = jax.lax.fori_loop(0, count, step, params)
-    return out, loss(params), loss(out)
-
-
-def _net_args(task: FeatureTask, width: int, depth: int, parametrization: str, lr: float,
-              alpha: float, base_width: int, activation: str):
-    model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1], activation=activation,
-                parametrization=parametrization, base_width=base_width, alpha=alpha)
-    spec = _NetSpec(model.in_dim, model.out_dim, model.width, depth, activation, model.bias)
-    dtype = task.x.dtype
-    rate = width_lr(lr, parametrization, int(width), base_width, alpha)
-    traced = (jnp.asarray(_layer_scalars(model), dtype), jnp.asarray(alpha, dtype),
-              jnp.asarray(rate, dtype), jnp.asarray(float(alpha != 1.0), dtype))
-    return spec, _layer_scalars(model), traced
+@jax.jit
+def _target(model: MLP, params0, x, y):
+    return y + model.apply(params0, x)  # the centred output's target
 
 
 def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
                      activation: str = "relu", base_width: int = 64) -> None:
-    """Compile :func:`feature_sweeps`' training loops for these widths and depth ahead of
-    use (no training is done). Safe to run in a background thread."""
+    """Compile :func:`feature_sweeps`' training segments and measurements for these widths
+    and depth ahead of use (no training is done). Safe to run in a background thread."""
     for width in widths:
-        spec, scalars, traced = _net_args(task, int(width), depth, "ntk", 1.0, 1.0, base_width,
-                                          activation)
-        p0 = _init_params(spec, scalars, jax.random.key(0), task.x.dtype)
-        jax.block_until_ready(_gd_segment(spec, *traced, p0, p0, task.x, task.y,
-                                          jnp.asarray(0, jnp.int32)))
-
-
-_NP_ACT = {"relu": lambda h: np.maximum(h, 0), "tanh": np.tanh, "erf": scipy.special.erf}
-_NP_DERIV = {"relu": lambda h: (h > 0).astype(h.dtype), "tanh": lambda h: 1 - np.tanh(h) ** 2,
-             "erf": lambda h: 2 / np.sqrt(np.pi) * np.exp(-h * h)}
-
-
-def _np_layers(spec: _NetSpec, scalars, alpha, params, x):
-    """NumPy forward and backprop pass: pre-activations, layer inputs, feature and
-    backprop Grams of one net (as ``MLP.features`` and :func:`kernel_factors`)."""
-    phi, dphi = _NP_ACT[spec.activation], _NP_DERIV[spec.activation]
-    sc = scalars.astype(x.dtype)
-    hs, xs = [], [x]
-    for l in range(spec.depth):
-        h = (sc[l, 0] * xs[-1]) @ params[l]["w"].T
-        if spec.bias:
-            h = h + sc[l, 3] * params[l]["b"][None, :]
-        hs.append(h)
-        xs.append(phi(h).astype(x.dtype))
-    k = spec.out_dim
-    deltas = [np.broadcast_to(alpha * np.eye(k, dtype=x.dtype), (x.shape[0], k, k))]
-    for l in range(spec.depth - 1, -1, -1):
-        back = (sc[l + 1, 0] * deltas[0]) @ params[l + 1]["w"]  # (n, k, width)
-        deltas.insert(0, back * dphi(hs[l])[:, None, :])
-    feats, backs = [], []
-    for l, (a, g) in enumerate(zip(xs, deltas)):
-        gram = sc[l, 2] * sc[l, 0] ** 2 * (a @ a.T)
-        if spec.bias:
-            gram = gram + sc[l, 5] * sc[l, 3] ** 2
-        feats.append(gram)
-        backs.append(np.einsum("aci,bei->abce", g, g))
-    return hs, xs, feats, backs
-
-
-def _np_rel(a, b) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def _np_cka(a, b) -> float:
-    ka, kb = (_np_centred_gram(m) for m in (a, b))
-    return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
-
-
-def _np_centred_gram(a):
-    a = a - a.mean(axis=0, keepdims=True)
-    return a @ a.T
-
-
-def _np_change(spec, scalars, alpha, params0, params1, x, loss, first=None) -> ChangeStats:
-    """:func:`measure_change` in NumPy (``first``: ``_np_layers`` of ``params0`` if known)."""
-    h0, x0, g0, b0 = first or _np_layers(spec, scalars, alpha, params0, x)
-    h1, x1, g1, b1 = _np_layers(spec, scalars, alpha, params1, x)
-    k0 = sum(g[:, :, None, None] * b for g, b in zip(g0, b0))
-    k1 = sum(g[:, :, None, None] * b for g, b in zip(g1, b1))
-    return ChangeStats(
-        feature=np.array([_np_rel(b, a) for a, b in zip(h0, h1)]),
-        weight=np.array([_np_rel(b["w"], a["w"]) for a, b in zip(params0, params1)]),
-        kernel=_np_rel(k1, k0),
-        cka=np.array([_np_cka(a, b) for a, b in zip(x0[1:], x1[1:])]),
-        feature_gram=np.array([_np_rel(b, a) for a, b in zip(g0, g1)]),
-        backprop_gram=np.array([_np_rel(b, a) for a, b in zip(b0, b1)]),
-        loss=float(loss))
+        model = _net(task, int(width), depth, "ntk", 1.0, base_width, activation)
+        p0 = init_from_draw(model, jax.random.key(0), dtype=task.x.dtype)
+        _target(model, p0, task.x, task.y)
+        jax.block_until_ready(gd_segment(model, p0, task.x, task.y, 1.0, 0, record=_loss,
+                                         record_args=(task.x, task.y)))
+        jax.block_until_ready(_change_arrays(model, p0, p0, task.x))
 
 
 def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
@@ -475,8 +243,9 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                    ) -> dict[int, FeatureSweep]:
     """:func:`feature_sweep` at several step counts, measured along one training run.
 
-    Each net trains to ``max(steps)`` and is measured after each count in
-    ``steps``. One compiled training loop per ``(width, depth)``
+    Each net trains to ``max(steps)`` (the core's
+    :func:`~ntk_explore.core.training.gd_segment`) and is measured after each count in
+    ``steps`` (:func:`measure_change`). One compiled segment per ``(width, depth)``
     serves every parametrization, ``alpha``, ``lr``, seed and step count.
 
     Returns ``{steps: FeatureSweep}`` for the counts at which no run had
@@ -488,23 +257,21 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     if not points or points[0] < 0:
         raise ValueError(f"steps must be non-negative step counts, got {steps!r}")
     counts = np.diff([0] + points)
-    x = np.asarray(task.x)
+    x = task.x
     runs = np.empty((seeds, widths.size, len(points)), dtype=object)
     first_loss = np.empty((seeds, widths.size))
     for j, width in enumerate(widths):
-        spec, scalars, traced = _net_args(task, int(width), depth, parametrization, lr, alpha,
-                                          base_width, activation)
+        model = _net(task, int(width), depth, parametrization, alpha, base_width, activation)
+        rate = width_lr(lr, parametrization, int(width), base_width, alpha)
         for s in range(seeds):
-            p0 = _init_params(spec, scalars, jax.random.fold_in(key, s), x.dtype)
-            first, p = _np_layers(spec, scalars, alpha, p0, x), p0
+            p0 = init_from_draw(model, jax.random.fold_in(key, s), dtype=x.dtype)
+            y = _target(model, p0, x, task.y) if alpha != 1.0 else task.y
+            first_loss[s, j], p = _loss(model, p0, x, y), p0
             for c, count in enumerate(counts):
-                p, loss0, loss = _gd_segment(spec, *traced, p0, p, task.x, task.y,
-                                             jnp.asarray(count, jnp.int32))
-                p = jax.tree.map(np.asarray, p)
-                if c == 0:
-                    first_loss[s, j] = loss0
+                p, loss = gd_segment(model, p, x, y, rate, int(count), record=_loss,
+                                     record_args=(x, y))
                 with np.errstate(all="ignore"):  # NaN after a divergence
-                    runs[s, j, c] = _np_change(spec, scalars, alpha, p0, p, x, loss, first)
+                    runs[s, j, c] = measure_change(model, p0, p, x, loss)
     limit = divergence_factor * np.maximum(first_loss, 1e-8)  # (S, W)
     out = {}
     for c, n_steps in enumerate(points):
@@ -565,40 +332,12 @@ class CoordCheck(NamedTuple):
     size: np.ndarray
 
 
+@jax.jit
 def _coord_sizes(model, params0, params_t, x):
+    """RMS coordinate change of each hidden pre-activation and of the output: ``(L+1,)``."""
     h0, _, f0 = model.features(params0, x)
     ht, _, ft = model.features(params_t, x)
-    hidden = [float(jnp.sqrt(jnp.mean((b - a) ** 2))) for a, b in zip(h0, ht)]
-    return hidden + [float(jnp.sqrt(jnp.mean((ft - f0) ** 2)))]
-
-
-def _coord_check_reference(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                           parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
-                           steps: int = 4, seeds: int = 2, base_width: int = 64) -> CoordCheck:
-    """The plain route to :func:`coord_check` (:func:`~ntk_explore.core.training.train`)."""
-    widths = np.asarray(sorted(int(w) for w in widths))
-    size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
-    for j, width in enumerate(widths):
-        model = mlp(task.x.shape[1], int(width), depth, task.y.shape[1],
-                    parametrization=parametrization, base_width=base_width)
-        for s in range(seeds):
-            p0 = model.init(jax.random.fold_in(key, s), dtype=task.x.dtype)
-            res = train(model.apply, p0, task.x, task.y, lr=lr, steps=steps, record_every=1,
-                        keep_params=True, progress=False, raise_on_divergence=False)
-            for t, p in zip(res.steps[1:], res.param_history[1:]):
-                size[s, t - 1, j] = _coord_sizes(model, p0, p, task.x)
-    return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))
-
-
-def _np_coord_sizes(spec, scalars, params0, params_t, x) -> list:
-    h0, x0, _, _ = _np_layers(spec, scalars, 1.0, params0, x)
-    ht, xt, _, _ = _np_layers(spec, scalars, 1.0, params_t, x)
-    out = []
-    for xs, p in ((x0, params0), (xt, params_t)):
-        f = (scalars[-1, 0].astype(x.dtype) * xs[-1]) @ p[-1]["w"].T
-        out.append(f + scalars[-1, 3].astype(x.dtype) * p[-1]["b"][None, :] if spec.bias else f)
-    rms = lambda a, b: float(np.sqrt(np.mean((b - a) ** 2)))  # noqa: E731
-    return [rms(a, b) for a, b in zip(h0, ht)] + [rms(out[0], out[1])]
+    return jnp.stack([jnp.sqrt(jnp.mean((b - a) ** 2)) for a, b in zip(h0 + [f0], ht + [ft])])
 
 
 def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
@@ -611,25 +350,20 @@ def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     updates shrink like ``1/sqrt(n)``; under standard parametrization the
     output update grows with ``n`` (and eventually diverges).
     Returns :class:`CoordCheck` with ``size`` ``(steps, W, depth + 1)``. Runs on the
-    compiled loops of :func:`feature_sweeps`; steps from the first diverged one on
+    core's GD segment, as :func:`feature_sweeps`; steps from the first diverged one on
     (as :func:`~ntk_explore.core.training.train` decides) are left out.
     """
     widths = np.asarray(sorted(int(w) for w in widths))
     size = np.full((seeds, steps, widths.size, depth + 1), np.nan)
-    x, one = np.asarray(task.x), jnp.asarray(1, jnp.int32)
+    x, y = task.x, task.y
     for j, width in enumerate(widths):
-        spec, scalars, traced = _net_args(task, int(width), depth, parametrization, lr, 1.0,
-                                          base_width, "relu")
-        traced = traced[:2] + (jnp.asarray(lr, task.x.dtype),) + traced[3:]  # same lr everywhere
+        model = _net(task, int(width), depth, parametrization, 1.0, base_width, "relu")
         for s in range(seeds):
-            p0 = _init_params(spec, scalars, jax.random.fold_in(key, s), x.dtype)
-            p = p0
-            for t in range(steps):
-                p, loss0, loss = _gd_segment(spec, *traced, p0, p, task.x, task.y, one)
-                if t == 0:
-                    limit = divergence_factor * max(float(loss0), 1e-8)
+            p0 = init_from_draw(model, jax.random.fold_in(key, s), dtype=x.dtype)
+            limit, p = divergence_factor * max(float(_loss(model, p0, x, y)), 1e-8), p0
+            for t in range(steps):  # the same lr at every width
+                p, loss = gd_segment(model, p, x, y, lr, 1, record=_loss, record_args=(x, y))
                 if not (math.isfinite(float(loss)) and float(loss) <= limit):
                     break
-                p = jax.tree.map(np.asarray, p)
-                size[s, t, j] = _np_coord_sizes(spec, scalars, p0, p, x)
+                size[s, t, j] = np.asarray(_coord_sizes(model, p0, p, x))
     return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))

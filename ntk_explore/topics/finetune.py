@@ -26,7 +26,6 @@ Results are NamedTuples or frozen dataclasses. Randomness only via explicit
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -36,9 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.datasets import DigitsTransfer, digits_transfer
+from ..core.metrics import linear_cka, relative_frobenius, relative_norm, spearman
 from ..core.models import MLP, mlp
-from ..core.training import train
-from .features import linear_cka
+from ..core.training import full_loss, gd_segment, train, xent
 
 __all__ = [
     "DigitsTransfer", "digits_transfer", "Head", "head", "Pretrained", "pretrain_backbone",
@@ -48,57 +48,6 @@ __all__ = [
 ]
 
 TAUS = (0, 10, 30, 100, 300, 1000, 3000)
-
-# ---------------------------------------------------------------------------
-# data
-
-
-class DigitsTransfer(NamedTuple):
-    """``load_digits`` split by class: inputs scaled to [0, 1].
-
-    ``x_source`` ``(Ns, 64)``, ``y_source`` ``(Ns, ks)`` one-hot; target train
-    ``x_train`` ``(Nt, 64)``, ``y_train`` ``(Nt, kt)`` one-hot; target test
-    ``x_test`` ``(Nv, 64)``, ``labels_test`` ``(Nv,)`` integers in ``[0, kt)``.
-    """
-
-    x_source: jax.Array
-    y_source: jax.Array
-    x_train: jax.Array
-    y_train: jax.Array
-    x_test: jax.Array
-    labels_test: np.ndarray
-
-
-def _one_hot(labels, k, dtype):
-    return jnp.asarray(np.eye(k)[labels], dtype)
-
-
-def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
-                    target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
-                    split_seed: int = 0, dtype=None) -> DigitsTransfer:
-    """Source task = classes ``source``; target = classes ``target`` (relabelled
-    ``0..kt-1``), ``n_train`` target points for training, the rest for test.
-    The split is a fixed permutation (``split_seed``) so every run sees the same data."""
-    from sklearn.datasets import load_digits
-
-    if set(source) & set(target):
-        raise ValueError(f"source {source} and target {target} classes overlap")
-    x, labels = load_digits(return_X_y=True)
-    dtype = jnp.zeros(()).dtype if dtype is None else dtype
-    x = x / 16.0
-    src = np.isin(labels, source)
-    ls = np.searchsorted(np.array(sorted(source)), labels[src])
-    tgt = np.flatnonzero(np.isin(labels, target))
-    if not 0 < n_train < len(tgt):
-        raise ValueError(f"n_train must be in [1, {len(tgt) - 1}], got {n_train}")
-    tgt = np.random.default_rng(split_seed).permutation(tgt)
-    lt = np.searchsorted(np.array(sorted(target)), labels[tgt])
-    tr, te = tgt[:n_train], tgt[n_train:]
-    kt = len(target)
-    return DigitsTransfer(jnp.asarray(x[src], dtype), _one_hot(ls, len(source), dtype),
-                          jnp.asarray(x[tr], dtype), _one_hot(lt[:n_train], kt, dtype),
-                          jnp.asarray(x[te], dtype), lt[n_train:])
-
 
 def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
     """``(1 - s) * y + s / k`` for one-hot ``y`` ``(n, k)``."""
@@ -110,11 +59,12 @@ def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
 # backbone and heads
 
 
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class Head:
     """A task head ``g(z)``: ``'linear'`` (``z W^T + b``) or ``'mlp'`` (one tanh
     hidden layer of ``hidden`` units). ``z`` ``(n, in_dim)`` -> logits ``(n, out_dim)``.
-    Frozen and hashable, so jitted training loops are cached per head."""
+    Frozen and hashable, and a static pytree: compiled code is shared per head."""
 
     kind: str
     in_dim: int
@@ -182,10 +132,17 @@ def pretrain_backbone(data: DigitsTransfer, *, key: jax.Array, width: int = 128,
     return Pretrained(model, list(res.params[:-1]), acc)
 
 
-@functools.lru_cache(maxsize=32)
-def _full_apply(model: MLP, hd: Head):
-    """``apply((bparams, hparams), x) -> logits``; cached so training loops compile once."""
-    return lambda p, x: hd.apply(p[1], backbone_features(model, p[0], x))
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class _Finetuned:
+    """Backbone ``model`` (traced) with head ``hd`` (static) as one model for the core:
+    ``apply((bparams, hparams), x) -> logits``."""
+
+    model: MLP
+    hd: Head = dataclasses.field(metadata=dict(static=True))
+
+    def apply(self, params, x):
+        return self.hd.apply(params[1], backbone_features(self.model, params[0], x))
 
 
 # ---------------------------------------------------------------------------
@@ -201,36 +158,11 @@ def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int
     taus = [int(t) for t in taus]
     if taus != sorted(taus) or taus[0] < 0:
         raise ValueError(f"taus must be sorted and non-negative, got {taus}")
-    stacked = _hp_program(hd, hparams, z, y, jnp.asarray(lr, z.dtype),
-                          jnp.asarray(np.diff([0] + taus), jnp.int32))
-    return [jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(len(taus))]
-
-
-def _head_probe_reference(hd: Head, hparams, z, y, taus, *, lr: float = 0.5) -> list:
-    """The plain route to :func:`head_probe` (:func:`~ntk_explore.core.training.train` per tau)."""
-    out, done = [], 0
-    for t in taus:
-        if t > done:
-            hparams = train(hd.apply, hparams, z, y, lr=lr, steps=t - done, loss="xent",
-                            progress=False, record_every=t - done).params
-            done = t
+    out, lr = [], jnp.asarray(lr, z.dtype)
+    for count in np.diff([0] + taus):  # the core's GD segment, resumed tau after tau
+        hparams = gd_segment(hd, hparams, z, y, lr, int(count), loss="xent")
         out.append(hparams)
     return out
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _hp_program(hd: Head, hparams, z, y, lr, counts):
-    loss = lambda p: _xent(hd.apply(p, z), y)  # noqa: E731
-
-    def step(_, p):
-        grads = jax.grad(loss)(p)
-        return jax.tree.map(lambda a, g: a - lr * 1.0 * g, p, grads)
-
-    def segment(p, count):
-        p = jax.lax.fori_loop(0, count, step, p)
-        return p, p
-
-    return jax.lax.scan(segment, hparams, counts)[1]
 
 
 class FTStart(NamedTuple):
@@ -264,10 +196,10 @@ def _ft_start_arrays(hd: Head, hparams, z, y):
     return jnp.mean(jnp.linalg.norm(e, axis=1)), e, direction, grad_z
 
 
-_ft_start_jit = jax.jit(_ft_start_arrays, static_argnums=0)
+_ft_start_jit = jax.jit(_ft_start_arrays)  # heads are static pytrees
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@jax.jit
 def _energy(hd: Head, hparams, z, y):
     """``FTStart.energy`` alone: ``mean_x ||y - softmax(g(z))||``."""
     return jnp.mean(jnp.linalg.norm(y - jax.nn.softmax(hd.apply(hparams, z), axis=-1), axis=1))
@@ -305,14 +237,14 @@ def _first_step_arrays(model: MLP, hd: Head, bparams, hparams, x, y, eta):
     start = _ft_start_arrays(hd, hparams, z, y)
     tangent = pullback(start[3])[0]  # J^T dL/dz, the backbone gradient
     predicted = -eta * jax.jvp(fz, (bparams,), (tangent,))[1]  # -eta J J^T dL/dz
-    loss = lambda bp: _xent(hd.apply(hparams, fz(bp)), y)  # noqa: E731
+    loss = lambda bp: xent(hd.apply(hparams, fz(bp)), y)  # noqa: E731
     grads = jax.grad(loss)(bparams)
     actual = fz(jax.tree.map(lambda p, g: p - eta * g, bparams, grads)) - z
-    res = jnp.linalg.norm(actual - predicted) / jnp.linalg.norm(actual)
+    res = relative_norm(predicted, actual)
     return actual, predicted, res, start
 
 
-_first_step_jit = jax.jit(_first_step_arrays, static_argnums=(0, 1))
+_first_step_jit = jax.jit(_first_step_arrays)  # the backbone model is traced
 
 
 def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
@@ -321,9 +253,6 @@ def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.nd
            for s in (first_step(model, bparams, hd, hparams, x, y, e) for e in etas)]
     return np.array(res[:-1]) / np.array(res[1:])
 
-
-def _xent(f, y):
-    return -jnp.sum(y * jax.nn.log_softmax(f, axis=-1)) / f.shape[0]
 
 # ---------------------------------------------------------------------------
 # fine-tuning and the tau sweep
@@ -340,70 +269,32 @@ class FTOutcome(NamedTuple):
     diverged: bool
 
 
-def _finetune_reference(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
-                        steps: int) -> FTOutcome:
-    """The plain route to :func:`finetune` (:func:`~ntk_explore.core.training.train`, then
-    measuring); the tests check that :func:`finetune` equals it."""
-    apply = _full_apply(pre.model, hd)
-    res = train(apply, (pre.params, hparams), data.x_train, data.y_train, lr=lr,
-                steps=steps, loss="xent", progress=False, record_every=steps,
-                raise_on_divergence=False)
-    if res.diverged_at is not None:
-        return FTOutcome(math.nan, math.nan, math.nan, True)
-    z0 = backbone_features(pre.model, pre.params, data.x_train)
-    zt = backbone_features(pre.model, res.params[0], data.x_train)
-    pred = np.asarray(jnp.argmax(apply(res.params, data.x_test), axis=1))
-    return FTOutcome(float(jnp.linalg.norm(zt - z0) / jnp.linalg.norm(z0)),
-                     linear_cka(zt, z0), float(np.mean(pred == data.labels_test)), False)
-
-
-@functools.lru_cache(maxsize=8)
-def _ft_program(model: MLP, hd: Head):
-    """Jitted ``(params, x, y, x_test, lr, steps) -> (loss0, loss, z_0, z_T, test predictions)``:
-    full-batch GD on the cross-entropy as :func:`~ntk_explore.core.training.train` runs it,
-    and what :func:`finetune` measures, in one compiled call (``lr``, ``steps`` traced)."""
-    apply = _full_apply(model, hd)
-    loss = lambda p, x, y: _xent(apply(p, x), y)  # noqa: E731
-
-    @jax.jit
-    def run(params, x, y, x_test, lr, steps):
-        def step(_, p):
-            grads = jax.grad(loss)(p, x, y)
-            return jax.tree.map(lambda a, g: a - lr * 1.0 * g, p, grads)
-
-        out = jax.lax.fori_loop(0, steps, step, params)
-        return (loss(params, x, y), loss(out, x, y), backbone_features(model, params[0], x),
-                backbone_features(model, out[0], x), jnp.argmax(apply(out, x_test), axis=1))
-
-    return run
-
-
-def _np_cka(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`~ntk_explore.topics.features.linear_cka` in NumPy float64 (the centred Grams of
-    saturated features cancel badly in float32)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    a = a - a.mean(axis=0, keepdims=True)
-    b = b - b.mean(axis=0, keepdims=True)
-    ka, kb = a @ a.T, b @ b.T
-    return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
+def _ft_record(net: _Finetuned, params, params0, x, y, x_test):
+    """``(loss0, loss, z_0, z_T, test predictions)``: what :func:`finetune` measures."""
+    return (full_loss(net, params0, x, y, loss="xent"), full_loss(net, params, x, y, loss="xent"),
+            backbone_features(net.model, params0[0], x), backbone_features(net.model, params[0], x),
+            jnp.argmax(net.apply(params, x_test), axis=1))
 
 
 def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
              steps: int, divergence_factor: float = 1e4) -> FTOutcome:
     """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
 
-    One compiled call per head (``lr`` and ``steps`` are traced); the run counts as
-    diverged, as in :func:`~ntk_explore.core.training.train`, when the final loss is not
-    finite or above ``divergence_factor`` times the initial loss.
+    One call of the core's GD segment per run, compiled once per head and backbone
+    architecture (``lr`` and ``steps`` are traced); the run counts as diverged, as in
+    :func:`~ntk_explore.core.training.train`, when the final loss is not finite or
+    above ``divergence_factor`` times the initial loss.
     """
-    loss0, loss, z0, zt, pred = _ft_program(pre.model, hd)(
-        (pre.params, hparams), data.x_train, data.y_train, data.x_test,
-        jnp.asarray(lr, data.x_train.dtype), jnp.asarray(steps, jnp.int32))
+    params0 = (pre.params, hparams)
+    _, (loss0, loss, z0, zt, pred) = gd_segment(
+        _Finetuned(pre.model, hd), params0, data.x_train, data.y_train,
+        jnp.asarray(lr, data.x_train.dtype), jnp.asarray(steps, jnp.int32), loss="xent",
+        record=_ft_record, record_args=(params0, data.x_train, data.y_train, data.x_test))
     loss0, loss = float(loss0), float(loss)
     if not math.isfinite(loss) or loss > divergence_factor * max(loss0, 1e-8):
         return FTOutcome(math.nan, math.nan, math.nan, True)
     z0, zt = np.asarray(z0), np.asarray(zt)
-    return FTOutcome(float(np.linalg.norm(zt - z0) / np.linalg.norm(z0)), _np_cka(zt, z0),
+    return FTOutcome(relative_frobenius(zt, z0), linear_cka(zt, z0),
                      float(np.mean(np.asarray(pred) == data.labels_test)), False)
 
 
@@ -433,16 +324,6 @@ class TauSweep:
     def spearman(self) -> float:
         """Spearman correlation over tau of seed-mean energy and feature change."""
         return spearman(self.mean("energy"), self.mean("feature_change"))
-
-
-def spearman(a, b) -> float:
-    """Spearman rank correlation of two ``(m,)`` arrays (no ties expected);
-    ``nan`` when either holds a non-finite value (e.g. a diverged run)."""
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return math.nan
-    ra = np.argsort(np.argsort(np.asarray(a)))
-    rb = np.argsort(np.argsort(np.asarray(b)))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 class Probed(NamedTuple):

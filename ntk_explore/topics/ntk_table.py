@@ -50,7 +50,6 @@ the paper's two-layer Keras net (that one is ``ne.infinite_kernel_fn`` of
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -59,7 +58,9 @@ import jax
 import numpy as np
 
 from ..core.kernels import kernel_regression
-from ..core.models import MLP, Layer, mlp
+from ..core.metrics import rmse
+from ..core.models import MLP, apply_jit, mlp
+from ..core.training import full_loss, gd_segment, train
 
 __all__ = [
     "KERNEL_METHODS", "NET_METHODS", "METHODS", "FORMS", "PAPER_TABLE",
@@ -203,23 +204,15 @@ def table_kernel(method: str, x1, x2=None, *, form: str = "corrected") -> np.nda
 # finite networks
 
 
-@dataclasses.dataclass(frozen=True)
-class _SpecMLP(MLP):
-    """An :class:`MLP` whose layers come from a :class:`LayerScales` spec."""
-
-    spec: tuple = ()
-
-    def layers(self) -> tuple[Layer, ...]:
-        dims = [self.in_dim] + [self.width] * self.depth + [self.out_dim]
-        out = []
-        for l, s in enumerate(self.spec):
-            fan = 1.0 if l == 0 else float(dims[l])  # hidden G is a unit average
-            b_tan = s.b_tan if s.b_tan > 0 else 1.0
-            out.append(Layer(dims[l], dims[l + 1], w_mult=math.sqrt(s.w_tan / fan),
-                             w_std=math.sqrt(s.w_var / s.w_tan), w_lr=1.0,
-                             b_mult=math.sqrt(b_tan), b_std=math.sqrt(s.b_var / b_tan),
-                             b_lr=1.0))
-        return tuple(out)
+def _spec_scalars(spec: Sequence[LayerScales], dims: Sequence[int]) -> tuple:
+    """Per-layer ``(w_mult, w_std, w_lr, b_mult, b_std, b_lr)`` of a :class:`LayerScales` spec."""
+    out = []
+    for l, s in enumerate(spec):
+        fan = 1.0 if l == 0 else float(dims[l])  # hidden G is a unit average
+        b_tan = s.b_tan if s.b_tan > 0 else 1.0
+        out.append((math.sqrt(s.w_tan / fan), math.sqrt(s.w_var / s.w_tan), 1.0,
+                    math.sqrt(b_tan), math.sqrt(s.b_var / b_tan), 1.0))
+    return tuple(out)
 
 
 def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
@@ -232,15 +225,7 @@ def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
     """
     spec = kernel_spec(method, in_dim)
     base = mlp(in_dim, width, len(spec) - 1, bias=spec[0].b_var > 0)
-    return _SpecMLP(**{f.name: getattr(base, f.name) for f in dataclasses.fields(MLP)},
-                    spec=spec)
-
-
-@functools.lru_cache(maxsize=32)
-def _interned(model: MLP) -> MLP:
-    """One instance per distinct model, so that ``model.apply`` (whose equality and hash
-    go by the instance) finds the compiled training loop of an earlier, equal model."""
-    return model
+    return dataclasses.replace(base, scalars=_spec_scalars(spec, base.dims()))
 
 
 def table_net_model(depth: int, width: int, in_dim: int = 15) -> MLP:
@@ -288,11 +273,6 @@ def simulate_trial(rng: np.random.Generator, *, n: int = 1000, in_dim: int = 15,
     t = math.ceil(test_fraction * n)
     te, tr = perm[:t], perm[t:]
     return TableData(x[tr], y[tr], x[te], y[te])
-
-
-def rmse(pred, y) -> float:
-    """Root mean squared error of ``(t,)`` predictions."""
-    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(y)) ** 2)))
 
 
 def kernel_rmse(data: TableData, methods: Sequence[str] = KERNEL_METHODS, *,
@@ -347,8 +327,6 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     The net is :func:`table_net_model`; SGD as described by :class:`NetConfig`
     (an epoch is ``m_fit / batch_size`` steps, ``m_fit`` the non-held-out points).
     """
-    from ..core.training import train
-
     if depth not in (1, 2):
         raise ValueError(f"depth must be 1 (NN1) or 2 (NN2), got {depth!r}")
     m = data.x_train.shape[0]
@@ -356,7 +334,7 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     if m_fit < 2:
         raise ValueError(f"holdout {config.holdout} leaves {m_fit} training points")
     k_init, k_sgd = jax.random.split(key)
-    model = _interned(table_net_model(depth, config.width, data.x_train.shape[1]))
+    model = table_net_model(depth, config.width, data.x_train.shape[1])
     x, y = data.x_train[:m_fit], data.y_train[:m_fit, None]
     batch = None if config.batch_size is None else min(config.batch_size, m_fit)
     per_epoch = 1 if batch is None else max(1, m_fit // batch)
@@ -369,11 +347,6 @@ def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.
     pred = np.asarray(model.apply(res.params, data.x_test.astype(dtype)))[:, 0]
     score = rmse(pred, data.y_test) if res.diverged_at is None else float("nan")
     return NetFit(score, pred, res.steps, res.loss)
-
-
-@functools.lru_cache(maxsize=16)
-def _predict_jit(apply):
-    return jax.jit(apply)
 
 
 class TableNetRun:
@@ -395,8 +368,6 @@ class TableNetRun:
 
     def __init__(self, data: TableData, depth: int, config: NetConfig, *, key: jax.Array,
                  every: int = 5):
-        from ..core.training import _full_loss, _make_run, loss_fn
-
         if depth not in (1, 2):
             raise ValueError(f"depth must be 1 (NN1) or 2 (NN2), got {depth!r}")
         if not (isinstance(every, int) and every >= 1):
@@ -407,19 +378,16 @@ class TableNetRun:
             raise ValueError(f"holdout {config.holdout} leaves {m_fit} training points")
         self._args = (data, depth, config, key, every)
         k_init, self._key = jax.random.split(key)
-        model = _interned(table_net_model(depth, config.width, data.x_train.shape[1]))
+        self._model = model = table_net_model(depth, config.width, data.x_train.shape[1])
         self._params = model.init(k_init)
         dtype = jax.tree.leaves(self._params)[0].dtype
         self._x = jax.numpy.asarray(data.x_train[:m_fit].astype(dtype))
         self._y = jax.numpy.asarray(data.y_train[:m_fit, None].astype(dtype))
         self._x_test = jax.numpy.asarray(data.x_test.astype(dtype))
         self._y_test = np.asarray(data.y_test)
-        batch = None if config.batch_size is None else min(config.batch_size, m_fit)
-        self.per_epoch = 1 if batch is None else max(1, m_fit // batch)
+        self._batch = None if config.batch_size is None else min(config.batch_size, m_fit)
+        self.per_epoch = 1 if self._batch is None else max(1, m_fit // self._batch)
         self.every, self.lr = every, config.lr
-        self._run = _make_run(model.apply, loss_fn("mse"), m_fit, batch)
-        self._loss = _full_loss(model.apply, loss_fn("mse"))
-        self._apply = _predict_jit(model.apply)
         self._scales = jax.tree.map(lambda _: 1.0, self._params)
         self._epoch = 0
         self._records: dict = {}  # epochs -> (training loss, test predictions), on the device
@@ -430,8 +398,8 @@ class TableNetRun:
         return self._epoch
 
     def _record(self):
-        self._records[self._epoch] = (self._loss(self._params, self._x, self._y),
-                                      self._apply(self._params, self._x_test))
+        self._records[self._epoch] = (full_loss(self._model, self._params, self._x, self._y),
+                                      apply_jit(self._model, self._params, self._x_test))
 
     def advance(self, epochs: int) -> None:
         """Train on to ``epochs`` (no-op if already there); returns before the work is done."""
@@ -441,8 +409,9 @@ class TableNetRun:
             if e <= self._epoch:
                 continue
             start, count = self._epoch * self.per_epoch, (e - self._epoch) * self.per_epoch
-            self._params = self._run(self._params, self._x, self._y, self._key, start, count,
-                                     self.lr, self._scales)
+            self._params = gd_segment(self._model, self._params, self._x, self._y, self.lr,
+                                      count, scales=self._scales, key=self._key, start=start,
+                                      batch_size=self._batch)
             self._epoch = e
             self._record()
 

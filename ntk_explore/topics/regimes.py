@@ -1,47 +1,23 @@
-"""How kernels and features depend on width: sweeps and log-log fits."""
+"""How the eNTK at init approaches the infinite-width NTK: width sweeps (notebook 01).
+
+``fit_loglog`` and ``LogLogFit`` live in :mod:`ntk_explore.core.metrics` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
-from ..core.kernels import _structured, check_kernel_memory, infinite_kernel_fn, mlp_ntk
+from ..core.kernels import check_kernel_memory, infinite_kernel_fn, mlp_ntk, structured_ntk
+from ..core.metrics import LogLogFit, fit_loglog, relative_norm
 from ..core.models import mlp
 
 __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
            "entk_convergence_grid", "entk_error"]
-
-
-class LogLogFit(NamedTuple):
-    """``log y = slope * log x + intercept``; ``stderr`` of the slope; 95% CI."""
-
-    slope: float
-    intercept: float
-    stderr: float
-    ci95: tuple[float, float]
-
-    def predict(self, x) -> np.ndarray:
-        return np.exp(self.intercept) * np.asarray(x, np.float64) ** self.slope
-
-
-def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
-    """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.shape != y.shape or x.ndim != 1 or x.size < 3:
-        raise ValueError(f"need matching 1-D x and y with at least 3 points, "
-                         f"got {x.shape}, {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
-        raise ValueError("log-log fit needs positive, finite x and y")
-    res = stats.linregress(np.log(x), np.log(y))
-    half = stats.t.ppf(0.975, x.size - 2) * res.stderr
-    return LogLogFit(float(res.slope), float(res.intercept), float(res.stderr),
-                     (float(res.slope - half), float(res.slope + half)))
 
 
 def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = None):
@@ -53,7 +29,7 @@ def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = 
         ntk_inf = infinite_kernel_fn(model)(x).ntk
     entk = mlp_ntk(model)(x, None, model.init(key, dtype=x.dtype))
     target = ntk_inf[:, :, None, None] * jnp.eye(model.out_dim, dtype=ntk_inf.dtype)[None, None]
-    err = float(jnp.linalg.norm(entk - target) / jnp.linalg.norm(target))
+    err = float(relative_norm(entk, target))
     return err, entk, ntk_inf
 
 
@@ -125,7 +101,7 @@ def _grid_kernels(models, x, keys):
     def one_seed(key):
         params = models[0].params_from_normals(
             jax.random.normal(key, (models[0].num_params,), x.dtype))
-        return tuple(_structured(m, params, x, None, proj) for m in models)
+        return tuple(structured_ntk(m, params, x, None, proj) for m in models)
 
     return jax.lax.map(one_seed, keys)  # sequential over seeds: one draw in memory at a time
 

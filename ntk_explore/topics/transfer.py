@@ -40,6 +40,7 @@ import numpy as np
 
 from ..core.kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
 from ..core.linearized import mse_dynamics
+from ..core.metrics import relative_error
 from ..core.models import MLP, mlp
 from ..core.training import train
 
@@ -89,14 +90,6 @@ def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target:
           ((ka, n_source), (kb, n_target), (kt, n_test))]
     (ya, _), (_, yb), (yta, yt) = (_hermite_targets(x @ u, overlap) for x in xs)
     return TransferTasks(xs[0], ya, xs[1], yb, xs[2], yt, yta)
-
-
-def relative_error(f, y) -> float:
-    """``mean((f - y)**2) / mean(y**2)`` for ``f``, ``y`` of the same shape ``(T, k)``."""
-    f, y = np.asarray(f, np.float64), np.asarray(y, np.float64)
-    if f.shape != y.shape:
-        raise ValueError(f"f and y must have the same shape, got {f.shape} and {y.shape}")
-    return float(np.mean((f - y) ** 2) / np.mean(y**2))
 
 
 @dataclasses.dataclass(frozen=True)

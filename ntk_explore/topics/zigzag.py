@@ -35,8 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.kernels import mlp_ntk
+from ..core.metrics import auc
 from ..core.models import MLP, mlp
-from ..core.training import train
+from ..core.training import train, xent
 
 __all__ = [
     "KINDS", "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",
@@ -194,14 +195,6 @@ def zigzag_score(paths: np.ndarray) -> np.ndarray:
     """
     steps = np.linalg.norm(np.diff(paths, axis=0), axis=-1).sum(0)
     return steps - np.linalg.norm(paths[-1] - paths[0], axis=-1)
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a random positive > a random negative), ties count 1/2."""
-    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    if pos.size == 0 or neg.size == 0:
-        raise ValueError("auc needs at least one positive and one negative score")
-    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
 
 
 # ---------------------------------------------------------------------------
@@ -371,10 +364,6 @@ class OneStep(NamedTuple):
     q: np.ndarray
 
 
-def _xent(apply, params, x, p):
-    return -jnp.sum(p * jax.nn.log_softmax(apply(params, x), -1)) / x.shape[0]
-
-
 def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
                            eta: float) -> OneStep:
     """Compare a real GD step on ``mean xent(f(x_batch), p_tar)`` with its eNTK prediction.
@@ -388,9 +377,9 @@ def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
     return OneStep(*(np.asarray(v) for v in out))
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@jax.jit
 def _one_step_jit(model, params, x_batch, p_tar, x_tilde, eta):
-    g = jax.grad(lambda p: _xent(model.apply, p, x_batch, p_tar))(params)
+    g = jax.grad(lambda p: xent(model.apply(p, x_batch), p_tar))(params)
     new = jax.tree.map(lambda w, gw: w - eta * gw, params, g)
     q0 = jax.nn.softmax(model.apply(params, x_tilde), -1)  # (m, k)
     real = jax.nn.softmax(model.apply(new, x_tilde), -1) - q0

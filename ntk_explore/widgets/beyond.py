@@ -2,8 +2,8 @@
 
 Each app caches its results by slider values (a small LRU), so moving back to a
 setting is instant. A new setting recomputes through the library's explorers
-(:class:`~ntk_explore.topics.scaling.ScalingExplorer`,
-:class:`~ntk_explore.topics.pntk_study.GapExplorer`, and the cached fits of
+(:class:`~ntk_explore.explore.ScalingExplorer`,
+:class:`~ntk_explore.explore.GapExplorer`, and the cached fits of
 :mod:`ntk_explore.topics.active`), which resume GD from checkpoints, reuse kernels and
 compiled programs, and compile every width's programs when the app is built:
 about a second on 2 CPU cores, a few seconds for the largest width or step count.
@@ -11,14 +11,13 @@ about a second on 2 CPU cores, a few seconds for the largest width or step count
 
 from __future__ import annotations
 
-import collections
-
 import ipywidgets as W
 import jax
-from IPython.display import display
 
+from .. import explore
 from ..plots import beyond as plots
 from ..topics import active, pntk_study, scaling
+from ._app import App
 from ._display import show_figure as _show
 
 __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
@@ -26,42 +25,14 @@ __all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
 _STYLE = {"description_width": "initial"}
 
 
-class _App:
-    """Shared plumbing: observe sliders, readout HTML, Output, cache."""
-
-    _CACHE_SIZE = 32  # results of this many settings (small objects: losses, gaps, curves)
-
-    def _wire(self, sliders):
-        self._cache = collections.OrderedDict()
-        self.readout, self.out = W.HTML(), W.Output()
-        self.sliders = sliders
-        for s in sliders:
-            s.observe(lambda _change: self.update(), names="value")
-
-    def _cached(self, key, compute):
-        if key in self._cache:
-            self._cache.move_to_end(key)
-        else:
-            self._cache[key] = compute()
-            while len(self._cache) > self._CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return self._cache[key]
-
-    def widget(self) -> W.Widget:
-        return W.VBox([W.HBox(self.sliders), self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
-
-
-class ScalingApp(_App):
+class ScalingApp(App):
     """Test loss vs n for the net and its kernels on one task.
 
     Sliders: width, GD steps, pretraining samples. Attributes after each
     update: ``curves`` (:class:`~ntk_explore.topics.scaling.ScalingCurves`),
     ``exponents`` (learner -> Exponent), ``figure``.
 
-    Computation goes through a :class:`~ntk_explore.topics.scaling.ScalingExplorer`:
+    Computation goes through a :class:`~ntk_explore.explore.ScalingExplorer`:
     GD checkpoints at every slider step count (more steps resume training,
     fewer are a lookup), kernels and losses reused across moves, and with
     ``precompile`` every width's programs compiled once at construction.
@@ -82,7 +53,7 @@ class ScalingApp(_App):
                                        continuous_update=False, style=_STYLE)
         # Keeps GD checkpoints at every slider step count (more steps resume, fewer are
         # a lookup), one compiled loop per width and the infinite NTK across moves.
-        self.explorer = scaling.ScalingExplorer(self.task, self.ns, key=self.key,
+        self.explorer = explore.ScalingExplorer(self.task, self.ns, key=self.key,
                                                 save_at=self.steps.options,
                                                 max_width=max(self.width.options))
         self._wire([self.width, self.steps, self.n_pre])
@@ -105,7 +76,7 @@ class ScalingApp(_App):
         self.png = _show(self.out, self.figure)
 
 
-class PntkApp(_App):
+class PntkApp(App):
     """pNTK/eNTK gap vs width at init and after training, for ``k`` outputs.
 
     Sliders: outputs k, training steps. Attributes: ``init_sweep``,
@@ -126,7 +97,7 @@ class PntkApp(_App):
         self.cost_rows = pntk_study.cost_vs_k(cost_ks, key=self.key, repeats=2)
         # One padded max(k)-output net per width serves every k (no recompile per k);
         # GD checkpoints at the slider's step counts (more steps resume).
-        self.explorer = pntk_study.GapExplorer(
+        self.explorer = explore.GapExplorer(
             self.x, self.widths, key=self.key, seeds=seeds, k_max=max(self.k.options),
             y=self.task.y[: self.x.shape[0], : max(self.k.options)],
             save_at=self.train_steps.options)
@@ -148,7 +119,7 @@ class PntkApp(_App):
         self.png = _show(self.out, self.figure)
 
 
-class ActiveApp(_App):
+class ActiveApp(App):
     """Acquisition curves (random, uncertainty, eNTK look-ahead) on ``load_digits``.
 
     Sliders: points per round, width. Attributes: ``curves`` (strategy -> list

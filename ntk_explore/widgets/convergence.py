@@ -6,11 +6,11 @@ import warnings
 
 import ipywidgets as W
 import jax
-from IPython.display import display
 
 from .. import by_device, plots
 from ..core.datasets import circle
 from ..topics.regimes import entk_convergence_grid
+from ._app import App
 from ._display import show_png
 
 __all__ = ["EntkWidthApp", "WIDTHS", "WIDTHS_ACCELERATOR", "default_widths"]
@@ -32,7 +32,7 @@ def default_widths() -> tuple[int, ...]:
     return by_device(WIDTHS, WIDTHS_ACCELERATOR)
 
 
-class EntkWidthApp:
+class EntkWidthApp(App):
     """eNTK at a chosen width next to the infinite-width NTK, and error vs width.
 
     Sliders: width (log-spaced; default widths from :func:`default_widths`, up to
@@ -75,10 +75,7 @@ class EntkWidthApp:
                                      description="activation")
         self.parametrization = W.Dropdown(options=PARAMETRIZATIONS, value="ntk",
                                           description="parametrization", style=style)
-        self.readout = W.HTML()
-        self.out = W.Output()
-        for w in (self.width, self.seed, self.activation, self.parametrization):
-            w.observe(lambda _change: self.update(), names="value")
+        self._wire((self.width, self.seed, self.activation, self.parametrization))
         self.error = None
         self.figure = None
         self.update()
@@ -114,10 +111,5 @@ class EntkWidthApp:
         self.figure = view.figure
         self.png = show_png(self.out, view.render())
 
-    def widget(self) -> W.Widget:
-        controls = W.HBox([self.width, self.seed])
-        choices = W.HBox([self.activation, self.parametrization])
-        return W.VBox([controls, choices, self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+    def rows(self):
+        return [W.HBox([self.width, self.seed]), W.HBox([self.activation, self.parametrization])]

@@ -9,9 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import ipywidgets as W
 import jax
 import numpy as np
-from IPython.display import display
 
-from .._cache import LRU as _LRU
 from ..core.training import DivergenceError
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..topics.equivalence import precompile_net, regression_task, three_learners
@@ -24,7 +22,7 @@ from ..topics.ntk_table import (
     kernel_rmse,
     simulate_trial,
 )
-from ._background import run_in_background
+from ._app import App
 from ._display import show_figure as _show
 
 __all__ = ["ThreeLearnersApp", "TableApp", "WIDTHS"]
@@ -34,7 +32,7 @@ _STYLE = {"description_width": "initial"}
 _CACHE_SIZE = 12  # results (a few hundred kB each) kept per app for moves back
 
 
-class ThreeLearnersApp:
+class ThreeLearnersApp(App):
     """Net, linearization and infinite-width NTK trained on one task.
 
     Sliders: width (log scale), depth, learning rate, GD steps, output scale
@@ -61,14 +59,12 @@ class ThreeLearnersApp:
                                           description="parametrization", style=_STYLE)
         self.task = W.Dropdown(options=list(self.tasks), value=task, description="task")
         self.center = W.Checkbox(value=False, description="centre f0 (train f - f0)")
-        self.readout, self.out = W.HTML(), W.Output()
-        for w in self._controls():
-            w.observe(lambda _change: self.update(), names="value")
+        self._wire(self._controls())
         self.result = self.figure = None
-        self._results = _LRU(_CACHE_SIZE)
+        self._results = self.cache(_CACHE_SIZE)
         self.update()
         # warm_up=False: no background compilation of nearby settings (e.g. on a busy host)
-        self._warmup = run_in_background(self._warmup_jobs()) if warm_up else None
+        self._warmup = self.warm_up(self._warmup_jobs(), warm_up)
 
     def _warmup_jobs(self):
         """Compile the net for the widths, depths and task a user is likely to pick next
@@ -117,14 +113,10 @@ class ThreeLearnersApp:
         self.figure = three_learners_figure(task, r)
         self.png = _show(self.out, self.figure)
 
-    def widget(self) -> W.Widget:
-        rows = [W.HBox([self.width, self.depth, self.parametrization]),
+    def rows(self):
+        return [W.HBox([self.width, self.depth, self.parametrization]),
                 W.HBox([self.lr, self.steps, self.alpha]),
                 W.HBox([self.task, self.center])]
-        return W.VBox(rows + [self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
 
 
 def _table_html(result: TableResult, extra: TableResult | None = None) -> str:
@@ -143,7 +135,7 @@ def _table_html(result: TableResult, extra: TableResult | None = None) -> str:
     return "<table>" + "".join(rows) + "</table><small>mean test RMSE ± standard error</small>"
 
 
-class TableApp:
+class TableApp(App):
     """The published table next to a small reproduction, with trainable NN1/NN2.
 
     Kernel rows are computed once per form on ``trials`` data sets of ``n``
@@ -170,15 +162,13 @@ class TableApp:
                                        description="net width", **c)
         self.full_batch = W.Checkbox(value=False, description="full-batch GD (else SGD, batch 8)")
         self.all_points = W.Checkbox(value=False, description="use all training points")
-        self.readout, self.out = W.HTML(), W.Output()
-        for w in (self.epochs, self.lr, self.width, self.full_batch, self.all_points):
-            w.observe(lambda _change: self.update(), names="value")
+        self._wire((self.epochs, self.lr, self.width, self.full_batch, self.all_points))
         self.nets = self.result = self.figure = None
-        self._runs = _LRU(4 * net_trials * 2)  # resumable net runs, <= 4 MB each
+        self._runs = self.cache(4 * net_trials * 2)  # resumable net runs, <= 4 MB each
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="ntk-explore-table")
         self.update()
         # warm_up=False: no background compilation of nearby settings (e.g. on a busy host)
-        self._warmup = run_in_background(self._warmup_jobs()) if warm_up else None
+        self._warmup = self.warm_up(self._warmup_jobs(), warm_up)
 
     def _warmup_jobs(self):
         """Compile the nets' training for the settings a user is likely to pick next
@@ -248,10 +238,9 @@ class TableApp:
         self.figure = table_figure(self.result, PAPER_TABLE)
         self.png = _show(self.out, self.figure)
 
-    def widget(self) -> W.Widget:
-        controls = W.VBox([W.HBox([self.epochs, self.lr, self.width]),
-                           W.HBox([self.full_batch, self.all_points])])
-        return W.VBox([controls, W.HBox([self.readout, self.out])])
+    def rows(self):
+        return [W.HBox([self.epochs, self.lr, self.width]),
+                W.HBox([self.full_batch, self.all_points])]
 
-    def _ipython_display_(self):
-        display(self.widget())
+    def widget(self) -> W.Widget:  # the table beside the figure
+        return W.VBox([W.VBox(self.rows()), W.HBox([self.readout, self.out])])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
-from IPython.display import display
 
-from .._cache import LRU as _LRU
 from ..core.training import DivergenceError
 from ..plots.features import feature_change_figure
 from ..topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
-from ._background import run_in_background
+from ._app import App
 from ._display import show_figure
 
 __all__ = ["FeatureWidthApp", "QUICK"]
@@ -23,7 +21,7 @@ __all__ = ["FeatureWidthApp", "QUICK"]
 QUICK = dict(widths=(64, 128, 256, 384, 512), seeds=1)
 
 
-class FeatureWidthApp:
+class FeatureWidthApp(App):
     """Feature change, eNTK change and CKA vs width for one training set-up.
 
     Controls: parametrization, alpha (output scale; lr is divided by alpha**2
@@ -43,7 +41,7 @@ class FeatureWidthApp:
         k_task, self.key = jax.random.split(key)
         c = self.cfg
         self.task = feature_task(k_task, n=c["n"], d=c["d"], scale=c["scale"], dtype=dtype)
-        self._full, self._quick = _LRU(32), _LRU(64)
+        self._full, self._quick = self.cache(32), self.cache(64)
         style = {"description_width": "initial"}
         self.parametrization = W.Dropdown(options=["ntk", "mup", "standard"], value="ntk",
                                           description="parametrization", style=style)
@@ -59,17 +57,15 @@ class FeatureWidthApp:
             description="full sweep", tooltip=f"{c['seeds']} seeds, widths "
             f"{min(c['widths'])}-{max(c['widths'])} for this setting (5-20 s on 2 CPU cores)")
         self.full_button.on_click(lambda _b: self.show_full())
-        self.readout = W.HTML()
-        self.out = W.Output()
-        for w in (self.parametrization, self.alpha, self.lr, self.depth, self.steps):
-            w.observe(lambda _change: self.update(), names="value")
+        self._wire((self.parametrization, self.alpha, self.lr, self.depth, self.steps))
         self.sweep = self.slopes = self.figure = None
         self.full = False
         self.sweep_for()  # the starting setting in full
         self.update()
-        if warm_up:  # compile the quick sweep's loops for the other depths while idle
-            self._warm = run_in_background(
-                [lambda d=d: precompile_sweep(self.task, QUICK["widths"], d) for d in (2, 1, 3)])
+        # while idle: compile the quick sweep's segments for the other depths
+        self._warm = self.warm_up(
+            [lambda d=d: precompile_sweep(self.task, QUICK["widths"], d) for d in (2, 1, 3)],
+            warm_up)
 
     def _settings(self, parametrization, alpha, lr, depth, steps):
         return (parametrization or self.parametrization.value, alpha or self.alpha.value,
@@ -146,10 +142,6 @@ class FeatureWidthApp:
                              "steps", fontsize=9)
         self.png = show_figure(self.out, self.figure)
 
-    def widget(self) -> W.Widget:
-        row1 = W.HBox([self.parametrization, self.alpha, self.lr])
-        row2 = W.HBox([self.depth, self.steps, self.full_button])
-        return W.VBox([row1, row2, self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+    def rows(self):
+        return [W.HBox([self.parametrization, self.alpha, self.lr]),
+                W.HBox([self.depth, self.steps, self.full_button])]

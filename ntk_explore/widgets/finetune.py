@@ -7,12 +7,10 @@ import threading
 import ipywidgets as W
 import jax
 import numpy as np
-from IPython.display import display
 
-from .._cache import LRU as _LRU
 from ..plots.finetune import finetune_figure
 from ..topics import finetune as F
-from ._background import run_in_background
+from ._app import App
 from ._display import show_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
@@ -26,7 +24,7 @@ SMOOTHINGS = (0.0, 0.1, 0.3)
 QUICK = dict(seeds=2, ft_steps=50)
 
 
-class FinetuneApp:
+class FinetuneApp(App):
     """Energy, feature change and accuracy vs HP steps, and the first FT step.
 
     Each (head, smoothing, FT lr) combination runs a :func:`~ntk_explore.topics.finetune.tau_sweep`
@@ -48,7 +46,7 @@ class FinetuneApp:
         self.seeds, self.taus, self.ft_steps = seeds, tuple(taus), ft_steps
         self.quick = dict(seeds=min(QUICK["seeds"], seeds),
                           ft_steps=min(QUICK["ft_steps"], ft_steps))
-        self._sweeps, self._quick, self._probed = _LRU(32), _LRU(64), _LRU(8)
+        self._sweeps, self._quick, self._probed = self.cache(32), self.cache(64), self.cache(8)
         self._probe_lock = threading.Lock()
         style = {"description_width": "initial"}
         self.tau = W.SelectionSlider(options=self.taus, value=tau, description="HP steps tau",
@@ -63,18 +61,14 @@ class FinetuneApp:
                                     tooltip=f"{seeds} seeds x {ft_steps} FT steps for this "
                                     "setting (10-20 s on 2 CPU cores)")
         self.full_button.on_click(lambda _b: self.show_full())
-        self.readout = W.HTML()
-        self.out = W.Output()
-        for w in (self.tau, self.smoothing, self.head, self.ft_lr):
-            w.observe(lambda _change: self.update(), names="value")
+        self._wire((self.tau, self.smoothing, self.head, self.ft_lr))
         self.sweep = self.step = self.figure = None
         self.full = False
         self.sweep_for(self.head.value, self.smoothing.value, self.ft_lr.value)
         self.update()
-        if warm_up:  # while idle: the other head's compiles and head probing
-            self._warm = run_in_background([self._warm_up])
+        self._warm = self.warm_up([self._warm_up_job], warm_up)  # the other head, while idle
 
-    def _warm_up(self):
+    def _warm_up_job(self):
         """Compile the other head's programs and probe its heads at the starting smoothing
         for the quick view (3000 HP steps of the mlp head take 1-3 s on 2 CPU cores)."""
         d, other = self.data, "mlp" if self.head.value == "linear" else "linear"
@@ -149,10 +143,5 @@ class FinetuneApp:
                                       title_prefix="" if self.full else "quick view: ")
         self.png = show_figure(self.out, self.figure)
 
-    def widget(self) -> W.Widget:
-        return W.VBox([W.HBox([self.tau, self.smoothing]),
-                       W.HBox([self.head, self.ft_lr, self.full_button]),
-                       self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+    def rows(self):
+        return [W.HBox([self.tau, self.smoothing]), W.HBox([self.head, self.ft_lr, self.full_button])]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
-from IPython.display import display
 
 from ..plots.transfer import TransferFigure
 from ..topics.transfer import transfer_experiment
+from ._app import App
 from ._display import show_png
 
 __all__ = ["TransferApp"]
 
 
-class TransferApp:
+class TransferApp(App):
     """Target test error vs target samples for every learner and both target signs.
 
     The experiment runs once at construction (about 30-60 s on 2 CPU cores at
@@ -31,9 +31,7 @@ class TransferApp:
         sizes = [int(m) for m in self.result.sizes]
         self.m = W.SelectionSlider(options=sizes, value=sizes[0], description="target samples m",
                                    continuous_update=False, style={"description_width": "initial"})
-        self.readout = W.HTML()
-        self.out = W.Output()
-        self.m.observe(lambda _change: self.update(), names="value")
+        self._wire((self.m,))
         self.benefits = self.figure = self.view = None
         self.update()
 
@@ -56,8 +54,5 @@ class TransferApp:
         self.figure = self.view.figure
         self.png = show_png(self.out, self.view.render())
 
-    def widget(self) -> W.Widget:
-        return W.VBox([self.m, self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+    def rows(self):
+        return [self.m]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipywidgets as W
 import jax
 import numpy as np
-from IPython.display import display
 
 from ..plots import zigzag as P
 from ..topics import zigzag as Z
+from ._app import App
 from ._display import show_png
 
 __all__ = ["ZigzagApp", "pick_points"]
@@ -19,7 +19,7 @@ def pick_points(kinds: np.ndarray, per_kind: int = 2) -> list[int]:
     return [int(i) for kind in Z.KINDS for i in np.flatnonzero(kinds == kind)[:per_kind]]
 
 
-class ZigzagApp:
+class ZigzagApp(App):
     """Learning paths on the simplex, target quality vs teacher length, students.
 
     Sliders: training step (moves the markers; redraws one panel), label noise
@@ -52,8 +52,7 @@ class ZigzagApp:
                                 description="teacher epochs", **slider)
         self.step = W.IntSlider(value=0, min=0, max=teacher_epochs,
                                 description="marker epoch", **slider)
-        self.readout = W.HTML()
-        self.out = W.Output()
+        self._wire(())
         self.boxes: list[W.Checkbox] = []
         self.box_row = W.HBox()
         self.figure = self.view = None
@@ -156,9 +155,5 @@ class ZigzagApp:
         self.figure = self.view.figure
         self.png = show_png(self.out, self.view.render())
 
-    def widget(self) -> W.Widget:
-        return W.VBox([W.HBox([self.step, self.noise]), W.HBox([self.stop, self.rate]),
-                       self.box_row, self.readout, self.out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+    def rows(self):
+        return [W.HBox([self.step, self.noise]), W.HBox([self.stop, self.rate]), self.box_row]
