@@ -99,7 +99,8 @@ class ScalingApp(_App):
         self.curves = self.compute()
         self.exponents = self.curves.exponents()
         self.readout.value = "; ".join(
-            f"{name}: alpha <b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+            f"{plots.LEARNER_NAMES.get(name, name)}: alpha <b>{e.alpha:.2f}</b> "
+            f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
             for name, e in self.exponents.items())
         self.figure = plots.scaling_figure(self.curves)
         self.png = _show(self.out, self.figure)
