@@ -6,12 +6,17 @@ import numpy as np
 
 from .base import loglog_axes, new_figure, place_legend
 
-__all__ = ["LEARNER_NAMES", "scaling_axes", "scaling_figure", "gap_axes", "cost_axes", "pntk_figure",
+__all__ = ["LEARNER_NAMES", "STRATEGY_NAMES", "scaling_axes", "scaling_figure", "gap_axes", "cost_axes",
+           "pntk_figure",
            "acquisition_axes", "retrain_axes", "active_figure"]
 
 LEARNER_NAMES = {"net": "trained net", "entk_init": "eNTK at init", "entk_trained": "eNTK after training",
            "entk_pretrained": "eNTK pretrained", "ntk": "infinite NTK"}
 """Human names of the learners of :mod:`ntk_explore.topics.scaling` (legends and readouts)."""
+
+STRATEGY_NAMES = {"random": "random", "uncertainty": "uncertainty (smallest margin)",
+                  "lookahead": "eNTK look-ahead"}
+"""Human names of the acquisition strategies of :mod:`ntk_explore.topics.active`."""
 
 
 # One fixed look per learner (colour, marker, line style), the same in every panel, so
@@ -80,7 +85,8 @@ def acquisition_axes(ax, curves):
     for i, (name, runs) in enumerate(curves.items()):
         acc = np.stack([c.accuracy for c in runs])
         mean = acc.mean(0)
-        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}", label=f"{name} ({len(runs)} seeds)")
+        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}",
+                label=f"{STRATEGY_NAMES.get(name, name)} ({len(runs)} seeds)")
         if len(runs) > 1:
             se = acc.std(0, ddof=1) / np.sqrt(len(runs))
             ax.fill_between(runs[0].labels, mean - 2 * se, mean + 2 * se, color=f"C{i}",

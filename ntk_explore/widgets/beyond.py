@@ -191,6 +191,6 @@ class ActiveApp(_App):
                       for s, runs in self.curves.items()}
         labels = self.curves["random"][0].labels[-1]
         self.readout.value = f"accuracy at {labels} labels: " + "; ".join(
-            f"{s} <b>{a:.3f}</b>" for s, a in self.final.items())
+            f"{plots.STRATEGY_NAMES.get(s, s)} <b>{a:.3f}</b>" for s, a in self.final.items())
         self.figure = plots.active_figure(self.curves, self.check)
         self.png = _show(self.out, self.figure)
