@@ -220,6 +220,9 @@ def docs(args) -> int:
     notebook executed, with its figures, as a page (nbconvert)."""
     _must(PY, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
           "-r", "requirements-docs.txt")
+    # The smoke test first (under `dev.py test` it is skipped: pdoc is not in requirements-dev.txt).
+    if _run(PY, "-m", "pytest", "tests/test_docs.py", "-q", "-p", "no:xdist"):
+        return 1
     if SITE.exists():
         shutil.rmtree(SITE)
     (SITE / "notebooks").mkdir(parents=True)

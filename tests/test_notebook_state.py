@@ -90,7 +90,7 @@ def _execute(path: Path):
     env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline",
                JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"),
                OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = nbclient.NotebookClient(nb, timeout=400, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute(env=env)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
