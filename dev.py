@@ -7,6 +7,7 @@
     python3 dev.py browser  # set up .venv + Debian chromium + playwright, run tests/test_browser.py
     python3 dev.py binder   # build a fresh env from binder/ alone (as repo2docker), run every
                             # notebook there, report each one's peak memory against 1 GB
+                            # (--keep-env reuses the env of an earlier run; names filter)
     python3 dev.py docs     # set up .venv + requirements-docs.txt, build the static site in site/
     python3 dev.py setup    # only set up
 
@@ -161,27 +162,35 @@ def _peak_run(py: Path, cmd: list, cwd: Path, env: dict) -> tuple[int, float]:
 def binder(args) -> int:
     """What repo2docker does with binder/: a fresh environment from binder/requirements.txt,
     then binder/postBuild in the repository's files; then every notebook, one kernel each."""
-    if BINDER_DIR.exists():
-        shutil.rmtree(BINDER_DIR)
     repo, env_dir = BINDER_DIR / "repo", BINDER_DIR / "env"
+    stamp = BINDER_DIR / "built"
+    keep = "--keep-env" in args and stamp.exists()  # iterate on notebooks, not on the set-up
+    if BINDER_DIR.exists():
+        for part in ([repo, BINDER_DIR / "executed"] if keep else [BINDER_DIR]):
+            shutil.rmtree(part, ignore_errors=True)
     _copy_tracked(repo)
     runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
     have = f"python-{sys.version_info.major}.{sys.version_info.minor}"
     if runtime != have:
         print(f"note: binder/runtime.txt asks for {runtime}; this check uses {have}")
-    print(f"creating {env_dir} (fresh, from binder/ only)")
-    venv.EnvBuilder(with_pip=True).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")}
     env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(env_dir),
                PIP_DISABLE_PIP_VERSION_CHECK="1", JAX_PLATFORMS=env.get("JAX_PLATFORMS", "cpu"))
     steps = [["pip", "install", "--quiet", "--no-cache-dir", "-r", "binder/requirements.txt"],
              ["bash", "binder/postBuild"]]
+    if keep:
+        print(f"--keep-env: reusing {env_dir} (built from binder/ by an earlier run)")
+        steps = [["bash", "binder/postBuild"]]  # the editable install points at the new copy
+    else:
+        print(f"creating {env_dir} (fresh, from binder/ only)")
+        venv.EnvBuilder(with_pip=True).create(env_dir)
     for step in steps:
         print("+", " ".join(step), flush=True)
         if subprocess.call(step, cwd=repo, env=env):
             print(f"binder set-up step failed: {' '.join(step)}", file=sys.stderr)
             return 1
+    stamp.write_text("ok")
     only = [a for a in args if not a.startswith("-")]
     failed = []
     print(f"\n{'notebook':45s} {'result':8s} {'peak MB':>8s}  (Binder guarantees {BINDER_MEMORY_MB} MB)")
@@ -189,8 +198,11 @@ def binder(args) -> int:
         if only and not any(o in nb.name for o in only):
             continue
         rel = nb.relative_to(ROOT)
+        # ipc: the kernel talks over Unix sockets, not TCP on localhost (once, under heavy
+        # load, a TCP kernel and its client both sat idle waiting for each other).
         cmd = [bindir / "python", "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=900", "--output-dir", BINDER_DIR / "executed", rel]
+               "--ExecutePreprocessor.timeout=900", "--KernelManager.transport=ipc",
+               "--output-dir", BINDER_DIR / "executed", rel]
         rc, peak = _peak_run(bindir / "python", cmd, repo, env)
         ok = rc == 0 and peak <= BINDER_MEMORY_MB
         print(f"{nb.name:45s} {'ok' if ok else ('ERROR' if rc else 'OVER'):8s} {peak:8.0f}", flush=True)

@@ -76,8 +76,14 @@ def _probe_cell(source: str):
     return cell
 
 
-def _execute(path: Path):
-    """Run the notebook with probes; returns ([(cell index, cell), ...], state dict)."""
+def _execute(path: Path, ipc_dir: Path):
+    """Run the notebook with probes; returns ([(cell index, cell), ...], state dict).
+
+    The kernel talks over Unix sockets in ``ipc_dir`` rather than TCP on localhost: once,
+    on a heavily loaded machine, a TCP kernel and its client both sat idle waiting for
+    each other."""
+    from jupyter_client.manager import KernelManager
+
     nb = nbformat.read(path, as_version=4)
     cells = [_probe_cell(_PROBE_SETUP)]
     for i, cell in enumerate(nb.cells):
@@ -90,7 +96,8 @@ def _execute(path: Path):
     env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline",
                JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"),
                OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
-    client = nbclient.NotebookClient(nb, timeout=400, kernel_name="python3",
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"))
+    client = nbclient.NotebookClient(nb, km=km, timeout=400, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute(env=env)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
@@ -107,8 +114,8 @@ def _images(cell) -> int:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_run_all_leaves_apps_at_defaults_and_shows_each_figure_once(path):
-    cells, state = _execute(path)
+def test_run_all_leaves_apps_at_defaults_and_shows_each_figure_once(path, tmp_path):
+    cells, state = _execute(path, tmp_path)
     has_app = "App(" in path.read_text()
     assert bool(state["apps"]) == has_app, f"{path.name}: apps found {sorted(state['apps'])}"
     assert all(state["apps"].values()), f"{path.name}: an app without controls: {state['apps']}"
