@@ -146,6 +146,13 @@ def _copy_tracked(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
+def _ipc(prefix: Path) -> list[str]:
+    """nbconvert options for a kernel on Unix sockets named ``prefix-<n>`` (an absolute
+    path: the kernel runs in the notebook's folder, the client in another)."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    return ["--KernelManager.transport=ipc", f"--KernelManager.ip={prefix}"]
+
+
 def _peak_run(py: Path, cmd: list, cwd: Path, env: dict) -> tuple[int, float]:
     """Run ``cmd`` in a fresh interpreter; (exit code, peak RSS in MB of it and every
     process it waited for, e.g. the notebook's kernel)."""
@@ -201,7 +208,7 @@ def binder(args) -> int:
         # ipc: the kernel talks over Unix sockets, not TCP on localhost (once, under heavy
         # load, a TCP kernel and its client both sat idle waiting for each other).
         cmd = [bindir / "python", "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=900", "--KernelManager.transport=ipc",
+               "--ExecutePreprocessor.timeout=900", *_ipc(BINDER_DIR / "ipc" / nb.stem),
                "--output-dir", BINDER_DIR / "executed", rel]
         rc, peak = _peak_run(bindir / "python", cmd, repo, env)
         ok = rc == 0 and peak <= BINDER_MEMORY_MB
@@ -217,14 +224,11 @@ SITE = ROOT / "site"
 
 
 def _api_modules() -> list[str]:
-    """Every public module (no part starting with ``_``); tests/test_docs.py uses the same rule."""
-    names = []
-    for f in sorted((ROOT / "ntk_explore").rglob("*.py")):
-        parts = f.relative_to(ROOT).with_suffix("").parts
-        parts = parts[:-1] if parts[-1] == "__init__" else parts
-        if not any(p.startswith("_") for p in parts):
-            names.append(".".join(parts))
-    return names
+    """The package and its public subpackages (pdoc documents each one's modules; the
+    top level alone would stop at its ``__all__``). tests/test_docs.py uses the same rule."""
+    return [".".join(f.parent.relative_to(ROOT).parts)
+            for f in sorted((ROOT / "ntk_explore").rglob("__init__.py"))
+            if not any(p.startswith("_") for p in f.parent.relative_to(ROOT).parts)]
 
 
 def docs(args) -> int:
@@ -248,7 +252,8 @@ def docs(args) -> int:
         if only and not any(o in nb.name for o in only):
             continue
         rc |= _run(PY, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
-                   "--ExecutePreprocessor.timeout=900", "--output-dir", SITE / "notebooks",
+                   "--ExecutePreprocessor.timeout=900", *_ipc(SITE / ".ipc" / nb.stem),
+                   "--output-dir", SITE / "notebooks",
                    nb.relative_to(ROOT), env=env)
         pages.append(nb.stem)
     links = "".join(f"<li><a href='notebooks/{p}.html'>{p}</a></li>" for p in pages)

@@ -16,15 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def api_modules() -> list[str]:
-    """Every public module of the package (``dev.py docs`` documents the same list)."""
-    names = []
-    for f in sorted((ROOT / "ntk_explore").rglob("*.py")):
-        parts = f.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        if not any(p.startswith("_") for p in parts):
-            names.append(".".join(parts))
-    return names
+    """The package and its public subpackages, as ``dev.py docs`` passes them to pdoc
+    (pdoc documents each one's modules; the top level alone stops at its ``__all__``)."""
+    return [".".join(f.parent.relative_to(ROOT).parts)
+            for f in sorted((ROOT / "ntk_explore").rglob("__init__.py"))
+            if not any(p.startswith("_") for p in f.parent.relative_to(ROOT).parts)]
 
 
 def test_api_pages_build_and_show_the_public_api(tmp_path):
