@@ -130,6 +130,12 @@ def browser(args) -> int:
                 env=env)
 
 
+# A cell that runs longer than this fails the notebook, which is then run once more: on a
+# heavily loaded 2-core machine, a kernel (ipykernel 7.4) and its client were seen both
+# idle, each waiting for the other, mid-notebook (4 of about 30 runs, over TCP and over
+# Unix sockets alike); a fresh kernel ran the same notebook through. The kernels use Unix
+# sockets (_ipc). The slowest cell takes about 130 s on a loaded machine.
+CELL_TIMEOUT_S = 400
 BINDER_DIR = ROOT / ".binder-check"
 BINDER_MEMORY_MB = 1024  # what mybinder.org guarantees (it may give up to 2 GB)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -205,14 +211,17 @@ def binder(args) -> int:
         if only and not any(o in nb.name for o in only):
             continue
         rel = nb.relative_to(ROOT)
-        # ipc: the kernel talks over Unix sockets, not TCP on localhost (once, under heavy
-        # load, a TCP kernel and its client both sat idle waiting for each other).
         cmd = [bindir / "python", "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=900", *_ipc(BINDER_DIR / "ipc" / nb.stem),
+               f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", *_ipc(BINDER_DIR / "ipc" / nb.stem),
                "--output-dir", BINDER_DIR / "executed", rel]
         rc, peak = _peak_run(bindir / "python", cmd, repo, env)
+        note = ""
+        if rc:  # see CELL_TIMEOUT_S: one retry, reported
+            rc, peak = _peak_run(bindir / "python", cmd, repo, env)
+            note = "  (second try)"
         ok = rc == 0 and peak <= BINDER_MEMORY_MB
-        print(f"{nb.name:45s} {'ok' if ok else ('ERROR' if rc else 'OVER'):8s} {peak:8.0f}", flush=True)
+        print(f"{nb.name:45s} {'ok' if ok else ('ERROR' if rc else 'OVER'):8s} {peak:8.0f}{note}",
+              flush=True)
         if not ok:
             failed.append(nb.name)
     if failed:
@@ -251,10 +260,10 @@ def docs(args) -> int:
     for nb in NOTEBOOKS:
         if only and not any(o in nb.name for o in only):
             continue
-        rc |= _run(PY, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
-                   "--ExecutePreprocessor.timeout=900", *_ipc(SITE / ".ipc" / nb.stem),
-                   "--output-dir", SITE / "notebooks",
-                   nb.relative_to(ROOT), env=env)
+        cmd = [PY, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
+               f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", *_ipc(SITE / ".ipc" / nb.stem),
+               "--output-dir", SITE / "notebooks", nb.relative_to(ROOT)]
+        rc |= _run(*cmd, env=env) and _run(*cmd, env=env)  # one retry, see CELL_TIMEOUT_S
         pages.append(nb.stem)
     links = "".join(f"<li><a href='notebooks/{p}.html'>{p}</a></li>" for p in pages)
     (SITE / "index.html").write_text(

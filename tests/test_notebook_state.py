@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def _execute(path: Path, ipc_dir: Path):
     env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline",
                JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"),
                OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+    ipc_dir.mkdir(parents=True, exist_ok=True)
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"))
     client = nbclient.NotebookClient(nb, km=km, timeout=400, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
@@ -114,8 +116,22 @@ def _images(cell) -> int:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def _execute_with_one_retry(path: Path, tmp_path: Path):
+    """On a heavily loaded machine a kernel (ipykernel 7.4) and its client were seen both idle,
+    each waiting for the other, mid-notebook (a few runs in thirty); the cell then times out
+    and a fresh kernel runs the notebook once more, with a warning. Real errors repeat."""
+    from nbclient.exceptions import CellTimeoutError
+
+    try:
+        return _execute(path, tmp_path / "first")
+    except CellTimeoutError as err:
+        warnings.warn(f"{path.name}: a cell timed out ({err!s:.200}); running the notebook again",
+                      stacklevel=1)
+        return _execute(path, tmp_path / "second")
+
+
 def test_run_all_leaves_apps_at_defaults_and_shows_each_figure_once(path, tmp_path):
-    cells, state = _execute(path, tmp_path)
+    cells, state = _execute_with_one_retry(path, tmp_path)
     has_app = "App(" in path.read_text()
     assert bool(state["apps"]) == has_app, f"{path.name}: apps found {sorted(state['apps'])}"
     assert all(state["apps"].values()), f"{path.name}: an app without controls: {state['apps']}"
