@@ -115,7 +115,6 @@ def _images(cell) -> int:
                and any(k.startswith("image/") for k in o.get("data", {})))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def _execute_with_one_retry(path: Path, tmp_path: Path):
     """On a heavily loaded machine a kernel (ipykernel 7.4) and its client were seen both idle,
     each waiting for the other, mid-notebook (a few runs in thirty); the cell then times out
@@ -130,6 +129,7 @@ def _execute_with_one_retry(path: Path, tmp_path: Path):
         return _execute(path, tmp_path / "second")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_run_all_leaves_apps_at_defaults_and_shows_each_figure_once(path, tmp_path):
     cells, state = _execute_with_one_retry(path, tmp_path)
     has_app = "App(" in path.read_text()
