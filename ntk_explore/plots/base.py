@@ -38,10 +38,18 @@ def place_legend(ax, where: str = "below", **kw):
 
 
 def log_ticks(axis, base: int = 10) -> None:
-    """Enough labelled ticks on a log axis: 1-2-5 steps per decade (base 10) or every power
-    (base 2), written as plain numbers (``0.02``, ``512``), no minor labels."""
-    axis.set_major_locator(LogLocator(base=base, subs=(1.0, 2.0, 5.0) if base == 10 else (1.0,),
-                                      numticks=12 if base == 10 else 6))
+    """Enough labelled ticks on a log axis, written as plain numbers (``0.02``, ``512``), no
+    minor labels: every power (base 2); base 10 by the data range already drawn -- under
+    a factor 3 every integer multiple (0.008, 0.009, 0.01), under 3 decades 1-2-5 steps,
+    beyond that the decades."""
+    if base == 10:
+        lo, hi = sorted(abs(float(v)) for v in axis.get_view_interval())
+        ratio = hi / lo if lo > 0 else float("inf")
+        subs = (tuple(float(k) for k in range(1, 10)) if ratio < 3
+                else (1.0, 2.0, 5.0) if ratio < 1000 else (1.0,))
+    else:
+        subs = (1.0,)
+    axis.set_major_locator(LogLocator(base=base, subs=subs, numticks=12 if base == 10 else 6))
     axis.set_major_formatter(FormatStrFormatter("%g"))
     axis.set_minor_formatter(NullFormatter())
 

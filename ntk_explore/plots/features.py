@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+from matplotlib.ticker import NullLocator
 
-from .base import new_figure, place_legend
+from .base import log_ticks, new_figure, place_legend
 
 __all__ = ["feature_change_figure", "kernel_factor_figure", "coord_check_figure"]
 
@@ -13,15 +13,15 @@ _COLOURS = {"ntk": "C0", "mup": "C3", "standard": "C2"}
 
 
 def _loglog_axis(ax, xlabel, ylabel, widths=None):
-    """Log-log axes with few ticks: the widths on x, 1-2-5 steps on y (drawing many
-    minor log ticks and their labels dominated the time to draw these figures)."""
+    """Log-log axes with few ticks: the widths on x, :func:`~.base.log_ticks` on y, no minor
+    ticks (drawing many minor log ticks and their labels dominated the time to draw these
+    figures)."""
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     if widths is not None:
         ax.set_xticks(widths, [str(int(w)) for w in widths])
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    log_ticks(ax.yaxis)  # after the data: the tick steps follow the range drawn
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
