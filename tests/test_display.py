@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ntk_explore.plots.live import LiveFigure, figure_png  # noqa: E402
+from ntk_explore.plots.live import FIGURE_DPI, LiveFigure, figure_png  # noqa: E402
 from ntk_explore.widgets._display import show_figure  # noqa: E402
 
 
@@ -36,7 +36,8 @@ def test_show_figure_returns_the_png_it_displays_and_closes_the_figure():
     png = show_figure(out, fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number)
-    assert _pixels(png).shape[:2] == (240, 480)  # 6 x 3 inches at 80 dpi
+    assert _pixels(png).shape[:2] == (3 * FIGURE_DPI, 6 * FIGURE_DPI)  # 6 x 3 inches
+    assert FIGURE_DPI >= 100  # readable at the size JupyterLab shows it
 
 
 def test_live_figure_frame_equals_a_full_redraw_of_the_same_state():

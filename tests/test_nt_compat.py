@@ -77,3 +77,28 @@ def test_empirical_ntk_fn_runs(impl):
                              implementation=getattr(nt.NtkImplementation, impl))
     np.testing.assert_allclose(fn(x, None, params), kernels.mlp_ntk(model)(x, None, params),
                                rtol=1e-10)
+
+
+def test_ntk_vector_products_raise_no_deprecation_warning():
+    """neural-tangents' ``_std_basis`` called ``jnp.size`` on ShapeDtypeStruct leaves, which
+    current JAX deprecates ("will be an error in a future JAX release"); the compat layer
+    replaces it, so the NTK-vector-product route runs clean and agrees with the Jacobian one."""
+    import warnings
+
+    import jax.numpy as jnp
+
+    from ntk_explore.core import _nt_compat
+
+    nt = _nt_compat.load()
+    params = {"w": jnp.arange(6.0).reshape(3, 2), "b": jnp.ones(2)}
+    x = jnp.arange(12.0).reshape(4, 3)
+
+    def f(p, x):
+        return x @ p["w"] + p["b"][None, :]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        k1, k2 = (nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0, implementation=i)(x, None, params)
+                  for i in (1, 2))
+    assert k1.shape == (4, 4, 2, 2)
+    assert float(jnp.max(jnp.abs(k1 - k2))) <= 1e-10 * float(jnp.max(jnp.abs(k1)))

@@ -72,3 +72,13 @@ def test_mismatched_data_shapes(setup):
     model, p0, x, y = setup
     with pytest.raises(ValueError, match="same n"):
         training.train(model.apply, p0, x, y[:10], lr=0.1, steps=1, progress=False)
+
+
+def test_train_is_quiet_by_default(capsys):
+    """Library calls print nothing: the progress bar is opt-in (``progress=True``)."""
+    model = mlp(2, 8, 1)
+    p0 = model.init(jax.random.key(0))
+    x = jnp.linspace(-1, 1, 8).reshape(4, 2)
+    training.train(model.apply, p0, x, x[:, :1], lr=0.1, steps=5)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""

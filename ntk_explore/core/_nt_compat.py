@@ -9,6 +9,11 @@ JAX has since moved or removed:
 * ``jax.interpreters.ad.zeros_like_p`` is gone (neural-tangents only uses it as
   a dictionary key for its structured-derivative rules).
 
+One call is deprecated on current JAX: ``_std_basis`` in ``neural_tangents/_src/empirical.py``
+(line 2321 in 0.6.5) passes ``jax.ShapeDtypeStruct`` leaves to ``jnp.size``, which warns
+"In a future JAX release this will be an error". :func:`load` replaces that helper
+with one that reads the sizes from the leaves' shapes (same result, no warning).
+
 Its ``experimental`` subpackage is the only one that imports TensorFlow; we
 never use it, so an empty module stands in for it and TensorFlow is not needed.
 
@@ -90,6 +95,29 @@ def _stub_experimental() -> list[str]:
     return [name]
 
 
+def _fix_std_basis(nt_empirical) -> list[str]:
+    """Replace ``_std_basis`` (a ``jnp.eye`` over the flattened pytree) by the same
+    computation without ``jnp.size`` on ``ShapeDtypeStruct`` leaves."""
+    if getattr(nt_empirical._std_basis, "_ntk_explore_fixed", False):
+        return []
+    import math
+
+    import jax
+    import jax.numpy as jnp
+
+    unravel = nt_empirical._unravel_array_into_pytree
+
+    def _std_basis(pytree):
+        leaves = jax.tree_util.tree_leaves(pytree)
+        ndim = sum(math.prod(getattr(leaf, "shape", jnp.shape(leaf))) for leaf in leaves)
+        dtype = jax.dtypes.result_type(*leaves)
+        return unravel(pytree, 1, jnp.eye(ndim, dtype=dtype))
+
+    _std_basis._ntk_explore_fixed = True
+    nt_empirical._std_basis = _std_basis
+    return ["neural_tangents._src.empirical._std_basis"]
+
+
 PATCHED: list[str] = []
 
 
@@ -106,4 +134,6 @@ def load():
         raise ImportError(INSTALL_HINT)
     for patch in (_patch_jax_core, _patch_jax_util, _patch_zeros_like_p, _stub_experimental):
         PATCHED.extend(patch())
-    return importlib.import_module("neural_tangents")
+    nt = importlib.import_module("neural_tangents")
+    PATCHED.extend(_fix_std_basis(importlib.import_module("neural_tangents._src.empirical")))
+    return nt

@@ -187,7 +187,7 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
           batch_size: int | None = None, key: jax.Array | None = None, lr_scales=None,
           record_every: int | None = None, record_x=None, ntk_fn: Callable | None = None,
           ntk_x=None, ntk_steps: Sequence[int] = (), keep_params: bool = False,
-          progress: bool = True, divergence_factor: float = 1e4,
+          progress: bool = False, divergence_factor: float = 1e4,
           raise_on_divergence: bool = True, desc: str = "training") -> TrainResult:
     """Train ``apply(params, x)`` by GD (``batch_size=None``) or minibatch SGD.
 
@@ -206,7 +206,8 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
       ntk_fn, ntk_x, ntk_steps: eNTK snapshots ``ntk_fn(ntk_x, None, params)``
         at these steps.
       keep_params: also return the parameters at every record.
-      progress: show a ``tqdm.auto`` progress bar.
+      progress: show a ``tqdm.auto`` progress bar (off by default: library calls are
+        quiet; notebooks and apps ask for one where a run is long).
       divergence_factor: the loss "explodes" when it exceeds this factor times
         the initial loss (or is not finite).
       raise_on_divergence: raise :class:`DivergenceError` (default) or stop and

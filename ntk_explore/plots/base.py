@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from .live import LiveFigure
 
-__all__ = ["new_figure", "loglog_axes", "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure",
-           "EntkWidthFigure"]
+__all__ = ["new_figure", "loglog_axes", "log_ticks", "place_legend", "LEGEND_FONTSIZE",
+           "kernel_heatmaps", "convergence_loglog", "entk_vs_width_figure", "EntkWidthFigure"]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.6):
@@ -17,10 +18,49 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float
     return fig, axes
 
 
+LEGEND_FONTSIZE = 9
+"""Points: the smallest legend text (readable at the size JupyterLab shows a figure)."""
+
+
+def place_legend(ax, where: str = "below", **kw):
+    """A legend of at least 9 pt placed off the data: under the axes' x label (default;
+    panels of a row keep their width) or right of the axes; any other ``where`` is a
+    matplotlib ``loc`` inside the axes, for a corner the caller knows is empty."""
+    kw.setdefault("fontsize", LEGEND_FONTSIZE)
+    kw.setdefault("frameon", False)
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+    if where == "below":
+        labels = ax.get_legend_handles_labels()[1]
+        kw.setdefault("ncols", 1 if max((len(t) for t in labels), default=0) > 22 else 2)
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), borderaxespad=0.0, **kw)
+    return ax.legend(loc=where, **kw)
+
+
+def log_ticks(axis, base: int = 10) -> None:
+    """Enough labelled ticks on a log axis, written as plain numbers (``0.02``, ``512``), no
+    minor labels: every power (base 2); base 10 by the data range already drawn -- under
+    a factor 3 every integer multiple (0.008, 0.009, 0.01), under 3 decades 1-2-5 steps,
+    beyond that the decades."""
+    if base == 10:
+        lo, hi = sorted(abs(float(v)) for v in axis.get_view_interval())
+        ratio = hi / lo if lo > 0 else float("inf")
+        subs = (tuple(float(k) for k in range(1, 10)) if ratio < 3
+                else (1.0, 2.0, 5.0) if ratio < 1000 else (1.0,))
+    else:
+        subs = (1.0,)
+    axis.set_major_locator(LogLocator(base=base, subs=subs, numticks=12 if base == 10 else 6))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def loglog_axes(ax, xlabel: str, ylabel: str, *, title: str | None = None, xbase: int = 10):
-    """Log-log axes with labels, an optional title and a light grid on every decade tick."""
+    """Log-log axes with labels, an optional title, labelled ticks (:func:`log_ticks`) and a
+    light grid."""
     ax.set_xscale("log", base=xbase)
     ax.set_yscale("log")
+    log_ticks(ax.xaxis, xbase)
+    log_ticks(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title is not None:
@@ -54,7 +94,7 @@ def convergence_loglog(ax, sweep, highlight=None):
     if highlight is not None:
         ax.axvline(highlight, color="C3", lw=1, label=f"width {highlight}")
     loglog_axes(ax, "hidden width n", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$", xbase=2)
-    ax.legend(fontsize=8, loc="upper right")  # the errors fall to the lower right
+    place_legend(ax, "upper right")  # the errors fall to the lower right, away from it
 
 
 class EntkWidthFigure:

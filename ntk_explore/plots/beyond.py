@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import loglog_axes, new_figure
+from .base import loglog_axes, new_figure, place_legend
 
-__all__ = ["scaling_axes", "scaling_figure", "gap_axes", "cost_axes", "pntk_figure",
+__all__ = ["LEARNER_NAMES", "STRATEGY_NAMES", "scaling_axes", "scaling_figure", "gap_axes", "cost_axes",
+           "pntk_figure",
            "acquisition_axes", "retrain_axes", "active_figure"]
 
-_LABELS = {"net": "trained net", "entk_init": "eNTK at init", "entk_trained": "eNTK after training",
+LEARNER_NAMES = {"net": "trained net", "entk_init": "eNTK at init", "entk_trained": "eNTK after training",
            "entk_pretrained": "eNTK pretrained", "ntk": "infinite NTK"}
+"""Human names of the learners of :mod:`ntk_explore.topics.scaling` (legends and readouts)."""
+
+STRATEGY_NAMES = {"random": "random", "uncertainty": "uncertainty (smallest margin)",
+                  "lookahead": "eNTK look-ahead"}
+"""Human names of the acquisition strategies of :mod:`ntk_explore.topics.active`."""
 
 
 # One fixed look per learner (colour, marker, line style), the same in every panel, so
@@ -28,11 +34,11 @@ def scaling_axes(ax, curves):
         ax.plot(curves.ns, losses, marker, color=colour, ms=5, mfc="none" if i % 2 else colour)
         ax.plot(curves.ns, e.fit.predict(curves.ns), line, color=colour, alpha=0.8, lw=1.4,
                 marker=marker, ms=5, markevery=[0],
-                label=f"{_LABELS.get(name, name)}: alpha {e.alpha:.2f} "
+                label=f"{LEARNER_NAMES.get(name, name)}: alpha {e.alpha:.2f} "
                       f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
     loglog_axes(ax, "training-set size n", "test loss (MSE)",
                 title=f"{curves.task}: width {curves.width}, {curves.steps} GD steps", xbase=2)
-    ax.legend(fontsize=8, loc="lower left")  # the losses fall toward the lower right
+    place_legend(ax)
 
 
 def scaling_figure(*curves_list):
@@ -54,7 +60,7 @@ def gap_axes(ax, sweeps, labels):
     w = sweeps[0].widths
     ax.plot(w, sweeps[0].mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
     loglog_axes(ax, "hidden width", r"$\|eNTK - pNTK\otimes I_k\|_F / \|eNTK\|_F$", xbase=2)
-    ax.legend(fontsize=7)
+    place_legend(ax)
 
 
 def cost_axes(ax, rows):
@@ -63,7 +69,7 @@ def cost_axes(ax, rows):
     ax.plot(ks, [r.time_ratio for r in rows], "o-", label="time eNTK / pNTK")
     ax.plot(ks, [r.memory_ratio for r in rows], "s--", label="memory eNTK / pNTK (= k^2)")
     loglog_axes(ax, "outputs k", "ratio")
-    ax.legend(fontsize=7)
+    place_legend(ax)
 
 
 def pntk_figure(sweeps, labels, rows):
@@ -79,7 +85,8 @@ def acquisition_axes(ax, curves):
     for i, (name, runs) in enumerate(curves.items()):
         acc = np.stack([c.accuracy for c in runs])
         mean = acc.mean(0)
-        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}", label=f"{name} ({len(runs)} seeds)")
+        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}",
+                label=f"{STRATEGY_NAMES.get(name, name)} ({len(runs)} seeds)")
         if len(runs) > 1:
             se = acc.std(0, ddof=1) / np.sqrt(len(runs))
             ax.fill_between(runs[0].labels, mean - 2 * se, mean + 2 * se, color=f"C{i}",
@@ -87,7 +94,7 @@ def acquisition_axes(ax, curves):
     ax.set_xlabel("labelled points")
     ax.set_ylabel("test accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    place_legend(ax)
 
 
 def retrain_axes(ax, check):
@@ -100,7 +107,7 @@ def retrain_axes(ax, check):
     ax.set_ylabel("mean sq. change, eNTK look-ahead")
     ax.set_title(f"median cosine {np.median(check.cosine):.3f}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    place_legend(ax)
 
 
 def active_figure(curves, check):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
-from .base import loglog_axes, new_figure
+from .base import loglog_axes, new_figure, place_legend
 
 __all__ = ["three_learners_figure", "width_sweep_figure", "table_figure"]
 
@@ -22,10 +22,11 @@ def _learners(result):
 def _plain_log_axis(axis, lim):
     """Log-scale ticks labelled ``0.01``, ``1e-04`` in plain text: mathtext labels
     (``10^{-2}``) and labelled minor ticks take most of a redraw of this figure.
-    ``lim``: the axis limits; a range under ~1.5 decades also gets 2x and 5x ticks."""
+    ``lim``: the axis limits; a range under 3 decades also gets 2x and 5x ticks, so
+    every log axis carries at least three labelled ticks."""
     lo, hi = sorted(abs(v) for v in lim)
-    subs = (1.0, 2.0, 5.0) if hi < 30 * max(lo, 1e-300) else (1.0,)
-    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
+    subs = (1.0, 2.0, 5.0) if hi < 1000 * max(lo, 1e-300) else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
     axis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -55,7 +56,7 @@ def three_learners_figure(task, result, title: str = ""):
         ax.set_xlabel("target y (test points)")
         ax.set_ylabel("prediction")
     ax.set_title(title or f"after t = {result.times[-1]:.3g}", fontsize=10)
-    ax.legend(fontsize=7)
+    place_legend(ax)
     ax = axes[0, 1]
     t = np.maximum(result.times, result.times[1] / 10 if result.times.size > 1 else 1.0)
     for name, c in _learners(result):
@@ -69,7 +70,7 @@ def three_learners_figure(task, result, title: str = ""):
     ax.set_xlabel("training time t = lr × steps (GD time units)")
     ax.set_ylabel("loss 1/(2n) Σ (f - y)² (target units²)")
     # Below the axes: inside, the six entries would cover the curves.
-    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+    ax.legend(fontsize=9, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2),
               frameon=False)
     ax = axes[0, 2]
     ax.plot(t[1:], np.maximum(result.net_lin_distance[1:], 1e-12), color="C3")
@@ -98,8 +99,8 @@ def width_sweep_figure(sweep, highlight: int | None = None):
     """Kernel motion, distance to the NTK learner and test loss against width (log-log)."""
     fig, axes = new_figure(ncols=3, width=4.0, height=3.3)
     w = sweep.widths
-    panels = [("kernel_motion", "final ||K_t - K_0||_F / ||K_0||_F"),
-              ("distance_to_ntk", "RMS_test |f_net - f_NTK| (target units)"),
+    panels = [("kernel_motion", "relative eNTK change\n||K_T - K_0||_F / ||K_0||_F"),
+              ("distance_to_ntk", "distance to the NTK learner\nRMS |f_net - f_NTK| (target units)"),
               ("test_loss", "final test loss (target units²)")]
     for ax, (field, label) in zip(axes[0], panels):
         mean = sweep.mean(field)
@@ -107,7 +108,7 @@ def width_sweep_figure(sweep, highlight: int | None = None):
             lab = name
             fit = sweep.fits.get(name)
             if field == "kernel_motion" and fit is not None:
-                lab = f"{name}: slope {fit.slope:.2f}"
+                lab = f"{name}: slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]"
             ax.plot(w, mean[p], "o-", color=f"C{p}", label=lab)
             vals = getattr(sweep, field)[p]
             ax.plot(np.repeat(w[None], vals.shape[0], 0).ravel(), vals.ravel(), ".",
@@ -117,12 +118,16 @@ def width_sweep_figure(sweep, highlight: int | None = None):
                 if np.isfinite(sweep.ntk_test_loss[p]):
                     ax.axhline(sweep.ntk_test_loss[p], color="C2", ls=":",
                                label="infinite NTK (f0 = 0)" if p == 0 else None)
-        if field == "kernel_motion":
-            ax.plot(w, mean[0, 0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
+        if field == "kernel_motion":  # the lazy-regime prediction notebook 03 measures
+            ax.plot(w, mean[0, 0] * (w / w[0]) ** -1.0, "--", color="gray",
+                    label="slope -1 (lazy regime)")
+        if field == "distance_to_ntk":
+            ax.plot(w, mean[0, 0] * (w / w[0]) ** -0.5, ":", color="gray",
+                    label="slope -1/2 (eNTK fluctuation)")
         if highlight is not None:
             ax.axvline(highlight, color="C3", lw=0.8)
-        loglog_axes(ax, "hidden width n (units)", label, xbase=2)
-        ax.legend(fontsize=7)
+        loglog_axes(ax, "hidden width n", label, xbase=2)
+        place_legend(ax)
     return fig
 
 
@@ -144,5 +149,5 @@ def table_figure(result, paper: dict | None = None):
     ax.set_xlabel("method")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    place_legend(ax)
     return fig

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+from matplotlib.ticker import NullLocator
 
-from .base import new_figure
+from .base import log_ticks, new_figure, place_legend
 
 __all__ = ["feature_change_figure", "kernel_factor_figure", "coord_check_figure"]
 
@@ -13,15 +13,15 @@ _COLOURS = {"ntk": "C0", "mup": "C3", "standard": "C2"}
 
 
 def _loglog_axis(ax, xlabel, ylabel, widths=None):
-    """Log-log axes with few ticks: the widths on x, 1-2-5 steps on y (drawing many
-    minor log ticks and their labels dominated the time to draw these figures)."""
+    """Log-log axes with few ticks: the widths on x, :func:`~.base.log_ticks` on y, no minor
+    ticks (drawing many minor log ticks and their labels dominated the time to draw these
+    figures)."""
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     if widths is not None:
         ax.set_xticks(widths, [str(int(w)) for w in widths])
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    log_ticks(ax.yaxis)  # after the data: the tick steps follow the range drawn
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -45,7 +45,7 @@ def _plot_quantity(ax, sweeps, quantity, min_widths, guide):
     w = next(iter(sweeps.values())).widths
     first = next(iter(sweeps.values())).mean(quantity)[0]
     ax.plot(w, first * (w / w[0]) ** guide, "--", color="gray", label=f"slope {guide:g} (lazy theory)")
-    ax.legend(fontsize=7)
+    place_legend(ax)
 
 
 def feature_change_figure(sweeps: dict, min_widths: dict | None = None):
@@ -70,8 +70,8 @@ def feature_change_figure(sweeps: dict, min_widths: dict | None = None):
             c.plot(sweep.widths, 1 - cka[:, l], "o-" if l == 0 else "s--",
                    color=_COLOURS.get(sweep.parametrization), label=f"{name}, layer {l + 1}")
     _loglog_axis(c, "hidden width n", "1 - CKA(features at init, after training)", widths)
-    c.set_title("representation similarity (linear CKA)", fontsize=10)
-    c.legend(fontsize=7)
+    c.set_title("representation change, 1 - linear CKA (0 = unchanged)", fontsize=10)
+    place_legend(c)
     return fig
 
 
@@ -89,7 +89,7 @@ def kernel_factor_figure(sweeps: dict):
                         alpha=1.0 - 0.3 * l, label=f"{name}, layer {l + 1}")
         _loglog_axis(ax, "hidden width n", "relative Frobenius change")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7)
+        place_legend(ax)
     return fig
 
 
@@ -108,5 +108,5 @@ def coord_check_figure(checks: list):
         _loglog_axis(ax, "hidden width n", "RMS coordinate of x_t - x_0")
         ax.set_title(f"{check.parametrization}: steps 1..{check.steps[-1]} (darker = later)",
                      fontsize=9)
-        ax.legend(fontsize=7)
+        place_legend(ax)
     return fig

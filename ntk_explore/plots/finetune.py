@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .base import new_figure
+from .base import new_figure, place_legend
 
 __all__ = ["tau_curve", "decomposition_scatter", "finetune_figure"]
 
@@ -49,7 +49,7 @@ def decomposition_scatter(ax, step):
     ax.set_xlabel(r"predicted $-\eta\,\Theta_z\, G^\top (q - e_y)/n$")
     ax.set_ylabel(r"real $\Delta z$ after one FT step")
     ax.set_title(f"first step, eta={step.eta:g}: rel. residual {step.residual:.2g}", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")  # a fixed place: "best" searches every point
+    place_legend(ax, "upper left")  # a fixed place: "best" searches every point
     ax.grid(True, alpha=0.3)
     for axis in (ax.xaxis, ax.yaxis):  # tiny values: few ticks, shared exponent
         axis.set_major_locator(MaxNLocator(4))
@@ -64,7 +64,7 @@ def finetune_figure(sweep, step, tau, extra=None, title_prefix: str = ""):
     tau_curve(axes[0, 1], sweep, "feature_change", tau)
     for i, other in enumerate(extra or []):
         tau_curve(axes[0, 1], other, "feature_change", color=f"C{i + 4}")
-    axes[0, 1].legend(fontsize=7, loc="upper right")
+    place_legend(axes[0, 1])
     tau_curve(axes[1, 0], sweep, "accuracy", tau)
     decomposition_scatter(axes[1, 1], step)
     n = sweep.energy.shape[0]

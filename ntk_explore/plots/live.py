@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 __all__ = ["FIGURE_DPI", "LiveFigure", "figure_png"]
 
-FIGURE_DPI = 80
+FIGURE_DPI = 100
 """Raster resolution of every app figure (dots per inch of the figure size)."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import loglog_axes, new_figure
+from .base import loglog_axes, new_figure, place_legend
 from .live import LiveFigure
 
 __all__ = ["LABELS", "transfer_figure", "TransferFigure"]
@@ -19,9 +19,9 @@ LABELS = {
 }
 _STYLE = {"scratch": ("C0", "o-"), "finetune": ("C3", "o-"), "lin_init_from_A": ("C2", "s-"),
           "lin_pretrained": ("C1", "s-"), "ntk_inf": ("C4", "^-"), "lin_init": ("gray", "s--")}
-_EFFECTS = (("lin_init_from_A", "lin_init", "(3) vs linearized from scratch"),
+_EFFECTS = (("lin_init_from_A", "lin_init", "(3) vs lin.\nfrom scratch"),
             ("finetune", "scratch", "(2) vs (1)"),
-            ("lin_pretrained", "lin_init", "(4) vs linearized from scratch"))
+            ("lin_pretrained", "lin_init", "(4) vs lin.\nfrom scratch"))
 
 
 def _curves(ax, result, sign, highlight):
@@ -46,10 +46,10 @@ def _effects(ax, result, m):
         ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color="C0" if sign == 1 else "C3",
                label=f"target {'+B' if sign == 1 else '-B'}")
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(x, [t for _, _, t in _EFFECTS], fontsize=7, rotation=12)
+    ax.set_xticks(x, [t for _, _, t in _EFFECTS], fontsize=9)
     ax.set_ylabel("transfer benefit (error drop, relative MSE)")
     ax.set_title(f"sign-flip test at m = {m}", fontsize=10)
-    ax.legend(fontsize=8)
+    place_legend(ax)
 
 
 class TransferFigure:
@@ -70,7 +70,7 @@ class TransferFigure:
         self._markers = [ax.lines[-1] for ax in self.axes[:2]]
         # the legend goes under the panels, where it hides no curve
         handles, labels = self.axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
         _effects(self.axes[2], result, m)
         self.live = LiveFigure(fig, dynamic=[self.axes[2]], overlays=self._markers)
 

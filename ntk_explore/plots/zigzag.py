@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import new_figure
+from .base import log_ticks, new_figure, place_legend
 from .live import LiveFigure
 
 __all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "one_step_arrows",
@@ -37,8 +37,9 @@ def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
     """Learning paths of training points ``idx``.
 
     ``paths``: ``(R, n, 3)``; ``pstar``: ``(n, 3)``; ``labels``, ``kinds``:
-    ``(n,)``; ``step``: record index of the moving marker. Each path is a line,
-    ``x`` marks ``p*``, a square marks the (one-hot) label at its corner.
+    ``(n,)``; ``step``: record index of the moving marker. Each path is a line labelled
+    ``#i`` at its end (the app's checkbox ids), ``x`` marks ``p*``, a square marks the
+    (one-hot) label at its corner.
     """
     draw_simplex(ax)
     for i in idx:
@@ -49,28 +50,38 @@ def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
         ax.plot(*xy[min(step, len(xy) - 1)], "o", color=c, ms=8, mec="k")
         ax.plot(*simplex_xy(pstar[i]), "x", color=c, ms=9, mew=2)
         ax.plot(*CORNERS[labels[i]], "s", color=c, ms=9, mfc="none", mew=2)
+        ax.annotate(f"#{i}", xy[-1], xytext=(4, 4), textcoords="offset points", color=c,
+                    fontsize=9, fontweight="bold")  # the id of its checkbox
     for kind, c in KIND_COLORS.items():
         ax.plot([], [], color=c, label=kind)
     ax.plot([], [], "x", color="k", label="p*")
     ax.plot([], [], "s", color="k", mfc="none", label="label")
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.legend(loc="upper left", fontsize=9, frameon=False)
 
 
-def one_step_arrows(ax, step, i: int, scale: float, top: int = 3):
+def one_step_arrows(ax, step, i: int, scale: float, top: int = 3, term_length: float = 0.6):
     """Real vs eNTK-predicted change of ``q`` at test point ``i`` of a
     :class:`~ntk_explore.topics.zigzag.OneStep`, magnified by ``scale``, plus the ``top``
-    largest per-training-point terms (thin grey arrows)."""
+    largest per-training-point terms (thin grey arrows, drawn on top). Each single term is a
+    small part of the sum, so the grey arrows are rescaled together until the largest one is
+    ``term_length`` times as long as the real step: their directions and relative sizes
+    are what they show."""
     start = simplex_xy(step.q[i])
     kw = dict(angles="xy", scale_units="xy", scale=1.0, width=0.006)
-    terms = step.per_point[i]  # (b, 3)
-    big = np.argsort(-np.linalg.norm(terms, axis=-1))[:top]
-    for b in big:
-        ax.quiver(*start, *(scale * simplex_xy(terms[b])), color="0.6", **kw)
     ax.quiver(*start, *(scale * simplex_xy(step.real[i])), color="k", label="real step",
               **kw)
     ax.quiver(*start, *(scale * simplex_xy(step.predicted[i])), color="tab:blue",
               alpha=0.6, label="eNTK prediction", **{**kw, "width": 0.012})
-    ax.plot(*start, "o", color="k", ms=4)
+    terms = np.asarray(step.per_point[i])  # (b, 3)
+    big = np.argsort(-np.linalg.norm(terms, axis=-1))[:top]
+    real_len = np.linalg.norm(simplex_xy(step.real[i]))
+    term_len = np.linalg.norm(simplex_xy(terms[big[0]]))
+    grow = term_length * real_len / term_len if term_len > 0 else 1.0
+    for j, b in enumerate(big):
+        ax.quiver(*start, *(scale * grow * simplex_xy(terms[b])), color="0.45", zorder=4,
+                  label=f"{top} largest single-point terms (rescaled)" if j == 0 else None,
+                  **{**kw, "width": 0.004})
+    ax.plot(*start, "o", color="k", ms=4, zorder=5)
 
 
 def stop_curve(ax, curve, stop_epoch: int | None = None, memorized_epoch: int | None = None):
@@ -84,7 +95,7 @@ def stop_curve(ax, curve, stop_epoch: int | None = None, memorized_epoch: int | 
         ax.axvline(stop_epoch, color="k", lw=1)
     ax.set_xlabel("teacher epochs")
     ax.set_ylabel(r"mean $\|p^{tar} - p^*\|_2$")
-    ax.legend(fontsize=7)
+    place_legend(ax)
 
 
 def student_bars(ax, dist):
@@ -101,7 +112,7 @@ def student_bars(ax, dist):
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(np.arange(3), [m for m, _ in metrics])
     ax.set_ylabel("value (lower is better)")
-    ax.legend(fontsize=7)
+    place_legend(ax)
 
 
 class ZigzagFigure:
@@ -159,14 +170,16 @@ def one_step_figure(step, points, scale: float, sweep=None):
     for i in points:
         one_step_arrows(ax, step, i, scale)
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[:2], labels[:2], fontsize=7, loc="upper left", frameon=False)
-    ax.set_title(f"one GD step, arrows x{scale:g} (grey: largest terms)", fontsize=9)
+    ax.legend(handles[:3], labels[:3], fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              frameon=False)  # under the triangle, off the arrows
+    ax.set_title(f"one GD step at {len(points)} test points, arrows x{scale:g}", fontsize=10)
     if sweep is not None:
         ax = axes[0, 1]
         ax.loglog(sweep.etas, sweep.residual, "o-", label="residual")
         ax.loglog(sweep.etas, sweep.residual[-1] * (sweep.etas / sweep.etas[-1]) ** 2, "k--",
                   label=r"$\propto \eta^2$")
         ax.set_xlabel(r"learning rate $\eta$")
+        log_ticks(ax.xaxis)
         ax.set_ylabel(r"$\sum \|\Delta q_{real} - \Delta q_{eNTK}\|$")
-        ax.legend(fontsize=7)
+        place_legend(ax)
     return fig

@@ -70,7 +70,8 @@ class ScalingApp(App):
         self.curves = self.compute()
         self.exponents = self.curves.exponents()
         self.readout.value = "; ".join(
-            f"{name}: alpha <b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+            f"{plots.LEARNER_NAMES.get(name, name)}: alpha <b>{e.alpha:.2f}</b> "
+            f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
             for name, e in self.exponents.items())
         self.figure = plots.scaling_figure(self.curves)
         self.png = _show(self.out, self.figure)
@@ -161,6 +162,6 @@ class ActiveApp(App):
                       for s, runs in self.curves.items()}
         labels = self.curves["random"][0].labels[-1]
         self.readout.value = f"accuracy at {labels} labels: " + "; ".join(
-            f"{s} <b>{a:.3f}</b>" for s, a in self.final.items())
+            f"{plots.STRATEGY_NAMES.get(s, s)} <b>{a:.3f}</b>" for s, a in self.final.items())
         self.figure = plots.active_figure(self.curves, self.check)
         self.png = _show(self.out, self.figure)

@@ -15,6 +15,14 @@ from ._display import show_figure
 
 __all__ = ["FinetuneApp", "FT_LRS", "SMOOTHINGS", "QUICK"]
 
+
+def _pm(se: float) -> str:
+    """``'± 0.012'``; a standard error that rounds to 0 or cannot be computed says so."""
+    if not np.isfinite(se):
+        return "(one seed: no error bar)"
+    return f"± {se:.3f}" if se >= 5e-4 else "± < 0.001 (the seeds agree)"
+
+
 FT_LRS = (0.5, 1.0, 2.0, 4.0, 6.0)
 SMOOTHINGS = (0.0, 0.1, 0.3)
 # What a slider move fine-tunes when the full sweep for that setting is not cached yet:
@@ -52,7 +60,7 @@ class FinetuneApp(App):
         self.tau = W.SelectionSlider(options=self.taus, value=tau, description="HP steps tau",
                                      continuous_update=False, style=style)
         self.smoothing = W.SelectionSlider(options=SMOOTHINGS, value=0.0, style=style,
-                                           description="HP label smoothing",
+                                           description="HP label smoothing s", readout=True,
                                            continuous_update=False)
         self.head = W.Dropdown(options=["linear", "mlp"], value="linear", description="head")
         self.ft_lr = W.SelectionSlider(options=FT_LRS, value=FT_LRS[0], description="FT lr",
@@ -131,11 +139,13 @@ class FinetuneApp(App):
         what = (f"{'full' if self.full else 'quick'} sweep: {sw.energy.shape[0]} seeds x "
                 f"{sw.ft_steps} FT steps" + ("" if self.full else ", the button runs the full one"))
         self.readout.value = (
-            f"tau=<b>{tau}</b> ({what}): energy <b>{sw.mean('energy')[i]:.3f}</b>, feature change "
-            f"<b>{sw.mean('feature_change')[i]:.3f}</b> ± {sw.sem('feature_change')[i]:.3f}, "
-            f"CKA {sw.mean('cka')[i]:.3f}, accuracy <b>{sw.mean('accuracy')[i]:.3f}</b> ± "
-            f"{sw.sem('accuracy')[i]:.3f}; Spearman(energy, feature change) over tau "
-            f"<b>{sw.spearman():.2f}</b>; first-step residual {self.step.residual:.2g}")
+            f"HP steps tau = <b>{tau}</b>, HP label smoothing s = <b>{s:g}</b>, head {h}, FT lr "
+            f"<b>{lr:g}</b> ({what}): energy <b>{sw.mean('energy')[i]:.3f}</b>, feature change "
+            f"<b>{sw.mean('feature_change')[i]:.3f}</b> {_pm(sw.sem('feature_change')[i])}, "
+            f"CKA(features before, after FT) {sw.mean('cka')[i]:.3f} (1 = unchanged), accuracy "
+            f"<b>{sw.mean('accuracy')[i]:.3f}</b> {_pm(sw.sem('accuracy')[i])}; Spearman(energy, "
+            f"feature change) over tau <b>{sw.spearman():.2f}</b>; first-step residual "
+            f"{self.step.residual:.2g} (± = 1 standard error over seeds)")
         if np.isnan(sw.feature_change).any():
             self.readout.value += (" <b style='color:#c00'>warning: some FT runs diverged at "
                                    f"lr {lr:g} (left out of the means)</b>")
