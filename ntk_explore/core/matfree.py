@@ -418,7 +418,7 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
       max_restarts: restarts allowed when the recursive residual drifts from
         the true one (each restart recomputes ``r = b - A x`` and asks the recursive
         residual for a smaller target next time: ``tol / 2, tol / 4, ... tol / 16``);
-        CG stops early when a restart did not lower the true residual by 5%.
+        CG stops early when a restart did not lower the true residual.
       progress: show a tqdm bar with the residual.
       raise_on_failure: raise :class:`ConvergenceError` if ``tol`` is not met.
 
@@ -468,7 +468,7 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             break
         # the recursive residual drifted below the true one: restart from x, unless the
         # true residual stopped falling (the floor of this precision)
-        if restarts >= max_restarts or (restarts > 0 and rel > 0.95 * previous):
+        if restarts >= max_restarts or (restarts > 0 and rel >= previous):
             break
         restarts += 1
         target = tol * 0.5 ** min(restarts, 4)
