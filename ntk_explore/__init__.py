@@ -8,6 +8,12 @@ Public API (everything else is an implementation detail):
                :func:`kernel_regression`, :func:`relative_frobenius`
 * linearized:  :func:`linearize`, :func:`mse_dynamics`, :func:`stable_lr`
 * training:    :func:`train`, :class:`DivergenceError`
+* matrix-free: :func:`matfree_regression`, :func:`mlp_matfree_regression`,
+               :func:`matfree_kernel_predict` (eNTK/pNTK kernel regression by conjugate
+               gradients on J J^T products, never forming the kernel), :class:`MatfreeResult`,
+               :class:`ConvergenceError`
+* sharding:    :func:`data_mesh`, :func:`sharded_kernel`, :func:`sharded_matfree_regression`
+               (row blocks over the devices of a ``jax.sharding`` mesh)
 * metrics:     :func:`fit_loglog` (and :mod:`.core.metrics`: relative norms, RMS, CKA,
                Spearman, AUC, exponents)
 * regimes:     :func:`entk_convergence`
@@ -41,8 +47,16 @@ from .core.kernels import (
     relative_frobenius,
 )
 from .core.linearized import linearize, mse_dynamics, stable_lr
+from .core.matfree import (
+    ConvergenceError,
+    MatfreeResult,
+    matfree_kernel_predict,
+    matfree_regression,
+    mlp_matfree_regression,
+)
 from .core.metrics import fit_loglog
 from .core.models import MLP, PARAMETRIZATIONS, Parametrization, mlp
+from .core.sharding import data_mesh, sharded_kernel, sharded_matfree_regression
 from .core.training import DivergenceError, train
 
 __version__ = "0.1.0"
@@ -95,6 +109,8 @@ __all__ = [
     "mlp_ntk", "mlp_pntk", "ntk_trace", "pntk", "relative_frobenius",
     "linearize", "mse_dynamics", "stable_lr",
     "DivergenceError", "train",
+    "ConvergenceError", "MatfreeResult", "matfree_kernel_predict", "matfree_regression",
+    "mlp_matfree_regression", "data_mesh", "sharded_kernel", "sharded_matfree_regression",
     "entk_convergence", "fit_loglog",
     "device_summary", "on_accelerator", "by_device",
     "datasets", "equivalence", "features", "ntk_table", "transfer",
