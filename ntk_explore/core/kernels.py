@@ -60,7 +60,7 @@ def check_kernel_memory(n1: int, n2: int, k: int = 1, itemsize: int = 8,
     need = int(n1) * int(n2) * int(k) ** 2 * int(itemsize) + int(extra_bytes)
     what = f"a kernel of shape ({n1}, {n2}, {k}, {k})"
     if extra_bytes:
-        what += f" with {extra_what or 'working memory'} ({extra_bytes / 2**30:.2f} GiB)"
+        what += f" with {extra_what or 'working memory'} ({V.format_bytes(extra_bytes)})"
     return V.check_memory(need, what, f"use fewer points, the pNTK (shape ({n1}, {n2})), "
                           f"a smaller batch_size", limit_bytes)
 

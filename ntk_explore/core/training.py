@@ -20,11 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import validation as V
+
 __all__ = ["DivergenceError", "TrainResult", "train", "loss_fn", "LOSSES"]
 
 
 class DivergenceError(RuntimeError):
-    """Training (or a closed-form schedule) blew up: NaN or exploding loss."""
+    """Training (or a closed-form schedule) blew up from finite data: the loss became
+    NaN/inf or exploded. NaN or inf in the inputs themselves is bad data and raises
+    ``ValueError`` naming the argument instead."""
 
 
 def _mse(f, y):
@@ -40,8 +44,7 @@ LOSSES = {"mse": _mse, "xent": _xent}
 
 def loss_fn(name: str) -> Callable:
     """``loss(f (n, k), y (n, k)) -> scalar`` for ``'mse'`` or ``'xent'``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    V.check_choice("loss", name, tuple(LOSSES))
     return LOSSES[name]
 
 
@@ -96,10 +99,10 @@ def _make_run(apply, loss, n, batch_size):
 
 
 def _record_points(steps: int, record_every: int | None, extra: Sequence[int]) -> np.ndarray:
-    every = max(1, steps // 100) if record_every is None else int(record_every)
-    if every <= 0:
-        raise ValueError(f"record_every must be positive, got {record_every!r}")
-    pts = set(range(0, steps + 1, every)) | {steps} | {int(s) for s in extra}
+    every = max(1, steps // 100) if record_every is None else \
+        V.check_positive_int("record_every", record_every)
+    extra = [V.check_nonnegative_int(f"ntk_steps[{i}]", s) for i, s in enumerate(extra)]
+    pts = set(range(0, steps + 1, every)) | {steps} | set(extra)
     bad = [s for s in pts if not 0 <= s <= steps]
     if bad:
         raise ValueError(f"ntk_steps must lie in [0, {steps}], got {sorted(bad)}")
@@ -139,21 +142,27 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
       ValueError: bad shapes or arguments (the message names them).
       DivergenceError: the loss became NaN or exploded (if ``raise_on_divergence``).
     """
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, "
-                         f"got {x.shape} and {y.shape}")
-    if not (isinstance(steps, (int, np.integer)) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be positive and finite, got {lr!r}")
+    V.check_callable("apply", apply)
+    x = V.as_float_array("x", x, ndim=2)
+    y = V.as_float_array("y", y, ndim=2)
+    V.check_same_rows("x", x, "y", y)
+    steps = V.check_nonnegative_int("steps", steps)
+    lr = V.check_positive_float("lr", lr)
+    V.check_choice("loss", loss, tuple(LOSSES))
+    _check_params(apply, params, x, y)
     n = x.shape[0]
-    if batch_size is not None and not 0 < batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
-    if batch_size is not None and key is None:
-        raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
+    if batch_size is not None:
+        batch_size = V.check_positive_int("batch_size", batch_size, maximum=n)
+        if key is None:
+            raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
+    key = V.check_key("key", key, optional=True)
     if ntk_steps and (ntk_fn is None or ntk_x is None):
         raise ValueError("ntk_steps needs ntk_fn= and ntk_x=")
+    if record_x is not None:
+        record_x = V.as_float_array("record_x", record_x, ndim=2, dim=x.shape[1])
+    if ntk_x is not None:
+        ntk_x = V.as_float_array("ntk_x", ntk_x, ndim=2, dim=x.shape[1])
+    divergence_factor = V.check_positive_float("divergence_factor", divergence_factor)
     loss_f = loss_fn(loss)
     full_loss = functools.partial(_full_loss(apply, loss_f), x=x, y=y)
     run = _make_run(apply, loss_f, n, batch_size)
@@ -197,6 +206,21 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
         ntk_steps=np.array([s for s in done if s in ntk_set]),
         ntks=np.stack(rec_ntk) if rec_ntk else None,
         param_history=rec_params if keep_params else None, diverged_at=diverged)
+
+
+def _check_params(apply, params, x, y) -> None:
+    """The outputs ``apply(params, x[:1])`` must be ``(1, k)`` with ``k = y.shape[1]``."""
+    for i, leaf in enumerate(jax.tree.leaves(params)):
+        V.check_finite(f"params (leaf {i})", leaf)
+    try:
+        out = jax.eval_shape(apply, params, x[:1])
+    except Exception as err:  # noqa: BLE001 - re-raised naming the user's arguments
+        raise ValueError(f"apply(params, x[:1]) failed for x of shape {tuple(x.shape)} "
+                         f"(do params and x match the model?): {type(err).__name__}: {err}") from err
+    if getattr(out, "shape", None) != (1, y.shape[1]):
+        raise ValueError(f"y must be (n, k) with k = the model's {getattr(out, 'shape', ('?',))[-1]} "
+                         f"outputs, got y of shape {tuple(y.shape)} (apply gives "
+                         f"{getattr(out, 'shape', None)} for one input)")
 
 
 def _progress(total: int, enabled: bool, desc: str):

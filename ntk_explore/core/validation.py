@@ -104,11 +104,15 @@ def check_finite(name: str, x) -> None:
                          f"{arr.size}; bad data, not a divergence: clean the input")
 
 
+def _shape(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else tuple(np.shape(x))
+
+
 def check_same_rows(name1: str, a, name2: str, b) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` have the same number of rows."""
-    if np.shape(a)[:1] != np.shape(b)[:1]:
+    if _shape(a)[:1] != _shape(b)[:1]:
         raise ValueError(f"{name1} and {name2} must have the same number of rows, got "
-                         f"shapes {tuple(np.shape(a))} and {tuple(np.shape(b))}")
+                         f"shapes {_shape(a)} and {_shape(b)}")
 
 
 def check_key(name: str, key, *, optional: bool = False):
@@ -234,16 +238,17 @@ _SHAPES: dict = {}
 
 def _param_shapes_cached(model):
     if model not in _SHAPES:
-        shapes = jax.eval_shape(lambda k: model.init(k), jax.random.key(0))
+        shapes = jax.eval_shape(lambda k: model._init(k, _default_float()), jax.random.key(0))
         _SHAPES[model] = jax.tree.map(lambda s: tuple(s.shape), shapes)
     return _SHAPES[model]
 
 
-def check_params_match(model, params, name: str = "params") -> None:
-    """Raise ``ValueError`` unless ``params`` has the tree and shapes ``model.init`` makes."""
+def check_params_match(model, params, name: str = "params", *, finite: bool = True) -> None:
+    """Raise ``ValueError`` unless ``params`` has the tree and shapes ``model.init`` makes
+    (and, with ``finite``, no NaN/inf in concrete leaves)."""
     want = _param_shapes(model)
     try:
-        got = jax.tree.map(lambda p: tuple(np.shape(p)), params)
+        got = jax.tree.map(_shape, params)
         same = jax.tree.structure(got) == jax.tree.structure(want) and \
             jax.tree.leaves(got) == jax.tree.leaves(want)
     except (TypeError, ValueError):
@@ -254,10 +259,11 @@ def check_params_match(model, params, name: str = "params") -> None:
             f"depth={model.depth}, out_dim={model.out_dim}, bias={model.bias}): expected "
             f"shapes {want}, got {got}; use params = model.init(key)")
     for i, leaf in enumerate(jax.tree.leaves(params)):
-        dtype = getattr(leaf, "dtype", np.asarray(leaf).dtype)
+        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"{name} must hold floating arrays, leaf {i} has dtype {dtype}")
-        check_finite(f"{name} (leaf {i})", leaf)
+        if finite:
+            check_finite(f"{name} (leaf {i})", leaf)
 
 
 def round_off(dtype, n: int) -> float:
@@ -328,6 +334,14 @@ def memory_limit_bytes() -> int:
         return 8 * 2**30
 
 
+def format_bytes(n: float) -> str:
+    """``1.5 GiB``, ``12.0 MiB``, ``900 B``."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
 def check_memory(need: int, what: str, advice: str = "", limit_bytes: int | None = None) -> int:
     """Raise ``MemoryError`` before allocating when ``need`` bytes exceed the limit.
 
@@ -336,6 +350,6 @@ def check_memory(need: int, what: str, advice: str = "", limit_bytes: int | None
     limit = memory_limit_bytes() if limit_bytes is None else int(limit_bytes)
     if need > limit:
         raise MemoryError(
-            f"{what} needs {need / 2**30:.2f} GiB, over the limit of {limit / 2**30:.2f} GiB"
+            f"{what} needs {format_bytes(need)}, over the limit of {format_bytes(limit)}"
             f"{'; ' + advice if advice else ''}; or raise {MEMORY_ENV}")
     return int(need)
