@@ -353,3 +353,21 @@ def check_memory(need: int, what: str, advice: str = "", limit_bytes: int | None
             f"{what} needs {format_bytes(need)}, over the limit of {format_bytes(limit)}"
             f"{'; ' + advice if advice else ''}; or raise {MEMORY_ENV}")
     return int(need)
+
+
+# ---------------------------------------------------------------------------
+# widget settings
+
+
+def check_option(name: str, value, options) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of a slider's ``options``."""
+    if value not in tuple(options):
+        raise ValueError(f"{name} must be one of the slider's options {list(options)}, "
+                         f"got {value!r}")
+
+
+def check_in_range(name: str, value, lo: float, hi: float) -> None:
+    """Raise unless ``lo <= value <= hi`` (a slider would silently clip it)."""
+    v = _as_real(name, value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}], got {value!r}")

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from ..core import validation as V
 from ..core.kernels import _structured, check_kernel_memory, infinite_kernel_fn, mlp_ntk
 from ..core.models import mlp
 
@@ -32,12 +33,16 @@ class LogLogFit(NamedTuple):
 
 def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
     """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x = V.as_float_array("x", x, numpy=True, finite=False)
+    y = V.as_float_array("y", y, numpy=True, finite=False)
     if x.shape != y.shape or x.ndim != 1 or x.size < 3:
         raise ValueError(f"need matching 1-D x and y with at least 3 points, "
                          f"got {x.shape}, {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
-        raise ValueError("log-log fit needs positive, finite x and y")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))) or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"log-log fit needs positive, finite x and y, got x={x.tolist()} "
+                         f"and y={y.tolist()}")
+    if np.unique(x).size < 2:
+        raise ValueError(f"log-log fit needs at least 2 distinct x values, got {x.tolist()}")
     res = stats.linregress(np.log(x), np.log(y))
     half = stats.t.ppf(0.975, x.size - 2) * res.stderr
     return LogLogFit(float(res.slope), float(res.intercept), float(res.stderr),
@@ -98,9 +103,10 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
       **model_kwargs: passed to :func:`~ntk_explore.core.models.mlp` (depth,
         activation, parametrization, ...); ``in_dim`` is taken from ``x``.
     """
-    if seeds < 2:
-        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
-    widths = np.asarray(sorted(int(w) for w in widths))
+    x, widths, seeds = _check_sweep(x, widths, key, seeds)
+    k = int(model_kwargs.get("out_dim", 1))
+    if keep_kernels:
+        _check_kept(x.shape[0], k, seeds * widths.size)
     errors = np.zeros((seeds, widths.size))
     kernels = [[None] * widths.size for _ in range(seeds)]
     ntk_inf = None
@@ -114,6 +120,23 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
                 kernels[s][j] = np.asarray(entk)
     return ConvergenceSweep(widths, errors, np.asarray(ntk_inf),
                             np.asarray(kernels) if keep_kernels else None)
+
+
+def _check_sweep(x, widths, key, seeds):
+    """Checked ``(x (n, d) floats, widths sorted (w,), seeds int >= 2)`` of a width sweep."""
+    x = V.as_float_array("x", x, ndim=2)
+    widths = np.asarray(sorted(V.check_int_list("widths", widths)))
+    V.check_key("key", key)
+    seeds = V.check_positive_int("seeds", seeds)
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    return x, widths, seeds
+
+
+def _check_kept(n: int, k: int, count: int) -> None:
+    """Refuse ``keep_kernels`` sweeps whose ``count`` stored eNTKs would not fit."""
+    check_kernel_memory(n, n, k, extra_bytes=(count - 1) * n * n * k * k * 8,
+                        extra_what=f"{count} kept eNTKs (keep_kernels=True)")
 
 
 def _grid_kernels(models, x, keys):
@@ -150,14 +173,16 @@ def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array
     every activation (the activation does not enter the initialisation). Notebook
     01 uses it to sweep every pair up front, so its dropdowns only redraw.
     """
-    if seeds < 2:
-        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    x, widths, seeds = _check_sweep(x, widths, key, seeds)
+    if isinstance(activations, str) or isinstance(parametrizations, str):
+        raise TypeError("activations and parametrizations must be sequences of names, e.g. "
+                        "('relu',), not a single string")
     pairs = [(a, p) for a in activations for p in parametrizations]
     if not pairs or len(set(pairs)) != len(pairs):
         raise ValueError(f"need distinct activations and parametrizations, got {pairs}")
-    widths = np.asarray(sorted(int(w) for w in widths))
-    x = jnp.asarray(x)
     check_kernel_memory(x.shape[0], x.shape[0], model_kwargs.get("out_dim", 1))
+    if keep_kernels:
+        _check_kept(x.shape[0], int(model_kwargs.get("out_dim", 1)), seeds * widths.size * len(pairs))
     keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
     errors = {pr: np.zeros((seeds, widths.size)) for pr in pairs}
     kernels = {pr: [] for pr in pairs}
