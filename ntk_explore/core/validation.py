@@ -371,3 +371,88 @@ def check_in_range(name: str, value, lo: float, hi: float) -> None:
     v = _as_real(name, value)
     if not lo <= v <= hi:
         raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}], got {value!r}")
+
+
+# ---------------------------------------------------------------------------
+# one decorator for the topic functions: checks by annotation and argument name
+
+POSITIVE_INTS = frozenset(
+    "width depth n d seeds n_train n_test dim classes hidden rounds per_round in_dim out_dim "
+    "n_classes bins block repeats teacher_width n_pool n_source n_target n_eval batch_size "
+    "n_init num epochs trials base_width records kernel_records n_labelled draw_size "
+    "student_epochs lo hi k".split())
+POSITIVE_FLOATS = frozenset("lr eta hp_lr ft_lr scale length alpha divergence_factor".split())
+NONNEGATIVE_FLOATS = frozenset(
+    "ridge sigma_b smoothing noise jitter overlap easy_threshold rate test_fraction".split())
+_X_NAMES = frozenset("x x1 x2 x_test x_batch x_tilde".split())
+_PARAM_NAMES = frozenset("params params0 params1 bparams".split())
+
+
+def _check_one(name, value, ann: str, bound: dict) -> None:
+    if value is None or _is_tracer(value):
+        return
+    optional = "None" in ann
+    base = ann.replace("| None", "").replace("None |", "").strip()
+    if name == "key":
+        check_key("key", value, optional=optional)
+    elif name == "model" and base == "MLP":
+        check_model("model", value)
+    elif name in _PARAM_NAMES and isinstance(bound.get("model"), _mlp_type()) and \
+            name != "bparams":
+        check_params_match(bound["model"], value, name)
+    elif name in _X_NAMES:
+        model = bound.get("model")
+        dim = model.in_dim if isinstance(model, _mlp_type()) and name != "x_tilde" else None
+        as_float_array(name, value, ndim=2 if dim else None, dim=dim)
+    elif base == "int":
+        check_positive_int(name, value, minimum=1 if name in POSITIVE_INTS else 0)
+    elif base == "float":
+        if name in POSITIVE_FLOATS:
+            check_positive_float(name, value)
+        elif name in NONNEGATIVE_FLOATS:
+            check_nonnegative_float(name, value)
+        else:
+            _as_real(name, value)
+    elif base in ("Sequence[int]", "tuple[int, ...]"):
+        check_int_list(name, value, minimum=1 if name in ("widths", "ns", "sizes", "ks") else 0,
+                       distinct=False)
+    elif base == "str" and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    elif base == "bool" and not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _mlp_type():
+    from .models import MLP
+
+    return MLP
+
+
+def checked(fn):
+    """Decorator: check a public function's arguments by annotation and name.
+
+    ``key`` must be a JAX key; ``model: MLP`` an MLP; ``params``/``params0``/``params1``
+    must match ``model``; ``x``-like arrays numeric, finite and ``(n, model.in_dim)``;
+    ``int`` arguments integers (NumPy ints accepted; :data:`POSITIVE_INTS` names >= 1,
+    others >= 0); ``float`` arguments finite reals (:data:`POSITIVE_FLOATS` > 0,
+    :data:`NONNEGATIVE_FLOATS` >= 0); ``Sequence[int]`` lists of integers; ``str`` and
+    ``bool`` by type. Only the arguments actually passed are checked; values are
+    never changed.
+    """
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+    anns = {k: str(v) for k, v in getattr(fn, "__annotations__", {}).items()}
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs).arguments
+        except TypeError as err:
+            raise TypeError(f"{fn.__name__}(): {err}") from None
+        for name, value in bound.items():
+            _check_one(name, value, anns.get(name, ""), bound)
+        return fn(*args, **kwargs)
+
+    return wrapper

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import _structured, infinite_kernel_fn, relative_frobenius
 from ..core.linearized import mse_dynamics
 from ..core.models import MLP, Layer, mlp, params_from_normals
@@ -58,6 +59,7 @@ class RegressionTask(NamedTuple):
     name: str
 
 
+@V.checked
 def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_test: int = 128,
                     dim: int = 5, dtype=None) -> RegressionTask:
     """A small regression task with a known target.
@@ -86,6 +88,7 @@ def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_te
     return RegressionTask(x, f(x), xt, f(xt), kind)
 
 
+@V.checked
 def rms(a, axis=None) -> np.ndarray:
     """Root mean square over ``axis`` (all axes by default)."""
     return np.sqrt(np.mean(np.square(np.asarray(a, np.float64)), axis=axis))
@@ -276,6 +279,7 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
                    None if stop == points.size else int(points[stop]))
 
 
+@V.checked
 def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: float = 1.0) -> None:
     """Compile :func:`three_learners`' net training for ``task``'s shapes at this width and
     depth (any ``lr``, ``steps``, ``alpha``, parametrization, ``center``), running no GD
@@ -291,6 +295,7 @@ def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: flo
                                       np.asarray(0.1, x.dtype)))
 
 
+@V.checked
 def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,
                    parametrization: str = "ntk", alpha: float = 1.0, lr: float = 0.1,
                    steps: int = 400, f0: str = "net", center: bool = False,
@@ -387,6 +392,7 @@ class WidthSweep(NamedTuple):
         return np.nanmean(getattr(self, field), axis=1)
 
 
+@V.checked
 def width_sweep(task: RegressionTask, widths: Sequence[int], *, key: jax.Array,
                 parametrizations: Sequence[str] = ("ntk", "mup"), seeds: int = 2,
                 depth: int = 2, lr: float = 0.1, steps: int = 400, alpha: float = 1.0,

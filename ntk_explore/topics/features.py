@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
+from ..core import validation as V
 from ..core.kernels import _backprop_signals
 from ..core.models import ACTIVATIONS, MLP, mlp
 from ..core.training import DivergenceError, train
@@ -74,6 +75,7 @@ class FeatureTask(NamedTuple):
     y: jax.Array
 
 
+@V.checked
 def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
                  dtype=None) -> FeatureTask:
     """A single-index regression task ``y = scale * g(x . u)``, ``g`` of unit variance.
@@ -94,6 +96,7 @@ def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
     return FeatureTask(x, scale * y[:, None])
 
 
+@V.checked
 def width_lr(lr: float, parametrization: str, width: int, base_width: int = 64,
              alpha: float = 1.0) -> float:
     """The rate used at ``width``: see the module docstring. ``lr`` is the base-width rate."""
@@ -112,6 +115,7 @@ def _centred_gram(a: jax.Array) -> jax.Array:
     return a @ a.T  # (n, n)
 
 
+@V.checked
 def linear_cka(a: jax.Array, b: jax.Array) -> float:
     """Linear CKA of two feature matrices over the same ``n`` inputs.
 
@@ -142,6 +146,7 @@ class KernelFactors(NamedTuple):
         return jnp.sum(self.feature[:, :, :, None, None] * self.backprop, axis=0)
 
 
+@V.checked
 def kernel_factors(model: MLP, params, x: jax.Array) -> KernelFactors:
     """Feature and backprop Gram matrices of each layer; see :class:`KernelFactors`.
 
@@ -193,6 +198,7 @@ def _rel(a, b) -> float:
     return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
+@V.checked
 def measure_change(model: MLP, params0, params1, x: jax.Array, loss: float = float("nan")
                    ) -> ChangeStats:
     """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``."""
@@ -394,6 +400,7 @@ def _net_args(task: FeatureTask, width: int, depth: int, parametrization: str, l
     return spec, _layer_scalars(model), traced
 
 
+@V.checked
 def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
                      activation: str = "relu", base_width: int = 64) -> None:
     """Compile :func:`feature_sweeps`' training loops for these widths and depth ahead of
@@ -468,6 +475,7 @@ def _np_change(spec, scalars, alpha, params0, params1, x, loss, first=None) -> C
         loss=float(loss))
 
 
+@V.checked
 def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                    steps: Sequence[int], parametrization: str = "ntk", depth: int = 2,
                    lr: float = 1.0, seeds: int = 4, alpha: float = 1.0, base_width: int = 64,
@@ -516,6 +524,7 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     return out
 
 
+@V.checked
 def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                   parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
                   steps: int = 500, seeds: int = 4, alpha: float = 1.0,
@@ -601,6 +610,7 @@ def _np_coord_sizes(spec, scalars, params0, params_t, x) -> list:
     return [rms(a, b) for a, b in zip(h0, ht)] + [rms(out[0], out[1])]
 
 
+@V.checked
 def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                 parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
                 steps: int = 4, seeds: int = 2, base_width: int = 64,

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.models import MLP, mlp
 from ..core.training import train
 from .features import linear_cka
@@ -73,6 +74,7 @@ def _one_hot(labels, k, dtype):
     return jnp.asarray(np.eye(k)[labels], dtype)
 
 
+@V.checked
 def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
                     target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
                     split_seed: int = 0, dtype=None) -> DigitsTransfer:
@@ -100,6 +102,7 @@ def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
                           jnp.asarray(x[te], dtype), lt[n_train:])
 
 
+@V.checked
 def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
     """``(1 - s) * y + s / k`` for one-hot ``y`` ``(n, k)``."""
     if not 0.0 <= smoothing < 1.0:
@@ -141,6 +144,7 @@ class Head:
         return z @ params["w"].T + params["b"][None, :]
 
 
+@V.checked
 def head(kind: str, in_dim: int, out_dim: int, hidden: int = 128) -> Head:
     """Describe a head; ``kind`` is ``'linear'`` or ``'mlp'``."""
     if kind not in ("linear", "mlp"):
@@ -157,6 +161,7 @@ class Pretrained(NamedTuple):
     source_acc: float
 
 
+@V.checked
 def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
     """Last hidden layer ``z`` ``(n, width)`` of ``model`` for backbone params
     ``bparams`` (``model.depth`` layers, no output layer), ``x`` ``(n, d)``."""
@@ -166,6 +171,7 @@ def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
     return model.features(list(bparams) + [dummy], x)[1][-1]
 
 
+@V.checked
 def pretrain_backbone(data: DigitsTransfer, *, key: jax.Array, width: int = 128,
                       depth: int = 2, activation: str = "tanh", lr: float = 0.5,
                       steps: int = 1000) -> Pretrained:
@@ -192,6 +198,7 @@ def _full_apply(model: MLP, hd: Head):
 # head probing and the start of fine-tuning
 
 
+@V.checked
 def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int], *,
                lr: float = 0.5) -> list:
     """Train the head alone on frozen features ``z`` ``(n, dz)`` with targets ``y``
@@ -247,6 +254,7 @@ class FTStart(NamedTuple):
     feature_grad: jax.Array
 
 
+@V.checked
 def ft_start(hd: Head, hparams, z: jax.Array, y: jax.Array) -> FTStart:
     """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, one-hot ``y`` ``(n, k)``."""
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
@@ -289,6 +297,7 @@ class FirstStep(NamedTuple):
     start: FTStart
 
 
+@V.checked
 def first_step(model: MLP, bparams, hd: Head, hparams, x: jax.Array, y: jax.Array,
                eta: float) -> FirstStep:
     """Decompose one FT step of size ``eta`` (cross-entropy on ``x`` ``(n, d)``,
@@ -315,6 +324,7 @@ def _first_step_arrays(model: MLP, hd: Head, bparams, hparams, x, y, eta):
 _first_step_jit = jax.jit(_first_step_arrays, static_argnums=(0, 1))
 
 
+@V.checked
 def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
     """``||actual - predicted||`` ratios between consecutive ``etas`` (halvings -> ~4)."""
     res = [float(jnp.linalg.norm(s.actual - s.predicted))
@@ -388,6 +398,7 @@ def _np_cka(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
 
 
+@V.checked
 def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
              steps: int, divergence_factor: float = 1e4) -> FTOutcome:
     """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
@@ -435,6 +446,7 @@ class TauSweep:
         return spearman(self.mean("energy"), self.mean("feature_change"))
 
 
+@V.checked
 def spearman(a, b) -> float:
     """Spearman rank correlation of two ``(m,)`` arrays (no ties expected);
     ``nan`` when either holds a non-finite value (e.g. a diverged run)."""
@@ -455,6 +467,7 @@ class Probed(NamedTuple):
     energy: np.ndarray
 
 
+@V.checked
 def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_kind: str,
                 taus: Sequence[int] = TAUS, seeds: int = 5, smoothing: float = 0.0,
                 hp_lr: float = 0.5) -> Probed:
@@ -473,6 +486,7 @@ def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_k
     return Probed(tuple(int(t) for t in taus), heads, np.array(energy))
 
 
+@V.checked
 def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
               taus: Sequence[int] = TAUS, seeds: int = 5, head_kind: str = "linear",
               smoothing: float = 0.0, hp_lr: float = 0.5, ft_lr: float = 0.05,

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from ..core import validation as V
 from ..core.kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
 from ..core.models import MLP, mlp
 from ..core.training import train
@@ -44,6 +45,7 @@ def _kron_eye(p, k: int):
     return p[:, :, None, None] * jnp.eye(k, dtype=p.dtype)[None, None]
 
 
+@V.checked
 def pntk_gap(model: MLP, params, x, *, mode: str = "sum") -> float:
     """``||eNTK - pNTK (x) I_k||_F / ||eNTK||_F`` on inputs ``x (n, d)``."""
     x = jnp.asarray(x)
@@ -74,6 +76,7 @@ class GapSweep:
         return fit_loglog(self.widths, self.mean)
 
 
+@V.checked
 def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, out_dim: int = 10,
                  depth: int = 1, y=None, train_steps: int = 0, lr: float = 1.0,
                  mode: str = "sum") -> GapSweep:
@@ -250,6 +253,7 @@ def _entk_row_blocks(ent, x1, x2, params, block: int):
         yield i, np.asarray(flatten_blocks(ent(xb, x2, params)[:real]))
 
 
+@V.checked
 def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
                     block: int = 100) -> np.ndarray:
     """Kernel regression with the full eNTK: ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> ``(T, k)``.
@@ -304,6 +308,7 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
     return pred.reshape(-1, k)
 
 
+@V.checked
 def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
                        ridge: float = 0.0) -> RegressionComparison:
     """Kernel regression on ``x (n, d)``, ``y (n, k)`` with each kernel; test on ``x_test (T, d)``.
@@ -350,6 +355,7 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
+@V.checked
 def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256, depth: int = 1,
               key: jax.Array, repeats: int = 3) -> list[CostRow]:
     """Best-of-``repeats`` time of the structured eNTK and pNTK on ``n`` random inputs, per ``k``.
@@ -373,6 +379,7 @@ def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256,
     return rows
 
 
+@V.checked
 def full_entk_bytes(n: int = 50_000, k: int = 10, itemsize: int = 8) -> tuple[int, int]:
     """Bytes of a full ``(n, n, k, k)`` eNTK and of the ``(n, n)`` pNTK (no allocation).
 

@@ -31,6 +31,7 @@ class LogLogFit(NamedTuple):
         return np.exp(self.intercept) * np.asarray(x, np.float64) ** self.slope
 
 
+@V.checked
 def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
     """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
     x = V.as_float_array("x", x, numpy=True, finite=False)
@@ -49,6 +50,7 @@ def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
                      (float(res.slope - half), float(res.slope + half)))
 
 
+@V.checked
 def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = None):
     """Relative Frobenius error ``||eNTK - NTK (x) I_k|| / ||NTK (x) I_k||`` at one init.
 
@@ -89,6 +91,7 @@ class ConvergenceSweep:
         return fit_loglog(self.widths, self.mean)
 
 
+@V.checked
 def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
                      keep_kernels: bool = False, **model_kwargs) -> ConvergenceSweep:
     """Relative error of the eNTK at init against the infinite NTK, per width and seed.
@@ -156,6 +159,7 @@ def _grid_kernels(models, x, keys):
 _grid_kernels_jit = jax.jit(_grid_kernels, static_argnums=0)
 
 
+@V.checked
 def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
                           activations: Sequence[str] = ("relu",),
                           parametrizations: Sequence[str] = ("ntk",),

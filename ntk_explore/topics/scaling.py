@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._cache import LRU as _LRU
+from ..core import validation as V
 from ..core.kernels import flatten_blocks, infinite_kernel_fn, kernel_regression, mlp_ntk, mlp_pntk
 from ..core.models import MLP, mlp
 from ..core.training import DivergenceError
@@ -80,6 +81,7 @@ def _digits_arrays():
     return x, labels
 
 
+@V.checked
 def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task:
     """``load_digits`` (1797 images, 8x8, shipped with scikit-learn) as MSE regression.
 
@@ -99,6 +101,7 @@ def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task
     return Task("digits", x[rest], y[rest], x[te], y[te], x[ex], y[ex], labels[rest], labels[te])
 
 
+@V.checked
 def teacher_task(*, seed: int = 0, d: int = 8, n_pool: int = 1024, n_test: int = 400,
                  n_extra: int = 256, teacher_width: int = 4) -> Task:
     """Synthetic task with a known target: a small tanh teacher net on the sphere.
@@ -129,12 +132,14 @@ class Exponent(NamedTuple):
     fit: LogLogFit
 
 
+@V.checked
 def exponent(ns: Sequence[float], losses: Sequence[float]) -> Exponent:
     """Data-scaling exponent from ``(m,)`` sizes and ``(m,)`` positive losses (m >= 3)."""
     fit = fit_loglog(ns, losses)
     return Exponent(-fit.slope, (-fit.ci95[1], -fit.ci95[0]), fit)
 
 
+@V.checked
 def test_loss(pred, y) -> float:
     """Mean over test points of ``||pred - y||**2 / 2``; ``pred``, ``y``: ``(T, k)``."""
     pred, y = np.asarray(pred, np.float64), np.asarray(y, np.float64)
@@ -143,6 +148,7 @@ def test_loss(pred, y) -> float:
     return float(0.5 * np.sum((pred - y) ** 2) / y.shape[0])
 
 
+@V.checked
 def regress(k_train, y, k_test_train, ridge: float = 0.0) -> np.ndarray:
     """Kernel regression with a ridge relative to the kernel's scale.
 
@@ -155,6 +161,7 @@ def regress(k_train, y, k_test_train, ridge: float = 0.0) -> np.ndarray:
     return kernel_regression(k_train, y, k_test_train, ridge=ridge * scale)
 
 
+@V.checked
 def kernel_predict(model: MLP, params, x, y, x_test, *, kernel: str = "pntk",
                    ridge: float = 0.0) -> np.ndarray:
     """Kernel regression with the net's tangent kernel at ``params``.
@@ -207,6 +214,7 @@ def _check_sizes(ns, pool: int) -> np.ndarray:
     return ns
 
 
+@V.checked
 def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 256,
                  depth: int = 1, steps: int = 1000, lr: float = 1.0, n_pre: int = 128,
                  parametrization: str = "ntk",
@@ -237,6 +245,7 @@ def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 
     return explorer.curves(width, steps, n_pre)
 
 
+@V.checked
 def centered_apply(model: MLP, params0):
     """``apply(params, x) = f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``.
 
@@ -255,6 +264,7 @@ def _normal_draw(size: int, dtype, key):
 _DRAWS: collections.OrderedDict = collections.OrderedDict()
 
 
+@V.checked
 def init_params(model: MLP, key: jax.Array, *, draw_size: int | None = None) -> list[dict]:
     """``model.init(key)`` cut from a cached flat normal draw of ``draw_size`` values.
 
@@ -313,6 +323,7 @@ def _padded_size(n: int, pad_min: int) -> int:
     return max(int(n), int(pad_min))
 
 
+@V.checked
 def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=None,
                    save_at: Sequence[int] = (), pad_min: int = 0) -> dict:
     """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``.
@@ -510,6 +521,7 @@ def _infinite_ntk(kernel_fn, x1, x2):
     return jax.jit(lambda a, b: kernel_fn(a, b).ntk)(x1, x2)
 
 
+@V.checked
 def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:
     """``num`` distinct integers log-spaced from ``lo`` to ``hi``: ``(<= num,)``."""
     return np.unique(np.round(np.geomspace(lo, hi, num)).astype(int))

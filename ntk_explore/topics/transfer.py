@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
 from ..core.linearized import mse_dynamics
 from ..core.models import MLP, mlp
@@ -69,6 +70,7 @@ def _hermite_targets(z: jax.Array, overlap: float):
     return g_a[:, None], (overlap * g_a + jnp.sqrt(1.0 - overlap**2) * g_c)[:, None]
 
 
+@V.checked
 def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target: int = 128,
                    n_test: int = 512, overlap: float = 0.8, dtype=None) -> TransferTasks:
     """Draw source, target-pool and test sets that share the direction ``u``.
@@ -91,6 +93,7 @@ def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target:
     return TransferTasks(xs[0], ya, xs[1], yb, xs[2], yt, yta)
 
 
+@V.checked
 def relative_error(f, y) -> float:
     """``mean((f - y)**2) / mean(y**2)`` for ``f``, ``y`` of the same shape ``(T, k)``."""
     f, y = np.asarray(f, np.float64), np.asarray(y, np.float64)
@@ -193,6 +196,7 @@ def _score_size(prep: _Prepared, tasks: TransferTasks, m: int, sign: int, lr: fl
     return [relative_error(f, y_test) for f in preds]
 
 
+@V.checked
 def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64, 128),
                         seeds: int = 2, signs: Sequence[int] = (1, -1), width: int = 256,
                         depth: int = 2, parametrization: str = "mup", alpha: float = 0.3,
