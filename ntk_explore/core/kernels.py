@@ -581,16 +581,16 @@ def kernel_regression(k_train: np.ndarray, y_train: np.ndarray, k_test_train: np
     if Ks.shape[1] != n:
         raise ValueError(f"k_test_train must be (t, {n}), got {Ks.shape}")
     ridge = V.check_nonnegative_float("ridge", ridge)
-    A = K + ridge * np.eye(n)
     scale = float(np.max(np.abs(K)))
     asym = float(np.max(np.abs(K - K.T))) / scale if scale > 0 else 0.0
-    if scale > 0 and asym <= 1e-12:  # Cholesky only sees one triangle: symmetric only
+    A = (K + K.T) / 2 + ridge * np.eye(n)  # symmetric within round-off of its dtype, or refused
+    if scale > 0 and asym <= max(1e-6, 1000 * V.round_off(dtype, 1)):
         alpha = _cholesky_solve(A, y)
         if alpha is not None:
             return Ks @ alpha
     try:
-        lam, U = V.check_kernel_matrix("k_train + ridge I" if ridge else "k_train", A,
-                                       dtype=dtype)
+        lam, U = V.check_kernel_matrix("k_train + ridge I" if ridge else "k_train",
+                                       K + ridge * np.eye(n), dtype=dtype)
     except ValueError as err:
         if "positive semi-definite" in str(err):
             raise NotPositiveDefiniteError(str(err).replace("smallest eigenvalue",

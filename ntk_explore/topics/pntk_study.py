@@ -27,7 +27,14 @@ import numpy as np
 import scipy.linalg
 
 from ..core import validation as V
-from ..core.kernels import NotPositiveDefiniteError, check_kernel_memory, flatten_blocks, mlp_ntk, mlp_pntk
+from ..core.kernels import (
+    RCOND_CHOLESKY,
+    check_kernel_memory,
+    flatten_blocks,
+    kernel_regression,
+    mlp_ntk,
+    mlp_pntk,
+)
 from ..core.models import MLP, mlp
 from ..core.training import train
 from .regimes import LogLogFit, fit_loglog
@@ -260,7 +267,7 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
 
     The same numbers as ``scaling.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
     flatten_blocks(eNTK(x_test, x)), ridge).reshape(-1, k)`` (float64 Cholesky
-    solve with the same ridge and jitter sequence as
+    solve when well conditioned, else the minimum-norm eigendecomposition route, as in
     :func:`~ntk_explore.core.kernels.kernel_regression`), in bounded memory: the eNTK
     is computed ``block`` inputs at a time straight into one float64
     ``(n k, n k)`` matrix, which is factorised in place, and the test kernel is
@@ -284,24 +291,22 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
     yv = np.reshape(np.asarray(y, np.float64), (-1,))
     diag = np.diag(a).copy()
     ridge_abs = ridge * float(np.mean(diag))  # regress: relative to the mean diagonal
-    scale = float(np.mean(diag)) or 1.0
     alpha = None
-    for j, eps in enumerate([0.0] + [10.0**e for e in range(-12, -5, 2)]):  # kernel_regression's
-        if j:
-            a = train_kernel()  # the failed factorisation overwrote it
-        a.flat[:: m + 1] = diag + (ridge_abs + eps * scale)
-        try:
-            factor = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)
-        except np.linalg.LinAlgError:
-            continue
-        alpha = scipy.linalg.cho_solve(factor, yv)
-        break
+    a.flat[:: m + 1] = diag + ridge_abs
+    anorm = float(np.linalg.norm(a, 1))
+    try:
+        factor = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)
+        rcond, info = scipy.linalg.lapack.dpocon(factor[0], anorm, uplo="L")
+        if info == 0 and rcond > RCOND_CHOLESKY:  # kernel_regression's criterion
+            alpha = scipy.linalg.cho_solve(factor, yv)
+    except np.linalg.LinAlgError:
+        pass
     del a
-    if alpha is None:
-        lam_min = float(np.linalg.eigvalsh(train_kernel())[0])
-        raise NotPositiveDefiniteError(
-            f"eNTK ({m} x {m}) is not positive definite even with jitter 1e-06 * mean(diag); "
-            f"smallest eigenvalue {lam_min:.3g}")
+    if alpha is None:  # singular or ill-conditioned: kernel_regression's eigen route
+        a = train_kernel()
+        a.flat[:: m + 1] += ridge_abs
+        alpha = kernel_regression(a, yv, np.eye(m))
+        del a
     pred = np.empty((x_test.shape[0] * k,), np.float64)
     for i, rows in _entk_row_blocks(ent, x_test, x, params, block):
         pred[i * k:i * k + rows.shape[0]] = rows.astype(np.float64) @ alpha
