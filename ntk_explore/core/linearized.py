@@ -36,6 +36,9 @@ def linearize(apply: Callable, params0) -> Callable:
 
     ``apply`` has the package-wide signature ``apply(params, x) -> (n, k)``.
     """
+    V.check_callable("apply", apply)
+    for i, leaf in enumerate(jax.tree.leaves(params0)):
+        V.check_finite(f"params0 (leaf {i})", leaf)
     def apply_lin(params, x):
         delta = jax.tree.map(lambda p, p0: p - p0, params, params0)
         f0, df = jax.jvp(lambda p: apply(p, x), (params0,), (delta,))

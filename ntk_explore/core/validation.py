@@ -415,7 +415,8 @@ def _check_one(name, value, ann: str, bound: dict) -> None:
         else:
             _as_real(name, value)
     elif base in ("Sequence[int]", "tuple[int, ...]"):
-        check_int_list(name, value, minimum=1 if name in ("widths", "ns", "sizes", "ks") else 0,
+        sizes = name in ("widths", "ns", "sizes", "ks")
+        check_int_list(name, value, minimum=1 if sizes else 0, min_len=1 if sizes else 0,
                        distinct=False)
     elif base == "str" and not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
