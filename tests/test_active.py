@@ -71,7 +71,12 @@ def test_acquisition_curves_notebook_defaults(task):
     for s in active.STRATEGIES:
         c = active.acquisition_curve(task, s, key=jax.random.key(0), rounds=2, steps=100)
         assert c.labels.tolist() == [20, 30, 40]
-        assert c.accuracy.shape == (3,) and np.all((0 <= c.accuracy) & (c.accuracy <= 1))
+        assert c.accuracy.shape == (3,)
+        # a fraction of the test digits, and above chance (0.1) by far more than its
+        # binomial noise (sd <= sqrt(0.25 / 400) = 0.025) once 40 digits are labelled
+        m = len(task.labels_test)
+        np.testing.assert_allclose(c.accuracy * m, np.round(c.accuracy * m), atol=1e-9)
+        assert c.accuracy[-1] > 0.1 + 5 * 0.5 / np.sqrt(m), (s, c.accuracy)
     with pytest.raises(ValueError):
         active.acquisition_curve(task, "oracle", key=jax.random.key(0))
 
@@ -80,7 +85,9 @@ def test_lookahead_tracks_retraining(task):
     rc = active.retrain_check(task, [3, 50, 200], key=jax.random.key(0), steps=200,
                               retrain_steps=200, n_eval=100)
     assert rc.predicted.shape == rc.actual.shape == (3, 100, 10)
-    assert np.all(np.isfinite(rc.cosine)) and np.all(rc.cosine > 0.5), rc.cosine
+    # measured cosines (key 0): 0.913, 0.977, 0.964; the notebook's verdict is a median
+    # above 0.8. The old bound (> 0.5) was four times the smallest gap to 1 away.
+    assert np.all(np.isfinite(rc.cosine)) and np.all(rc.cosine > 0.8), rc.cosine
 
 
 # ---------------------------------------------------------------- fast paths == slow paths

@@ -160,7 +160,10 @@ def test_bad_arguments(task_1d):
 def test_kernel_motion_shrinks_with_width_in_ntk_parametrization(sweep):
     assert sweep.kernel_motion.shape == (2, 1, 3)
     assert np.all(np.isfinite(sweep.kernel_motion))
-    assert sweep.fits["ntk"].slope < -0.3
+    # Theory (NTK parametrization): the relative kernel change falls like width^-1/2.
+    # Measured slopes for keys 2, 3, 4 of this sweep: -0.45, -0.62, -0.62 (sd 0.10 over
+    # keys), so the band is theory +- 3 sd; the old one-sided `< -0.3` passed any fall.
+    assert abs(sweep.fits["ntk"].slope + 0.5) < 0.3, sweep.fits["ntk"]
     motion = sweep.mean("kernel_motion")
     assert np.all(np.diff(motion[0]) < 0)
     assert motion[1, -1] > motion[0, -1]  # muP keeps moving its kernel

@@ -205,7 +205,10 @@ def test_small_table_true_kernel_beats_arora_and_laplacian():
     for m, mean, se in res.rows():
         assert np.isfinite(mean) and mean > 0 and se > 0, m
     assert res.mean("NTKB1") < res.mean("NTKA1") < res.mean("Laplacian")
-    assert abs(res.mean("GP1") - res.mean("NTKB1")) < 0.1 * res.mean("NTKB1")
+    # GP1 and NTKB1 tie (the paper's point). Measured on these 3 trials: means 0.1083 and
+    # 0.1059, paired differences -0.0014, +0.0028, +0.0057 (standard error of their mean
+    # 0.0021, 2% of NTKB1): a 5% band is 2.5 standard errors; the old 10% band was 5.
+    assert abs(res.mean("GP1") - res.mean("NTKB1")) < 0.05 * res.mean("NTKB1")
 
 
 def test_table_nets_train_and_score(key):

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from scipy import stats
 
 from ntk_explore import explore, pntk_study, scaling
 from ntk_explore.core.kernels import flatten_blocks, mlp_ntk, mlp_pntk
@@ -76,7 +77,12 @@ def test_data_scaling_notebook_shapes(small_curves):
     for name, losses in small_curves.losses.items():
         assert losses.shape == (3,) and np.all(np.isfinite(losses)) and np.all(losses > 0)
         e = small_curves.exponent(name)
-        assert np.isfinite(e.alpha) and e.ci95[0] <= e.alpha <= e.ci95[1]
+        # the exponent is minus the least-squares slope of log loss on log n (numpy's
+        # polyfit as the independent route), and its interval has the t-quantile width
+        slope = np.polyfit(np.log(small_curves.ns), np.log(losses), 1)[0]
+        assert e.alpha == pytest.approx(-slope, rel=1e-9, abs=1e-12)
+        half = stats.t.ppf(0.975, 1) * e.fit.stderr
+        np.testing.assert_allclose(e.ci95, (e.alpha - half, e.alpha + half), rtol=1e-9, atol=1e-12)
 
 
 def test_data_scaling_bad_input():
@@ -116,7 +122,12 @@ def test_compare_regression_and_cost_shapes(key):
     c = pntk_study.compare_regression(model, model.init(key), task.x[:60], task.y[:60],
                                       task.x_test[:50], task.labels_test[:50])
     assert c.pred_entk.shape == c.pred_pntk.shape == (50, 10)
-    assert 0 <= c.rel_diff < 1 and 0 <= c.acc_entk <= 1 and 0 <= c.acc_pntk <= 1
+    labels = np.asarray(task.labels_test[:50])
+    assert c.acc_entk == np.mean(np.argmax(c.pred_entk, 1) == labels)
+    assert c.acc_pntk == np.mean(np.argmax(c.pred_pntk, 1) == labels)
+    assert c.rel_diff == pytest.approx(np.linalg.norm(c.pred_pntk - c.pred_entk)
+                                       / np.linalg.norm(c.pred_entk), rel=1e-9)
+    assert 0 < c.rel_diff < 1 and c.acc_entk > 0.5  # 60 digits: far above chance (0.1)
     rows = pntk_study.cost_vs_k([1, 4], n=32, width=32, key=key, repeats=1)
     assert [r.k for r in rows] == [1, 4] and rows[1].memory_ratio == 16
     full, p = pntk_study.full_entk_bytes()

@@ -56,7 +56,7 @@ def test_divergence_stops_with_message(setup):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"lr": -1.0}, "lr must be positive"), ({"lr": float("nan")}, "lr must be positive"),
+    ({"lr": -1.0}, "lr must be positive"), ({"lr": float("nan")}, "lr must be finite, got nan"),
     ({"steps": -3}, "steps must be"), ({"batch_size": 0, "key": jax.random.key(0)}, "batch_size"),
     ({"batch_size": 4}, "needs key"), ({"loss": "hinge"}, "unknown loss"),
     ({"ntk_steps": (5,)}, "needs ntk_fn"),

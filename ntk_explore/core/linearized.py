@@ -25,6 +25,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from . import validation as V
 from .training import DivergenceError
 
 __all__ = ["linearize", "LinearizedPrediction", "mse_dynamics", "stable_lr"]
@@ -35,6 +36,9 @@ def linearize(apply: Callable, params0) -> Callable:
 
     ``apply`` has the package-wide signature ``apply(params, x) -> (n, k)``.
     """
+    V.check_callable("apply", apply)
+    for i, leaf in enumerate(jax.tree.leaves(params0)):
+        V.check_finite(f"params0 (leaf {i})", leaf)
     def apply_lin(params, x):
         delta = jax.tree.map(lambda p, p0: p - p0, params, params0)
         f0, df = jax.jvp(lambda p: apply(p, x), (params0,), (delta,))
@@ -53,7 +57,7 @@ class LinearizedPrediction(NamedTuple):
 
 def _as_blocks(kernel, k: int) -> np.ndarray:
     """``(n1, n2)`` scalar kernel (meaning ``kernel (x) I_k``) or ``(n1, n2, k, k)`` -> 2-D."""
-    K = np.asarray(kernel, np.float64)
+    K = V.as_float_array("kernel", kernel, numpy=True)
     if K.ndim == 2:
         return np.kron(K, np.eye(k))
     if K.ndim == 4 and K.shape[2:] == (k, k):
@@ -66,11 +70,30 @@ def stable_lr(ntk_train, n: int | None = None) -> float:
 
     ``ntk_train``: ``(n, n)`` scalar kernel or ``(n, n, k, k)`` eNTK blocks; ``n``
     defaults to ``ntk_train.shape[0]`` (the loss is a mean over ``n`` points).
+
+    Raises:
+      ValueError: a kernel that is not square, not symmetric, not positive
+        semi-definite beyond round-off, all zero, or holds NaN/inf (tolerances:
+        :func:`~ntk_explore.core.validation.check_kernel_matrix`); a bad ``n``.
     """
-    K = np.asarray(ntk_train, np.float64)
-    n = K.shape[0] if n is None else n
-    K2 = _as_blocks(K, 1 if K.ndim == 2 else K.shape[-1])
-    return 2.0 * n / float(np.linalg.eigvalsh(K2)[-1])
+    lam, _ = _eig("ntk_train", ntk_train)
+    n = _n_points(ntk_train) if n is None else V.check_positive_int("n", n)
+    return 2.0 * n / float(lam[-1])
+
+
+def _n_points(kernel) -> int:
+    return int(np.shape(kernel)[0])
+
+
+def _eig(name, kernel, k=None):
+    """Eigendecomposition ``(lam, U)`` of a checked square kernel (zero modes exactly 0)."""
+    dtype = np.result_type(getattr(kernel, "dtype", np.float64), np.float32)
+    K = V.as_float_array(name, kernel, numpy=True)
+    if K.ndim not in (2, 4) or K.shape[0] != K.shape[1] or (K.ndim == 4 and K.shape[2] != K.shape[3]):
+        raise ValueError(f"{name} must be a square (n, n) kernel or (n, n, k, k) blocks, "
+                         f"got shape {K.shape}")
+    K2 = _as_blocks(K, 1 if K.ndim == 2 else K.shape[-1]) if k is None else _as_blocks(K, k)
+    return V.check_kernel_matrix(name, K2, dtype=dtype)
 
 
 def mse_dynamics(ntk_train, y_train, f0_train, *, ntk_test_train=None, f0_test=None,
@@ -91,19 +114,22 @@ def mse_dynamics(ntk_train, y_train, f0_train, *, ntk_test_train=None, f0_test=N
       ``test`` ``(T, m, k)`` (``None`` without test inputs), float64.
 
     Raises:
-      ValueError: neither or both of ``times`` / ``steps``; mismatched shapes.
+      ValueError: neither or both of ``times`` / ``steps``; negative or non-finite
+        times or step counts; mismatched shapes; NaN/inf data; a kernel that is
+        not symmetric or not positive semi-definite beyond round-off (zero modes,
+        up to ``n k eps lam_max``, are kept as exact zero modes and never decay).
       DivergenceError: ``lr`` above the stability limit ``2 n / lam_max``.
     """
-    y = np.asarray(y_train, np.float64)
-    f0 = np.asarray(f0_train, np.float64)
+    y = V.as_float_array("y_train", y_train, numpy=True)
+    f0 = V.as_float_array("f0_train", f0_train, numpy=True)
     if y.ndim != 2 or f0.shape != y.shape:
         raise ValueError(f"y_train and f0_train must both be (n, k), got {y.shape} and {f0.shape}")
     n, k = y.shape
     K = _as_blocks(ntk_train, k)
     if K.shape != (n * k, n * k):
-        raise ValueError(f"ntk_train does not match {n} training points with {k} outputs")
-    lam, U = np.linalg.eigh((K + K.T) / 2)
-    lam = np.clip(lam, 0.0, None)
+        raise ValueError(f"ntk_train of shape {np.shape(ntk_train)} does not match {n} "
+                         f"training points with {k} outputs")
+    lam, U = _eig("ntk_train", ntk_train, k)  # checked; near-zero modes exactly 0
     t, decay, gain = _schedule(lam / n, times, steps, lr)
     coeff = U.T @ (f0 - y).reshape(-1)  # (n k,)
     train = y[None] + ((U[None] * decay[:, None, :]) @ coeff).reshape(-1, n, k)
@@ -111,8 +137,8 @@ def mse_dynamics(ntk_train, y_train, f0_train, *, ntk_test_train=None, f0_test=N
     if ntk_test_train is not None:
         if f0_test is None:
             raise ValueError("f0_test is needed with ntk_test_train")
-        f0t = np.asarray(f0_test, np.float64)
-        Ks = _as_blocks(ntk_test_train, k)
+        f0t = V.as_float_array("f0_test", f0_test, numpy=True)
+        Ks = _as_blocks(V.as_float_array("ntk_test_train", ntk_test_train, numpy=True), k)
         if Ks.shape != (f0t.size, n * k):
             raise ValueError(f"ntk_test_train {np.shape(ntk_test_train)} does not match "
                              f"f0_test {f0t.shape} and {n} training points")
@@ -125,13 +151,20 @@ def _schedule(rate, times, steps, lr):
     if (times is None) == (steps is None):
         raise ValueError("give exactly one of times= (gradient flow) or steps= with lr=")
     if times is not None:
-        t = np.atleast_1d(np.asarray(times, np.float64))
+        t = np.atleast_1d(V.as_float_array("times", times, numpy=True))
+        if t.ndim != 1 or np.any(t < 0):
+            raise ValueError(f"times must be a 1-D sequence of non-negative gradient-flow "
+                             f"times, got {np.asarray(times).tolist()!r}")
         decay = np.exp(-np.outer(t, rate))
         linear = np.broadcast_to(t[:, None], decay.shape)
     else:
-        if lr is None or not lr > 0:
-            raise ValueError(f"steps= needs a positive lr=, got {lr!r}")
-        s = np.atleast_1d(np.asarray(steps, np.float64))
+        if lr is None:
+            raise ValueError("steps= needs a positive lr=, got None")
+        lr = V.check_positive_float("lr", lr)
+        s = np.atleast_1d(V.as_float_array("steps", steps, numpy=True))
+        if s.ndim != 1 or np.any(s < 0) or np.any(s != np.round(s)):
+            raise ValueError(f"steps must be a 1-D sequence of non-negative integer step "
+                             f"counts, got {np.asarray(steps).tolist()!r}")
         if rate.max() * lr > 2.0:
             raise DivergenceError(
                 f"learning rate {lr:g} diverges for this kernel: gradient descent on the "

@@ -54,6 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import validation as V
+
 __all__ = [
     "ACTIVATIONS", "PARAMETRIZATIONS", "Parametrization", "MLP", "Layer",
     "mlp", "params_from_normals", "init_from_draw", "apply_jit",
@@ -166,9 +168,17 @@ class MLP:
         models that differ only in parametrization, initialised with the same
         key, share the same underlying normal draws.
         """
+        key = V.check_key("key", key)
         if dtype is None:
             dtype = jnp.zeros(()).dtype  # float64 when jax_enable_x64 is on
-        return _init_jit(self, key, jnp.dtype(dtype))
+        dtype = jnp.dtype(dtype)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"dtype must be a floating dtype such as jnp.float32, got {dtype}")
+        # the flat draw and the per-layer copies cut from it
+        V.check_memory(2 * self.num_params * dtype.itemsize,
+                       f"the parameters of this MLP ({self.num_params} = {self.num_params:.3g} "
+                       f"numbers, drawn then cut into layers)", "use a smaller width or depth")
+        return _init_jit(self, key, dtype)
 
     def tree_flatten(self):
         p = self.parametrization
@@ -199,6 +209,9 @@ class MLP:
         """Raise ``ValueError`` unless ``x`` has shape ``(n, in_dim)``."""
         if getattr(x, "ndim", None) != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"x must have shape (n, {self.in_dim}), got {tuple(jnp.shape(x))}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"x must be a floating array (got dtype {x.dtype}); convert it "
+                            f"with jnp.asarray(x, float)")
 
     def features(self, params, x: jax.Array) -> tuple[list, list, jax.Array]:
         """Forward pass that keeps every layer.
@@ -224,7 +237,13 @@ class MLP:
         return hs, xs, self.alpha * f
 
     def apply(self, params, x: jax.Array) -> jax.Array:
-        """Network outputs: ``x`` ``(n, d)`` -> ``f(x)`` ``(n, k)``."""
+        """Network outputs: ``x`` ``(n, d)`` -> ``f(x)`` ``(n, k)``.
+
+        Integer inputs and lists are promoted to floats; params must match the model.
+        """
+        if not isinstance(x, jax.core.Tracer):
+            x = V.as_float_array("x", x, ndim=2, dim=self.in_dim, finite=False)
+        V.check_params_match(self, params, finite=False)
         return self.features(params, x)[2]
 
     def lr_scales(self) -> list[dict]:
@@ -258,9 +277,8 @@ class _Label:
 jax.tree_util.register_pytree_node(MLP, MLP.tree_flatten, MLP.tree_unflatten)
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _check_positive_int(name: str, value) -> int:
+    return V.check_positive_int(name, value)
 
 
 def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
@@ -288,21 +306,30 @@ def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
       ValueError: a non-positive size, an unknown activation or parametrization,
         or a non-finite / non-positive scale; the message names the value.
     """
-    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth),
-                        ("out_dim", out_dim), ("base_width", base_width)):
-        _check_positive_int(name, value)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    in_dim, width, depth, out_dim, base_width = (
+        V.check_positive_int(name, value) for name, value in (
+            ("in_dim", in_dim), ("width", width), ("depth", depth), ("out_dim", out_dim),
+            ("base_width", base_width)))
+    V.check_choice("activation", activation, tuple(ACTIVATIONS))
     if isinstance(parametrization, str):
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"unknown parametrization {parametrization!r}; "
-                             f"choose one of {sorted(PARAMETRIZATIONS)}")
-        parametrization = PARAMETRIZATIONS[parametrization]
-    for name, value in (("sigma_w", sigma_w), ("alpha", alpha)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    if not (math.isfinite(sigma_b) and sigma_b >= 0):
-        raise ValueError(f"sigma_b must be non-negative and finite, got {sigma_b!r}")
+        parametrization = PARAMETRIZATIONS[V.check_choice(
+            "parametrization", parametrization, tuple(PARAMETRIZATIONS))]
+    elif not isinstance(parametrization, Parametrization):
+        raise TypeError(f"parametrization must be a name {sorted(PARAMETRIZATIONS)} or a "
+                        f"Parametrization, got {type(parametrization).__name__} "
+                        f"{parametrization!r}")
+    for field in ("a", "b", "c"):
+        values = getattr(parametrization, field)
+        if len(values) != 3:
+            raise ValueError(f"parametrization.{field} must hold 3 exponents (input, hidden, "
+                             f"output), got {values!r}")
+        for i, v in enumerate(values):
+            V._as_real(f"parametrization.{field}[{i}]", v)
+    sigma_w = V.check_positive_float("sigma_w", sigma_w)
+    alpha = V.check_positive_float("alpha", alpha)
+    sigma_b = V.check_nonnegative_float("sigma_b", sigma_b)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias must be True or False, got {type(bias).__name__} {bias!r}")
     return MLP(in_dim, width, depth, out_dim, activation, parametrization, base_width,
                float(sigma_w), float(sigma_b), bool(bias), float(alpha))
 

@@ -30,13 +30,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import validation as V
+
 __all__ = ["DivergenceError", "TrainResult", "train", "loss_fn", "LOSSES", "mse", "xent",
            "gd_segment", "record_points", "full_loss", "gd_checkpoints", "precompile_gd", "ApplyFn",
            "as_model"]
 
 
 class DivergenceError(RuntimeError):
-    """Training (or a closed-form schedule) blew up: NaN or exploding loss."""
+    """Training (or a closed-form schedule) blew up from finite data: the loss became
+    NaN/inf or exploded. NaN or inf in the inputs themselves is bad data and raises
+    ``ValueError`` naming the argument instead."""
 
 
 def _weighted(terms, mask, out_mask):
@@ -66,8 +70,7 @@ LOSSES = {"mse": mse, "xent": xent}
 
 def loss_fn(name: str) -> Callable:
     """``loss(f (n, k), y (n, k)) -> scalar`` for ``'mse'`` or ``'xent'``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    V.check_choice("loss", name, tuple(LOSSES))
     return LOSSES[name]
 
 
@@ -173,10 +176,10 @@ def full_loss(model, params, x, y, mask=None, out_mask=None, *, loss: str = "mse
 def record_points(steps: int, record_every: int | None, extra: Sequence[int] = ()) -> np.ndarray:
     """Sorted steps ``(R,)`` at which :func:`train` records: every ``record_every`` steps
     (default about 100 records), the last step and every ``extra`` step."""
-    every = max(1, steps // 100) if record_every is None else int(record_every)
-    if every <= 0:
-        raise ValueError(f"record_every must be positive, got {record_every!r}")
-    pts = set(range(0, steps + 1, every)) | {steps} | {int(s) for s in extra}
+    every = max(1, steps // 100) if record_every is None else \
+        V.check_positive_int("record_every", record_every)
+    extra = [V.check_nonnegative_int(f"ntk_steps[{i}]", s) for i, s in enumerate(extra)]
+    pts = set(range(0, steps + 1, every)) | {steps} | set(extra)
     bad = [s for s in pts if not 0 <= s <= steps]
     if bad:
         raise ValueError(f"ntk_steps must lie in [0, {steps}], got {sorted(bad)}")
@@ -217,21 +220,27 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
       ValueError: bad shapes or arguments (the message names them).
       DivergenceError: the loss became NaN or exploded (if ``raise_on_divergence``).
     """
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x must be (n, d) and y (n, k) with the same n, "
-                         f"got {x.shape} and {y.shape}")
-    if not (isinstance(steps, (int, np.integer)) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be positive and finite, got {lr!r}")
+    V.check_callable("apply", apply)
+    x = V.as_float_array("x", x, ndim=2)
+    y = V.as_float_array("y", y, ndim=2)
+    V.check_same_rows("x", x, "y", y)
+    steps = V.check_nonnegative_int("steps", steps)
+    lr = V.check_positive_float("lr", lr)
+    V.check_choice("loss", loss, tuple(LOSSES))
+    _check_params(apply, params, x, y)
     n = x.shape[0]
-    if batch_size is not None and not 0 < batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
-    if batch_size is not None and key is None:
-        raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
+    if batch_size is not None:
+        batch_size = V.check_positive_int("batch_size", batch_size, maximum=n)
+        if key is None:
+            raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
+    key = V.check_key("key", key, optional=True)
     if ntk_steps and (ntk_fn is None or ntk_x is None):
         raise ValueError("ntk_steps needs ntk_fn= and ntk_x=")
+    if record_x is not None:
+        record_x = V.as_float_array("record_x", record_x, ndim=2, dim=x.shape[1])
+    if ntk_x is not None:
+        ntk_x = V.as_float_array("ntk_x", ntk_x, ndim=2, dim=x.shape[1])
+    divergence_factor = V.check_positive_float("divergence_factor", divergence_factor)
     loss_fn(loss)
     model = as_model(apply)
     scales = jax.tree.map(lambda _: 1.0, params) if lr_scales is None else lr_scales
@@ -335,6 +344,19 @@ def precompile_gd(model, params, size: int, d: int, k: int, dtype, *, center: bo
 @jax.jit
 def _shifted(model, params0, x, y):
     return y + model.apply(params0, x)  # centring folded into the targets, once
+def _check_params(apply, params, x, y) -> None:
+    """The outputs ``apply(params, x[:1])`` must be ``(1, k)`` with ``k = y.shape[1]``."""
+    for i, leaf in enumerate(jax.tree.leaves(params)):
+        V.check_finite(f"params (leaf {i})", leaf)
+    try:
+        out = jax.eval_shape(apply, params, x[:1])
+    except Exception as err:  # noqa: BLE001 - re-raised naming the user's arguments
+        raise ValueError(f"apply(params, x[:1]) failed for x of shape {tuple(x.shape)} "
+                         f"(do params and x match the model?): {type(err).__name__}: {err}") from err
+    if getattr(out, "shape", None) != (1, y.shape[1]):
+        raise ValueError(f"y must be (n, k) with k = the model's {getattr(out, 'shape', ('?',))[-1]} "
+                         f"outputs, got y of shape {tuple(y.shape)} (apply gives "
+                         f"{getattr(out, 'shape', None)} for one input)")
 
 
 def _progress(total: int, enabled: bool, desc: str):

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from ..core import validation as V
 from ..core.datasets import Task
 from ..core.kernels import mlp_pntk
 from ..core.models import MLP, init_from_draw, mlp
@@ -52,6 +53,7 @@ __all__ = [
 STRATEGIES = ("random", "uncertainty", "lookahead")
 
 
+@V.checked
 def cholesky_append(chol, b, c):
     """Cholesky factor of ``[[A, b], [b^T, c]]`` from ``chol = cholesky(A)`` (lower).
 
@@ -78,6 +80,7 @@ class Lookahead(NamedTuple):
     alpha: np.ndarray
 
 
+@V.checked
 def lookahead_prepare(k_ll, resid, *, jitter: float = 1e-10) -> Lookahead:
     """Factorise ``k_ll (m, m)`` once (with ``jitter * mean diag``); ``resid (m, k)``."""
     K = np.asarray(k_ll, np.float64)
@@ -89,6 +92,7 @@ def lookahead_prepare(k_ll, resid, *, jitter: float = 1e-10) -> Lookahead:
     return Lookahead(chol, r, scipy.linalg.cho_solve((chol, True), r))
 
 
+@V.checked
 def lookahead_delta(la: Lookahead, k_lc, k_cc, k_el, k_ec, r_c):
     """Change of eval predictions when candidate(s) ``c`` join the labelled set.
 
@@ -111,6 +115,7 @@ def lookahead_delta(la: Lookahead, k_lc, k_cc, k_el, k_ec, r_c):
     return direction.T[:, :, None] * coef[:, None, :]
 
 
+@V.checked
 def lookahead_resolve(k_all, resid_all, k_eval_all):
     """Reference by a full solve: ``K_eval,all K_all^-1 resid_all``.
 
@@ -120,12 +125,14 @@ def lookahead_resolve(k_all, resid_all, k_eval_all):
     return np.asarray(k_eval_all, np.float64) @ np.linalg.solve(K, np.asarray(resid_all, np.float64))
 
 
+@V.checked
 def pseudo_targets(outputs, n_classes: int):
     """Centred one-hot of the predicted class: ``(P, k) -> (P, k)``."""
     pred = np.asarray(outputs).argmax(1)
     return np.eye(n_classes)[pred] - 1.0 / n_classes
 
 
+@V.checked
 def lookahead_scores(kernel, labelled, candidates, evals, f, y_labelled, *,
                      jitter: float = 1e-10) -> np.ndarray:
     """Mean squared look-ahead change on ``evals`` per candidate: ``(P,)``.
@@ -238,6 +245,7 @@ def _centered_net(model: MLP, key: jax.Array) -> _Net:
     return _NETS[tag]
 
 
+@V.checked
 def precompile(task: Task, widths: Sequence[int], *, key: jax.Array,
                sizes: Sequence[int], lr: float = 1.0) -> None:
     """Compile what :func:`acquisition_curve` runs for nets of these widths and labelled
@@ -259,6 +267,7 @@ def _choose(strategy, rng, net: _Net, params, f, task, labelled, pool_left, eval
     return pool_left[np.argsort(-scores)[:count]]
 
 
+@V.checked
 def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 0,
                       n_init: int = 20, per_round: int = 10, rounds: int = 8, width: int = 256,
                       steps: int = 400, lr: float = 1.0, n_eval: int = 300) -> AcquisitionCurve:
@@ -312,6 +321,7 @@ class RetrainCheck(NamedTuple):
     scores_actual: np.ndarray
 
 
+@V.checked
 def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labelled=None,
                   n_labelled: int = 40, width: int = 256, steps: int = 400,
                   retrain_steps: int = 400, lr: float = 1.0, n_eval: int = 200,

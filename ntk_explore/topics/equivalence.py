@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import infinite_kernel_fn, structured_ntk
 from ..core.linearized import mse_dynamics
 from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, rms
@@ -58,6 +59,7 @@ class RegressionTask(NamedTuple):
     name: str
 
 
+@V.checked
 def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_test: int = 128,
                     dim: int = 5, dtype=None) -> RegressionTask:
     """A small regression task with a known target.
@@ -218,6 +220,7 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
                    None if stop == points.size else int(points[stop]))
 
 
+@V.checked
 def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: float = 1.0) -> None:
     """Compile :func:`three_learners`' net training for ``task``'s shapes at this width and
     depth (any ``lr``, ``steps``, ``alpha``, parametrization, ``center``), running no GD
@@ -233,6 +236,7 @@ def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: flo
                                      record_args=(x, task.y_train, x_all)))
 
 
+@V.checked
 def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,
                    parametrization: str = "ntk", alpha: float = 1.0, lr: float = 0.1,
                    steps: int = 400, f0: str = "net", center: bool = False,
@@ -329,6 +333,7 @@ class WidthSweep(NamedTuple):
         return np.nanmean(getattr(self, field), axis=1)
 
 
+@V.checked
 def width_sweep(task: RegressionTask, widths: Sequence[int], *, key: jax.Array,
                 parametrizations: Sequence[str] = ("ntk", "mup"), seeds: int = 2,
                 depth: int = 2, lr: float = 0.1, steps: int = 400, alpha: float = 1.0,

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import KernelFactors, kernel_factors
 from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
 from ..core.models import MLP, init_from_draw, mlp
@@ -72,6 +73,7 @@ class FeatureTask(NamedTuple):
     y: jax.Array
 
 
+@V.checked
 def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
                  dtype=None) -> FeatureTask:
     """A single-index regression task ``y = scale * g(x . u)``, ``g`` of unit variance.
@@ -92,6 +94,7 @@ def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
     return FeatureTask(x, scale * y[:, None])
 
 
+@V.checked
 def width_lr(lr: float, parametrization: str, width: int, base_width: int = 64,
              alpha: float = 1.0) -> float:
     """The rate used at ``width``: see the module docstring. ``lr`` is the base-width rate."""
@@ -140,6 +143,7 @@ def _change_arrays(model: MLP, params0, params1, x):
                 backprop_gram=rel(f1.backprop, f0.backprop)), x0[1:], x1[1:]
 
 
+@V.checked
 def measure_change(model: MLP, params0, params1, x: jax.Array, loss: float = float("nan")
                    ) -> ChangeStats:
     """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
@@ -223,6 +227,7 @@ def _target(model: MLP, params0, x, y):
     return y + model.apply(params0, x)  # the centred output's target
 
 
+@V.checked
 def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
                      activation: str = "relu", base_width: int = 64) -> None:
     """Compile :func:`feature_sweeps`' training segments and measurements for these widths
@@ -236,6 +241,7 @@ def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
         jax.block_until_ready(_change_arrays(model, p0, p0, task.x))
 
 
+@V.checked
 def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                    steps: Sequence[int], parametrization: str = "ntk", depth: int = 2,
                    lr: float = 1.0, seeds: int = 4, alpha: float = 1.0, base_width: int = 64,
@@ -283,6 +289,7 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     return out
 
 
+@V.checked
 def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                   parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
                   steps: int = 500, seeds: int = 4, alpha: float = 1.0,
@@ -340,6 +347,7 @@ def _coord_sizes(model, params0, params_t, x):
     return jnp.stack([jnp.sqrt(jnp.mean((b - a) ** 2)) for a, b in zip(h0 + [f0], ht + [ft])])
 
 
+@V.checked
 def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                 parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
                 steps: int = 4, seeds: int = 2, base_width: int = 64,

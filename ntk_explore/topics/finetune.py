@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.datasets import DigitsTransfer, digits_transfer
 from ..core.metrics import linear_cka, relative_frobenius, relative_norm, spearman
 from ..core.models import MLP, mlp
@@ -49,6 +50,7 @@ __all__ = [
 
 TAUS = (0, 10, 30, 100, 300, 1000, 3000)
 
+@V.checked
 def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
     """``(1 - s) * y + s / k`` for one-hot ``y`` ``(n, k)``."""
     if not 0.0 <= smoothing < 1.0:
@@ -91,6 +93,7 @@ class Head:
         return z @ params["w"].T + params["b"][None, :]
 
 
+@V.checked
 def head(kind: str, in_dim: int, out_dim: int, hidden: int = 128) -> Head:
     """Describe a head; ``kind`` is ``'linear'`` or ``'mlp'``."""
     if kind not in ("linear", "mlp"):
@@ -107,6 +110,7 @@ class Pretrained(NamedTuple):
     source_acc: float
 
 
+@V.checked
 def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
     """Last hidden layer ``z`` ``(n, width)`` of ``model`` for backbone params
     ``bparams`` (``model.depth`` layers, no output layer), ``x`` ``(n, d)``."""
@@ -116,6 +120,7 @@ def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
     return model.features(list(bparams) + [dummy], x)[1][-1]
 
 
+@V.checked
 def pretrain_backbone(data: DigitsTransfer, *, key: jax.Array, width: int = 128,
                       depth: int = 2, activation: str = "tanh", lr: float = 0.5,
                       steps: int = 1000) -> Pretrained:
@@ -149,6 +154,7 @@ class _Finetuned:
 # head probing and the start of fine-tuning
 
 
+@V.checked
 def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int], *,
                lr: float = 0.5) -> list:
     """Train the head alone on frozen features ``z`` ``(n, dz)`` with targets ``y``
@@ -179,6 +185,7 @@ class FTStart(NamedTuple):
     feature_grad: jax.Array
 
 
+@V.checked
 def ft_start(hd: Head, hparams, z: jax.Array, y: jax.Array) -> FTStart:
     """Energy and direction of ``hd`` at features ``z`` ``(n, dz)``, one-hot ``y`` ``(n, k)``."""
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
@@ -221,6 +228,7 @@ class FirstStep(NamedTuple):
     start: FTStart
 
 
+@V.checked
 def first_step(model: MLP, bparams, hd: Head, hparams, x: jax.Array, y: jax.Array,
                eta: float) -> FirstStep:
     """Decompose one FT step of size ``eta`` (cross-entropy on ``x`` ``(n, d)``,
@@ -247,6 +255,7 @@ def _first_step_arrays(model: MLP, hd: Head, bparams, hparams, x, y, eta):
 _first_step_jit = jax.jit(_first_step_arrays)  # the backbone model is traced
 
 
+@V.checked
 def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
     """``||actual - predicted||`` ratios between consecutive ``etas`` (halvings -> ~4)."""
     res = [float(jnp.linalg.norm(s.actual - s.predicted))
@@ -276,6 +285,7 @@ def _ft_record(net: _Finetuned, params, params0, x, y, x_test):
             jnp.argmax(net.apply(params, x_test), axis=1))
 
 
+@V.checked
 def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
              steps: int, divergence_factor: float = 1e4) -> FTOutcome:
     """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
@@ -336,6 +346,7 @@ class Probed(NamedTuple):
     energy: np.ndarray
 
 
+@V.checked
 def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_kind: str,
                 taus: Sequence[int] = TAUS, seeds: int = 5, smoothing: float = 0.0,
                 hp_lr: float = 0.5) -> Probed:
@@ -354,6 +365,7 @@ def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_k
     return Probed(tuple(int(t) for t in taus), heads, np.array(energy))
 
 
+@V.checked
 def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
               taus: Sequence[int] = TAUS, seeds: int = 5, head_kind: str = "linear",
               smoothing: float = 0.0, hp_lr: float = 0.5, ft_lr: float = 0.05,

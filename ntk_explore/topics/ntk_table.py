@@ -57,6 +57,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import kernel_regression
 from ..core.metrics import rmse
 from ..core.models import MLP, apply_jit, mlp
@@ -116,6 +117,7 @@ def _check_form(form: str) -> None:
         raise ValueError(f"unknown form {form!r}; choose one of {FORMS}")
 
 
+@V.checked
 def kernel_spec(method: str, in_dim: int = 15) -> tuple[LayerScales, ...]:
     """The layers of the network behind a kernel method (``'GP1'`` ... ``'NTKB2'``)."""
     d = float(in_dim)
@@ -147,6 +149,7 @@ def _relu_moments(cov, q1, q2, form):
     return g, (np.pi - t) / (2 * np.pi)
 
 
+@V.checked
 def arccos_kernels(spec: Sequence[LayerScales], x1, x2=None, *,
                    form: str = "corrected") -> ArcCosKernels:
     """NNGP and NTK of the ReLU net ``spec`` by the arc-cosine recursion.
@@ -177,6 +180,7 @@ def arccos_kernels(spec: Sequence[LayerScales], x1, x2=None, *,
     return ArcCosKernels(cov, theta)
 
 
+@V.checked
 def laplacian_kernel(x1, x2=None, *, scale: float = 2.0, length: float = 6.0) -> np.ndarray:
     """``scale * exp(-||x - y|| / length)``: ``(n1, d), (n2, d) -> (n1, n2)``."""
     x1 = np.asarray(x1, np.float64)
@@ -185,6 +189,7 @@ def laplacian_kernel(x1, x2=None, *, scale: float = 2.0, length: float = 6.0) ->
     return scale * np.exp(-np.sqrt(np.clip(sq, 0.0, None)) / length)
 
 
+@V.checked
 def table_kernel(method: str, x1, x2=None, *, form: str = "corrected") -> np.ndarray:
     """Kernel of one table method: ``(n1, d), (n2, d) -> (n1, n2)`` float64.
 
@@ -215,6 +220,7 @@ def _spec_scalars(spec: Sequence[LayerScales], dims: Sequence[int]) -> tuple:
     return tuple(out)
 
 
+@V.checked
 def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
     """The finite ReLU net whose NNGP/NTK the closed form of ``method`` is.
 
@@ -228,6 +234,7 @@ def matching_net(method: str, width: int, in_dim: int = 15) -> MLP:
     return dataclasses.replace(base, scalars=_spec_scalars(spec, base.dims()))
 
 
+@V.checked
 def table_net_model(depth: int, width: int, in_dim: int = 15) -> MLP:
     """The paper's Keras net (NN1/NN2) in the package's NTK parametrization.
 
@@ -252,6 +259,7 @@ class TableData(NamedTuple):
     y_test: np.ndarray
 
 
+@V.checked
 def simulate_trial(rng: np.random.Generator, *, n: int = 1000, in_dim: int = 15,
                    form: str = "corrected", test_fraction: float = 0.33) -> TableData:
     """Inputs uniform on ``[-5, 7]**d`` scaled to unit rows; targets ``~ N(0, NTKB1)``.
@@ -275,6 +283,7 @@ def simulate_trial(rng: np.random.Generator, *, n: int = 1000, in_dim: int = 15,
     return TableData(x[tr], y[tr], x[te], y[te])
 
 
+@V.checked
 def kernel_rmse(data: TableData, methods: Sequence[str] = KERNEL_METHODS, *,
                 form: str = "corrected") -> dict[str, float]:
     """Test RMSE of ridgeless kernel regression for each kernel method."""
@@ -320,6 +329,7 @@ class NetFit(NamedTuple):
     loss: np.ndarray
 
 
+@V.checked
 def train_table_net(data: TableData, depth: int, config: NetConfig, *, key: jax.Array,
                     progress: bool = False) -> NetFit:
     """Train NN1 (``depth=1``) or NN2 (``depth=2``) on one trial; return its test RMSE.
@@ -455,6 +465,7 @@ class TableResult:
         return [(m, self.mean(m), self.se(m)) for m in METHODS if m in self.rmse]
 
 
+@V.checked
 def run_table(trials: int = 50, *, n: int = 1000, seed: int = 11342, form: str = "corrected",
               methods: Sequence[str] = KERNEL_METHODS, nets: NetConfig | None = None,
               progress: bool = False) -> TableResult:

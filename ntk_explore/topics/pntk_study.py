@@ -24,10 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from ..core import validation as V
 from ..core.kernels import (
-    NotPositiveDefiniteError,
+    RCOND_CHOLESKY,
     check_kernel_memory,
     flatten_blocks,
+    kernel_regression,
     mlp_ntk,
     mlp_pntk,
     regress,
@@ -48,6 +50,7 @@ def _kron_eye(p, k: int):
     return p[:, :, None, None] * jnp.eye(k, dtype=p.dtype)[None, None]
 
 
+@V.checked
 def pntk_gap(model: MLP, params, x, *, mode: str = "sum") -> float:
     """``||eNTK - pNTK (x) I_k||_F / ||eNTK||_F`` on inputs ``x (n, d)``."""
     x = jnp.asarray(x)
@@ -78,6 +81,7 @@ class GapSweep:
         return fit_loglog(self.widths, self.mean)
 
 
+@V.checked
 def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, out_dim: int = 10,
                  depth: int = 1, y=None, train_steps: int = 0, lr: float = 1.0,
                  mode: str = "sum") -> GapSweep:
@@ -137,13 +141,14 @@ def _entk_row_blocks(ent, x1, x2, params, block: int):
         yield i, np.asarray(flatten_blocks(ent(xb, x2, params)[:real]))
 
 
+@V.checked
 def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
                     block: int = 100) -> np.ndarray:
     """Kernel regression with the full eNTK: ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> ``(T, k)``.
 
     The same numbers as ``core.kernels.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
     flatten_blocks(eNTK(x_test, x)), ridge).reshape(-1, k)`` (float64 Cholesky
-    solve with the same ridge and jitter sequence as
+    solve when well conditioned, else the minimum-norm eigendecomposition route, as in
     :func:`~ntk_explore.core.kernels.kernel_regression`), in bounded memory: the eNTK
     is computed ``block`` inputs at a time straight into one float64
     ``(n k, n k)`` matrix, which is factorised in place, and the test kernel is
@@ -167,30 +172,29 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
     yv = np.reshape(np.asarray(y, np.float64), (-1,))
     diag = np.diag(a).copy()
     ridge_abs = ridge * float(np.mean(diag))  # regress: relative to the mean diagonal
-    scale = float(np.mean(diag)) or 1.0
     alpha = None
-    for j, eps in enumerate([0.0] + [10.0**e for e in range(-12, -5, 2)]):  # kernel_regression's
-        if j:
-            a = train_kernel()  # the failed factorisation overwrote it
-        a.flat[:: m + 1] = diag + (ridge_abs + eps * scale)
-        try:
-            factor = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)
-        except np.linalg.LinAlgError:
-            continue
-        alpha = scipy.linalg.cho_solve(factor, yv)
-        break
+    a.flat[:: m + 1] = diag + ridge_abs
+    anorm = float(np.linalg.norm(a, 1))
+    try:
+        factor = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)
+        rcond, info = scipy.linalg.lapack.dpocon(factor[0], anorm, uplo="L")
+        if info == 0 and rcond > RCOND_CHOLESKY:  # kernel_regression's criterion
+            alpha = scipy.linalg.cho_solve(factor, yv)
+    except np.linalg.LinAlgError:
+        pass
     del a
-    if alpha is None:
-        lam_min = float(np.linalg.eigvalsh(train_kernel())[0])
-        raise NotPositiveDefiniteError(
-            f"eNTK ({m} x {m}) is not positive definite even with jitter 1e-06 * mean(diag); "
-            f"smallest eigenvalue {lam_min:.3g}")
+    if alpha is None:  # singular or ill-conditioned: kernel_regression's eigen route
+        a = train_kernel()
+        a.flat[:: m + 1] += ridge_abs
+        alpha = kernel_regression(a, yv, np.eye(m))
+        del a
     pred = np.empty((x_test.shape[0] * k,), np.float64)
     for i, rows in _entk_row_blocks(ent, x_test, x, params, block):
         pred[i * k:i * k + rows.shape[0]] = rows.astype(np.float64) @ alpha
     return pred.reshape(-1, k)
 
 
+@V.checked
 def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
                        ridge: float = 0.0) -> RegressionComparison:
     """Kernel regression on ``x (n, d)``, ``y (n, k)`` with each kernel; test on ``x_test (T, d)``.
@@ -237,6 +241,7 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
+@V.checked
 def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256, depth: int = 1,
               key: jax.Array, repeats: int = 3) -> list[CostRow]:
     """Best-of-``repeats`` time of the structured eNTK and pNTK on ``n`` random inputs, per ``k``.
@@ -260,6 +265,7 @@ def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256,
     return rows
 
 
+@V.checked
 def full_entk_bytes(n: int = 50_000, k: int = 10, itemsize: int = 8) -> tuple[int, int]:
     """Bytes of a full ``(n, n, k, k)`` eNTK and of the ``(n, n)`` pNTK (no allocation).
 

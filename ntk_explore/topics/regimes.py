@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import check_kernel_memory, infinite_kernel_fn, mlp_ntk, structured_ntk
 from ..core.metrics import LogLogFit, fit_loglog, relative_norm
 from ..core.models import mlp
@@ -20,6 +21,7 @@ __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
            "entk_convergence_grid", "entk_error"]
 
 
+@V.checked
 def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = None):
     """Relative Frobenius error ``||eNTK - NTK (x) I_k|| / ||NTK (x) I_k||`` at one init.
 
@@ -60,6 +62,7 @@ class ConvergenceSweep:
         return fit_loglog(self.widths, self.mean)
 
 
+@V.checked
 def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
                      keep_kernels: bool = False, **model_kwargs) -> ConvergenceSweep:
     """Relative error of the eNTK at init against the infinite NTK, per width and seed.
@@ -74,9 +77,10 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
       **model_kwargs: passed to :func:`~ntk_explore.core.models.mlp` (depth,
         activation, parametrization, ...); ``in_dim`` is taken from ``x``.
     """
-    if seeds < 2:
-        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
-    widths = np.asarray(sorted(int(w) for w in widths))
+    x, widths, seeds = _check_sweep(x, widths, key, seeds)
+    k = int(model_kwargs.get("out_dim", 1))
+    if keep_kernels:
+        _check_kept(x.shape[0], k, seeds * widths.size)
     errors = np.zeros((seeds, widths.size))
     kernels = [[None] * widths.size for _ in range(seeds)]
     ntk_inf = None
@@ -90,6 +94,23 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
                 kernels[s][j] = np.asarray(entk)
     return ConvergenceSweep(widths, errors, np.asarray(ntk_inf),
                             np.asarray(kernels) if keep_kernels else None)
+
+
+def _check_sweep(x, widths, key, seeds):
+    """Checked ``(x (n, d) floats, widths sorted (w,), seeds int >= 2)`` of a width sweep."""
+    x = V.as_float_array("x", x, ndim=2)
+    widths = np.asarray(sorted(V.check_int_list("widths", widths)))
+    V.check_key("key", key)
+    seeds = V.check_positive_int("seeds", seeds)
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    return x, widths, seeds
+
+
+def _check_kept(n: int, k: int, count: int) -> None:
+    """Refuse ``keep_kernels`` sweeps whose ``count`` stored eNTKs would not fit."""
+    check_kernel_memory(n, n, k, extra_bytes=(count - 1) * n * n * k * k * 8,
+                        extra_what=f"{count} kept eNTKs (keep_kernels=True)")
 
 
 def _grid_kernels(models, x, keys):
@@ -109,6 +130,7 @@ def _grid_kernels(models, x, keys):
 _grid_kernels_jit = jax.jit(_grid_kernels, static_argnums=0)
 
 
+@V.checked
 def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
                           activations: Sequence[str] = ("relu",),
                           parametrizations: Sequence[str] = ("ntk",),
@@ -126,14 +148,16 @@ def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array
     every activation (the activation does not enter the initialisation). Notebook
     01 uses it to sweep every pair up front, so its dropdowns only redraw.
     """
-    if seeds < 2:
-        raise ValueError(f"seeds must be >= 2 to average and give error bars, got {seeds}")
+    x, widths, seeds = _check_sweep(x, widths, key, seeds)
+    if isinstance(activations, str) or isinstance(parametrizations, str):
+        raise TypeError("activations and parametrizations must be sequences of names, e.g. "
+                        "('relu',), not a single string")
     pairs = [(a, p) for a in activations for p in parametrizations]
     if not pairs or len(set(pairs)) != len(pairs):
         raise ValueError(f"need distinct activations and parametrizations, got {pairs}")
-    widths = np.asarray(sorted(int(w) for w in widths))
-    x = jnp.asarray(x)
     check_kernel_memory(x.shape[0], x.shape[0], model_kwargs.get("out_dim", 1))
+    if keep_kernels:
+        _check_kept(x.shape[0], int(model_kwargs.get("out_dim", 1)), seeds * widths.size * len(pairs))
     keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
     errors = {pr: np.zeros((seeds, widths.size)) for pr in pairs}
     kernels = {pr: [] for pr in pairs}

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.datasets import Task, digits_task, teacher_task
 from ..core.kernels import flatten_blocks, infinite_kernel_fn, mlp_ntk, mlp_pntk, regress
 from ..core.metrics import Exponent, exponent, test_loss
@@ -50,6 +51,7 @@ __all__ = [
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
 
 
+@V.checked
 def kernel_predict(model: MLP, params, x, y, x_test, *, kernel: str = "pntk",
                    ridge: float = 0.0) -> np.ndarray:
     """Kernel regression with the net's tangent kernel at ``params``.
@@ -103,6 +105,7 @@ def check_sizes(ns, pool: int) -> np.ndarray:
     return ns
 
 
+@V.checked
 def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 256,
                  depth: int = 1, steps: int = 1000, lr: float = 1.0, n_pre: int = 128,
                  parametrization: str = "ntk",
@@ -173,6 +176,7 @@ def check_learners(learners: Sequence[str], kernel: str) -> None:
         raise ValueError(f"unknown kernel {kernel!r}; choose 'pntk' or 'entk'")
 
 
+@V.checked
 def centered_apply(model: MLP, params0):
     """``apply(params, x) = f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``.
 
@@ -186,6 +190,7 @@ def centered_apply(model: MLP, params0):
 init_params = init_from_draw  # the core's shared-draw initialisation, under its old name here
 
 
+@V.checked
 def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=None,
                    save_at: Sequence[int] = (), pad_min: int = 0) -> dict:
     """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``:
@@ -202,6 +207,7 @@ def infinite_ntk(model: MLP, x1, x2) -> jax.Array:
     return jax.jit(lambda a, b: kernel_fn(a, b).ntk)(jnp.asarray(x1), jnp.asarray(x2))
 
 
+@V.checked
 def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:
     """``num`` distinct integers log-spaced from ``lo`` to ``hi``: ``(<= num,)``."""
     return np.unique(np.round(np.geomspace(lo, hi, num)).astype(int))

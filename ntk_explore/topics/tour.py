@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from ..core import validation as V
 from . import features, finetune, ntk_table, pntk_study, scaling, transfer, zigzag
 
 __all__ = ["Verdict", "feature_sweeps", "feature_motion_verdict", "mup_verdict", "entk_motion_verdict",
@@ -142,6 +143,7 @@ def status_of(interval: tuple[float, float], expected: tuple[float, float], extr
 FEATURE_WIDTHS = (64, 128, 256, 512, 1024)
 
 
+@V.checked
 def feature_sweeps(key: jax.Array | None = None, *, steps: int = 300, seeds: int = 2) -> dict:
     """``{'ntk': FeatureSweep, 'mup': FeatureSweep}`` at :data:`features.DEFAULTS`
     (float32 task, as in ``tests/test_features.py``)."""
@@ -153,6 +155,7 @@ def feature_sweeps(key: jax.Array | None = None, *, steps: int = 300, seeds: int
             for p in ("ntk", "mup")}
 
 
+@V.checked
 def feature_motion_verdict(sweeps: dict) -> Verdict:
     """Hidden-feature change vs width under NTK parametrization (``sweeps`` from :func:`feature_sweeps`)."""
     fit = sweeps["ntk"].fit("feature")
@@ -164,6 +167,7 @@ def feature_motion_verdict(sweeps: dict) -> Verdict:
         status_of(fit.ci95, expected), "03_lazy_vs_feature_learning.ipynb")
 
 
+@V.checked
 def mup_verdict(sweeps: dict) -> Verdict:
     """muP keeps hidden features moving at large width (fit over widths >= ``MUP_MIN_WIDTH``)."""
     fit = sweeps["mup"].fit("feature", min_width=features.MUP_MIN_WIDTH)
@@ -177,6 +181,7 @@ def mup_verdict(sweeps: dict) -> Verdict:
         f"feature change at width 1024: {widest:.3f}")
 
 
+@V.checked
 def entk_motion_verdict(sweeps: dict) -> Verdict:
     """Relative eNTK change after training falls with width under NTK parametrization."""
     fit = sweeps["ntk"].fit("kernel")
@@ -194,6 +199,7 @@ def entk_motion_verdict(sweeps: dict) -> Verdict:
 # other notebooks
 
 
+@V.checked
 def transfer_verdict(key: jax.Array | None = None) -> Verdict:
     """Linearized-at-init transfer: benefit for +B, harm for -B (sign flip)."""
     key = jax.random.key(0) if key is None else key
@@ -213,6 +219,7 @@ def transfer_verdict(key: jax.Array | None = None) -> Verdict:
         f"benefit for +B {plus.mean():+.3f}, for -B {measured:+.3f} (relative test MSE)")
 
 
+@V.checked
 def gp_ntk_tie_verdict(trials: int = 6, n: int = 300, seed: int = 11342) -> Verdict:
     """GP1 vs NTKB1 regression error, as coded in the published table's code (paired over trials)."""
     res = ntk_table.run_table(trials, n=n, form="as-coded", seed=seed, methods=("GP1", "NTKB1"))
@@ -238,6 +245,7 @@ def _bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 2
     return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
 
 
+@V.checked
 def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
     """Filtered (moving-average) teacher targets vs the final teacher, by L2 distance to p*."""
     k_toy, k_teacher, _ = jax.random.split(jax.random.key(seed), 3)
@@ -264,6 +272,7 @@ def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
         f"{int(run.epochs[run.memorized_at])})")
 
 
+@V.checked
 def head_probing_verdict(seed: int = 0) -> Verdict:
     """Spearman correlation of energy at the start of fine-tuning with feature change after it."""
     data = finetune.digits_transfer(n_train=200)
@@ -286,6 +295,7 @@ def head_probing_verdict(seed: int = 0) -> Verdict:
         f"energy {energy[0]:.3f} -> {energy[-1]:.3f}, feature change {change[0]:.3f} -> {change[-1]:.3f}")
 
 
+@V.checked
 def data_scaling_verdict(seed: int = 0) -> Verdict:
     """Net vs its kernels' data-scaling exponents on load_digits (small MLP)."""
     curves = scaling.data_scaling(scaling.digits_task(), [16, 32, 64], key=jax.random.key(seed),
@@ -304,6 +314,7 @@ def data_scaling_verdict(seed: int = 0) -> Verdict:
         f"eNTK {e['entk_init'].alpha:.2f}, NTK {e['ntk'].alpha:.2f} (load_digits, width 64)")
 
 
+@V.checked
 def pntk_verdict(seed: int = 1) -> Verdict:
     """Relative gap ||eNTK - pNTK (x) I_k|| / ||eNTK|| at init vs width on 32 digits (k = 10)."""
     x = scaling.digits_task().x[:32]
@@ -320,6 +331,7 @@ def pntk_verdict(seed: int = 1) -> Verdict:
         f"gap {sweep.mean[0]:.3f} at width 64, {sweep.mean[-1]:.4f} at width 4096")
 
 
+@V.checked
 def run_all(key: jax.Array | None = None, *, free_compiled: bool = True) -> list[Verdict]:
     """Every verdict, in the order of the tour (about 30-40 s on 2 CPU cores).
 

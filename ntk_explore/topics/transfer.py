@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
 from ..core.linearized import mse_dynamics
 from ..core.metrics import relative_error
@@ -70,6 +71,7 @@ def _hermite_targets(z: jax.Array, overlap: float):
     return g_a[:, None], (overlap * g_a + jnp.sqrt(1.0 - overlap**2) * g_c)[:, None]
 
 
+@V.checked
 def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target: int = 128,
                    n_test: int = 512, overlap: float = 0.8, dtype=None) -> TransferTasks:
     """Draw source, target-pool and test sets that share the direction ``u``.
@@ -186,6 +188,7 @@ def _score_size(prep: _Prepared, tasks: TransferTasks, m: int, sign: int, lr: fl
     return [relative_error(f, y_test) for f in preds]
 
 
+@V.checked
 def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64, 128),
                         seeds: int = 2, signs: Sequence[int] = (1, -1), width: int = 256,
                         depth: int = 2, parametrization: str = "mup", alpha: float = 0.3,

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import validation as V
 from ..core.kernels import mlp_ntk
 from ..core.metrics import auc
 from ..core.models import MLP, mlp
@@ -93,6 +94,7 @@ def _sample(key, mu, noise, n):
     return x, y
 
 
+@V.checked
 def make_toy(key: jax.Array, *, dim: int = 30, n_train: int = 600, n_test: int = 3000,
              classes: int = 3, noise: float = 4.0) -> Toy:
     """Draw the toy task (see the module doc); ``noise`` is the variance.
@@ -115,11 +117,13 @@ def make_toy(key: jax.Array, *, dim: int = 30, n_train: int = 600, n_test: int =
                float(noise))
 
 
+@V.checked
 def toy_model(dim: int = 30, width: int = 128, depth: int = 2, classes: int = 3) -> MLP:
     """The toy's MLP ``dim-width-...-classes`` (NTK parametrization, ReLU)."""
     return mlp(dim, width, depth, classes, parametrization="ntk")
 
 
+@V.checked
 def point_kinds(toy: Toy, easy_threshold: float = 0.9) -> np.ndarray:
     """``(n,)`` strings: 'mislabelled' (label != argmax p*), 'easy'
     (p*(label) > easy_threshold), else 'hard'."""
@@ -153,6 +157,7 @@ class TeacherRun(NamedTuple):
     params: object
 
 
+@V.checked
 def memorization_epoch(paths: np.ndarray, y: np.ndarray) -> int | None:
     """First record index where ``argmax paths[t] == y`` for all points, else ``None``.
 
@@ -166,6 +171,7 @@ def _per_epoch(toy: Toy, batch_size: int | None) -> int:
     return 1 if batch_size is None else max(1, toy.x.shape[0] // batch_size)
 
 
+@V.checked
 def train_teacher(toy: Toy, model: MLP, key: jax.Array, *, epochs: int = 150,
                   lr: float = 0.5, batch_size: int | None = 32,
                   targets: np.ndarray | None = None) -> TeacherRun:
@@ -187,6 +193,7 @@ def train_teacher(toy: Toy, model: MLP, key: jax.Array, *, epochs: int = 150,
                       res.params)
 
 
+@V.checked
 def zigzag_score(paths: np.ndarray) -> np.ndarray:
     """Excess path length on the simplex: ``sum_t ||q_{t+1} - q_t|| - ||q_T - q_0||``.
 
@@ -201,6 +208,7 @@ def zigzag_score(paths: np.ndarray) -> np.ndarray:
 # targets for distillation
 
 
+@V.checked
 def ema_targets(paths: np.ndarray, rate: float, start: int = 0) -> np.ndarray:
     """Bias-corrected exponential moving average of ``paths[start:]``.
 
@@ -229,6 +237,7 @@ class Targets(NamedTuple):
     stop: int
 
 
+@V.checked
 def distill_targets(toy: Toy, run: TeacherRun, stop: int | None = None, *,
                     rate: float = 0.98, start: int = 1) -> Targets:
     """Targets from a teacher stopped at record ``stop`` (default: memorization).
@@ -258,6 +267,7 @@ class StopCurve(NamedTuple):
     onehot: float
 
 
+@V.checked
 def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *, rate: float = 0.98,
                     start: int = 1) -> StopCurve:
     """How far the teacher's and the filtered targets are from ``p*`` when the
@@ -269,6 +279,7 @@ def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *, rate: float = 0.98
     return StopCurve(stops, run.epochs[stops], teacher, filt, d(toy.onehot))
 
 
+@V.checked
 def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:
     """Mean L2 distance ``mean_i ||targets_i - p*_i||``; both ``(n, k)``."""
     if targets.shape != pstar.shape:
@@ -276,6 +287,7 @@ def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(targets - pstar, axis=-1)))
 
 
+@V.checked
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """Top-label ECE with ``bins`` equal-width confidence bins.
 
@@ -305,6 +317,7 @@ class StudentResult(NamedTuple):
     target_to_pstar: float
 
 
+@V.checked
 def train_student(toy: Toy, model: MLP, targets: np.ndarray, key: jax.Array, *,
                   epochs: int = 100, lr: float = 0.5,
                   batch_size: int | None = 32) -> StudentResult:
@@ -334,6 +347,7 @@ class Distillation(NamedTuple):
     filtered: StudentResult
 
 
+@V.checked
 def distill(toy: Toy, model: MLP, run: TeacherRun, key: jax.Array, *,
             stop: int | None = None, rate: float = 0.98, student_epochs: int = 100,
             lr: float = 0.5, batch_size: int | None = 32) -> Distillation:
@@ -364,6 +378,7 @@ class OneStep(NamedTuple):
     q: np.ndarray
 
 
+@V.checked
 def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
                            eta: float) -> OneStep:
     """Compare a real GD step on ``mean xent(f(x_batch), p_tar)`` with its eNTK prediction.
@@ -401,6 +416,7 @@ class EtaSweep(NamedTuple):
     cosine: np.ndarray
 
 
+@V.checked
 def eta_sweep(model: MLP, params, x_batch, p_tar, x_tilde,
               etas: Sequence[float]) -> EtaSweep:
     """:func:`one_step_decomposition` at each ``eta``; see :class:`EtaSweep`."""

@@ -15,6 +15,7 @@ import ipywidgets as W
 import jax
 
 from .. import explore
+from ..core import validation as V
 from ..plots import beyond as plots
 from ..topics import active, pntk_study, scaling
 from ._app import App
@@ -40,8 +41,12 @@ class ScalingApp(App):
 
     def __init__(self, task=None, *, ns=(32, 64, 128, 256, 512), width=256, steps=500,
                  n_pre=128, key=None, precompile=True):
+        V.check_option("width", width, (64, 128, 256, 512, 1024))
+        V.check_option("steps", steps, (100, 250, 500, 1000, 2000))
+        V.check_option("n_pre", n_pre, (16, 32, 64, 128, 256))
+        ns = tuple(sorted(V.check_int_list("ns", ns)))  # the explorer's order
         self.task = scaling.digits_task() if task is None else task
-        self.ns, self.key = tuple(ns), jax.random.key(0) if key is None else key
+        self.ns, self.key = ns, V.check_key("key", jax.random.key(0) if key is None else key)
         self.width = W.SelectionSlider(options=(64, 128, 256, 512, 1024), value=width,
                                        description="width", continuous_update=False,
                                        style=_STYLE)
@@ -86,10 +91,14 @@ class PntkApp(App):
 
     def __init__(self, *, n_points=32, widths=(64, 256, 1024, 4096), seeds=2, k=10,
                  train_steps=200, cost_ks=(1, 2, 5, 10), key=None):
+        V.check_option("k", k, (2, 5, 10))
+        V.check_option("train_steps", train_steps, (50, 200, 1000))
+        n_points = V.check_positive_int("n_points", n_points, minimum=2)
         self.task = scaling.digits_task()
         self.x = self.task.x[:n_points]
-        self.widths, self.seeds = tuple(widths), seeds
-        self.key = jax.random.key(0) if key is None else key
+        self.widths = tuple(sorted(V.check_int_list("widths", widths)))  # GapExplorer's order
+        self.seeds = V.check_positive_int("seeds", seeds, minimum=2)
+        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
         self.k = W.SelectionSlider(options=(2, 5, 10), value=k, description="outputs k",
                                    continuous_update=False, style=_STYLE)
         self.train_steps = W.SelectionSlider(options=(50, 200, 1000), value=train_steps,
@@ -131,6 +140,9 @@ class ActiveApp(App):
 
     def __init__(self, *, seeds=2, rounds=5, steps=300, per_round=10, width=256, key=None,
                  precompile=True):
+        V.check_option("per_round", per_round, (5, 10, 20))
+        V.check_option("width", width, (128, 256, 512))
+        V.check_key("key", key, optional=True)
         self.task = scaling.digits_task()
         self.seeds, self.rounds, self.steps = seeds, rounds, steps
         self.key = jax.random.key(0) if key is None else key

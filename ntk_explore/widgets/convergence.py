@@ -7,7 +7,8 @@ import warnings
 import ipywidgets as W
 import jax
 
-from .. import by_device, plots
+from .. import by_device, on_accelerator, plots
+from ..core import validation as V
 from ..core.datasets import circle
 from ..topics.regimes import entk_convergence_grid
 from ._app import App
@@ -32,6 +33,28 @@ def default_widths() -> tuple[int, ...]:
     return by_device(WIDTHS, WIDTHS_ACCELERATOR)
 
 
+SLOW_SECONDS = 10.0
+"""Apps warn before a construction estimated to take longer than this."""
+
+
+def sweep_seconds(n_points: int, widths, seeds: int, depth: int) -> float:
+    """Rough CPU seconds of the app's up-front sweep (6 activation x parametrization
+    pairs): dominated by ``seeds * sum(width**2) * depth`` parameter draws and
+    ``n**2 * width`` kernel work per layer, at ~2e8 flop-equivalents per second (the
+    default 48 points, widths 16..2048, 5 seeds take about 5 s on 2 busy cores)."""
+    work = sum(seeds * depth * (w * w + 6 * n_points**2 * w) for w in widths)
+    return work / 2e8 * (0.25 if on_accelerator() else 1.0)
+
+
+def _warn_if_slow(n_points, widths, seeds, depth) -> None:
+    est = sweep_seconds(n_points, widths, seeds, depth)
+    if est > SLOW_SECONDS:
+        warnings.warn(f"EntkWidthApp: the sweep over widths {min(widths)}..{max(widths)} "
+                      f"x {seeds} seeds x {n_points} points is estimated at about {est:.0f} s "
+                      f"(over {SLOW_SECONDS:.0f} s); use fewer widths, seeds or points",
+                      UserWarning, stacklevel=3)
+
+
 class EntkWidthApp(App):
     """eNTK at a chosen width next to the infinite-width NTK, and error vs width.
 
@@ -45,10 +68,20 @@ class EntkWidthApp(App):
 
     def __init__(self, *, n_points: int = 48, depth: int = 2, seeds: int = 5,
                  widths=None, width: int = 256, key=None):
+        n_points = V.check_positive_int("n_points", n_points, minimum=2)
+        depth = V.check_positive_int("depth", depth)
+        seeds = V.check_positive_int("seeds", seeds, minimum=2)
+        # The sweep sorts its widths; the slider must show them in the same order, or
+        # the label and the kernel shown would belong to different widths.
+        widths = tuple(sorted(V.check_int_list(
+            "widths", default_widths() if widths is None else widths)))
+        width = V.check_positive_int("width", width)
+        if width not in widths:
+            raise ValueError(f"width must be one of widths {list(widths)}, got {width}")
+        _warn_if_slow(n_points, widths, seeds, depth)
         self.x, self.theta = circle(n_points)
-        widths = default_widths() if widths is None else widths
-        self.depth, self.seeds, self.widths = depth, seeds, tuple(widths)
-        self.key = jax.random.key(0) if key is None else key
+        self.depth, self.seeds, self.widths = depth, seeds, widths
+        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
         # Every (activation, parametrization) pair is swept up front, sharing one
         # compiled function and one random draw per width and seed, so the
         # dropdowns only redraw.

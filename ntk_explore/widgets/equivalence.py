@@ -10,6 +10,7 @@ import ipywidgets as W
 import jax
 import numpy as np
 
+from ..core import validation as V
 from ..core.training import DivergenceError
 from ..plots.equivalence import table_figure, three_learners_figure
 from ..topics.equivalence import precompile_net, regression_task, three_learners
@@ -43,7 +44,12 @@ class ThreeLearnersApp(App):
 
     def __init__(self, *, width: int = 256, depth: int = 2, lr: float = 0.1, steps: int = 400,
                  task: str = "1d", key=None, warm_up: bool = True):
-        self.key = jax.random.key(0) if key is None else key
+        V.check_option("width", width, WIDTHS)
+        V.check_option("depth", depth, (1, 2, 3))
+        V.check_in_range("lr", lr, 1e-3, 1.0)
+        V.check_option("steps", steps, range(10, 3001, 10))
+        V.check_choice("task", task, ("1d", "sphere"))
+        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
         k_task, self.k_init = jax.random.split(self.key)
         self.tasks = {name: regression_task(name, key=k_task) for name in ("1d", "sphere")}
         c = dict(continuous_update=False, style=_STYLE)
@@ -149,6 +155,11 @@ class TableApp(App):
     def __init__(self, *, n: int = 300, trials: int = 10, net_trials: int = 2,
                  epochs: int = 30, lr: float = 0.004, width: int = 256, seed: int = 11342,
                  warm_up: bool = True):
+        V.check_option("epochs", epochs, range(5, 601, 5))
+        V.check_in_range("lr", lr, 10**-3.5, 0.1)
+        V.check_option("width", width, (64, 128, 256, 512, 1024))
+        n, trials = V.check_positive_int("n", n, minimum=4), V.check_positive_int("trials", trials)
+        net_trials = V.check_positive_int("net_trials", net_trials, maximum=trials)
         self.n, self.trials, self.net_trials, self.seed = n, trials, net_trials, seed
         self.data = {f: self._datasets(f) for f in ("as-coded", "corrected")}
         self.kernels = self._kernel_table("as-coded")

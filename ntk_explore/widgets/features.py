@@ -6,6 +6,7 @@ import ipywidgets as W
 import jax
 import jax.numpy as jnp
 
+from ..core import validation as V
 from ..core.training import DivergenceError
 from ..plots.features import feature_change_figure
 from ..topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
@@ -36,8 +37,15 @@ class FeatureWidthApp(App):
     """
 
     def __init__(self, *, key=None, dtype=jnp.float32, warm_up: bool = True, **overrides):
+        unknown = set(overrides) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}")
         self.cfg = {**DEFAULTS, **overrides}
-        key = jax.random.key(0) if key is None else key
+        V.check_option("lr", self.cfg["lr"], [0.1, 0.2, 0.4, 0.8, 1.0])
+        V.check_option("depth", self.cfg["depth"], (1, 2, 3))
+        V.check_option("steps", self.cfg["steps"], [30, 100, 300, 1000])
+        self.cfg["widths"] = tuple(sorted(V.check_int_list("widths", self.cfg["widths"])))
+        key = V.check_key("key", jax.random.key(0) if key is None else key)
         k_task, self.key = jax.random.split(key)
         c = self.cfg
         self.task = feature_task(k_task, n=c["n"], d=c["d"], scale=c["scale"], dtype=dtype)

@@ -8,6 +8,7 @@ import ipywidgets as W
 import jax
 import numpy as np
 
+from ..core import validation as V
 from ..plots.finetune import finetune_figure
 from ..topics import finetune as F
 from ._app import App
@@ -46,7 +47,12 @@ class FinetuneApp(App):
 
     def __init__(self, *, seeds: int = 5, taus=F.TAUS, tau: int = 100, ft_steps: int = 300,
                  key=None, data=None, pretrained=None, warm_up: bool = True):
-        self.key = jax.random.key(0) if key is None else key
+        # the slider shows taus in the order head probing needs them (sorted)
+        taus = tuple(sorted(V.check_int_list("taus", taus, minimum=0)))
+        V.check_option("tau", tau, taus)
+        seeds = V.check_positive_int("seeds", seeds, minimum=2)
+        ft_steps = V.check_positive_int("ft_steps", ft_steps)
+        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
         k_pre, self.k_heads = jax.random.split(self.key)
         self.data = F.digits_transfer() if data is None else data
         self.pre = (F.pretrain_backbone(self.data, key=k_pre) if pretrained is None

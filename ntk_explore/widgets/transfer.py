@@ -6,6 +6,7 @@ import ipywidgets as W
 import jax
 import jax.numpy as jnp
 
+from ..core import validation as V
 from ..plots.transfer import TransferFigure
 from ..topics.transfer import transfer_experiment
 from ._app import App
@@ -26,7 +27,7 @@ class TransferApp(App):
     """
 
     def __init__(self, *, key=None, dtype=jnp.float32, **kwargs):
-        key = jax.random.key(0) if key is None else key
+        key = V.check_key("key", jax.random.key(0) if key is None else key)
         self.result = transfer_experiment(key=key, dtype=dtype, **kwargs)
         sizes = [int(m) for m in self.result.sizes]
         self.m = W.SelectionSlider(options=sizes, value=sizes[0], description="target samples m",

@@ -6,6 +6,7 @@ import ipywidgets as W
 import jax
 import numpy as np
 
+from ..core import validation as V
 from ..plots import zigzag as P
 from ..topics import zigzag as Z
 from ._app import App
@@ -36,7 +37,11 @@ class ZigzagApp(App):
     def __init__(self, *, key=None, n_train: int = 600, teacher_epochs: int = 300,
                  student_epochs: int = 100, noise: float = 4.0, rate: float = 0.98,
                  noises=(2.0, 3.0, 4.0, 6.0), precompute: bool = True):
-        self.key = jax.random.key(0) if key is None else key
+        noises = tuple(sorted(V.check_positive_float(f"noises[{i}]", v) for i, v in enumerate(noises)))
+        V.check_option("noise", noise, noises)
+        V.check_in_range("rate", rate, 0.8, 0.995)
+        teacher_epochs = V.check_positive_int("teacher_epochs", teacher_epochs)
+        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
         self.n_train, self.teacher_epochs = n_train, teacher_epochs
         self.student_epochs = student_epochs
         self.model = Z.toy_model()
@@ -44,7 +49,7 @@ class ZigzagApp(App):
         self._students: dict = {}
         style = {"description_width": "initial"}
         slider = dict(continuous_update=False, style=style)
-        self.noise = W.SelectionSlider(options=tuple(noises), value=noise,
+        self.noise = W.SelectionSlider(options=noises, value=noise,
                                        description="label noise (variance)", **slider)
         self.rate = W.FloatSlider(value=rate, min=0.8, max=0.995, step=0.005,
                                   readout_format=".3f", description="EMA rate", **slider)
