@@ -95,8 +95,11 @@ def check_finite(name: str, x) -> None:
     if _is_tracer(x):
         return
     if isinstance(x, jax.Array):  # reduce on the device, copy back one flag
-        if not jnp.issubdtype(x.dtype, jnp.inexact) or bool(jnp.all(jnp.isfinite(x))):
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
             return
+        with jax.ensure_compile_time_eval():  # a concrete array seen while tracing a jit
+            if bool(jnp.all(jnp.isfinite(x))):
+                return
     arr = np.asarray(x)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
