@@ -13,10 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import validation as V
+
 __all__ = ["circle", "sphere", "digits", "Task", "digits_task", "teacher_task",
            "DigitsTransfer", "digits_transfer"]
 
 
+@V.checked
 def circle(n: int, dtype=None) -> tuple[jax.Array, np.ndarray]:
     """``n`` equally spaced points on the unit circle: ``(x (n, 2), angle (n,))``.
 
@@ -30,6 +33,7 @@ def circle(n: int, dtype=None) -> tuple[jax.Array, np.ndarray]:
     return jnp.asarray(x, dtype=dtype or jnp.zeros(()).dtype), theta
 
 
+@V.checked
 def sphere(key: jax.Array, n: int, d: int, dtype=None) -> jax.Array:
     """``n`` points uniform on the unit sphere in ``R^d``: ``(n, d)``."""
     if not (isinstance(n, int) and n > 0 and isinstance(d, int) and d > 0):
@@ -80,6 +84,7 @@ def _digits_arrays():
     return x, labels
 
 
+@V.checked
 def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task:
     """``load_digits`` (1797 images, 8x8, shipped with scikit-learn) as MSE regression.
 
@@ -99,6 +104,7 @@ def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task
     return Task("digits", x[rest], y[rest], x[te], y[te], x[ex], y[ex], labels[rest], labels[te])
 
 
+@V.checked
 def teacher_task(*, seed: int = 0, d: int = 8, n_pool: int = 1024, n_test: int = 400,
                  n_extra: int = 256, teacher_width: int = 4) -> Task:
     """Synthetic task with a known target: a small tanh teacher net on the sphere.
@@ -141,6 +147,7 @@ def _one_hot(labels, k, dtype):
     return jnp.asarray(np.eye(k)[labels], dtype)
 
 
+@V.checked
 def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
                     target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
                     split_seed: int = 0, dtype=None) -> DigitsTransfer:

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from . import validation as V
+
 __all__ = [
     "relative_norm", "relative_frobenius", "relative_error", "rms", "rmse", "test_loss",
     "linear_cka", "spearman", "auc", "LogLogFit", "fit_loglog", "Exponent", "exponent",
@@ -29,7 +31,12 @@ def relative_norm(a, b):
 
 def relative_frobenius(a, b) -> float:
     """``||a - b||_F / ||b||_F`` for two arrays of the same shape (any rank); a float."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a = V.as_float_array("a", a, numpy=True, min_rows=0)
+    b = V.as_float_array("b", b, numpy=True, min_rows=0)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if not np.any(b):
+        raise ValueError("b is all zero: the relative error ||a - b|| / ||b|| is undefined")
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
@@ -115,12 +122,16 @@ class LogLogFit(NamedTuple):
 
 def fit_loglog(x: Sequence[float], y: Sequence[float]) -> LogLogFit:
     """Least-squares line through ``(log x, log y)``; ``x``, ``y`` positive, ``(m,)``, m >= 3."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x = V.as_float_array("x", x, numpy=True, finite=False)
+    y = V.as_float_array("y", y, numpy=True, finite=False)
     if x.shape != y.shape or x.ndim != 1 or x.size < 3:
         raise ValueError(f"need matching 1-D x and y with at least 3 points, "
                          f"got {x.shape}, {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
-        raise ValueError("log-log fit needs positive, finite x and y")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))) or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"log-log fit needs positive, finite x and y, got x={x.tolist()} "
+                         f"and y={y.tolist()}")
+    if np.unique(x).size < 2:
+        raise ValueError(f"log-log fit needs at least 2 distinct x values, got {x.tolist()}")
     res = stats.linregress(np.log(x), np.log(y))
     half = stats.t.ppf(0.975, x.size - 2) * res.stderr
     return LogLogFit(float(res.slope), float(res.intercept), float(res.stderr),
