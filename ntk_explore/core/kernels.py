@@ -37,7 +37,7 @@ __all__ = [
     "empirical_ntk", "mlp_ntk", "mlp_pntk", "pntk", "ntk_trace", "flatten_blocks",
     "infinite_kernel_fn", "Kernels", "kernel_regression", "NotPositiveDefiniteError",
     "check_kernel_memory", "relative_frobenius", "backprop_signals", "structured_ntk",
-    "KernelFactors", "kernel_factors", "regress",
+    "KernelFactors", "kernel_factors", "regress", "pntk_projection",
 ]
 
 # ---------------------------------------------------------------------------
@@ -202,7 +202,11 @@ def _ntvp_block(apply, params, x1, x2, scales):
     return cols.reshape(n2, k, -1, k).transpose(2, 0, 3, 1)
 
 
-def _projected(apply: Callable, mode: str, k: int) -> Callable:
+def pntk_projection(apply: Callable, mode: str, k: int) -> Callable:
+    """The one-logit model whose tangent kernel is the pNTK: ``(p, x) -> (n, 1)``.
+
+    ``mode='sum'``: ``sum_c f_c(p, x) / sqrt(k)``; ``mode='first'``: ``f_0(p, x)``.
+    """
     if mode == "sum":
         return lambda p, x: apply(p, x).sum(-1, keepdims=True) / math.sqrt(k)
     if mode == "first":
@@ -221,7 +225,7 @@ def pntk(apply: Callable, out_dim: int, *, mode: str = "sum", **kwargs) -> Calla
     V.check_callable("apply", apply)
     out_dim = V.check_positive_int("out_dim", out_dim)
     V.check_choice("mode", mode, ("sum", "first"))
-    inner = empirical_ntk(_projected(apply, mode, out_dim), **kwargs)
+    inner = empirical_ntk(pntk_projection(apply, mode, out_dim), **kwargs)
     return lambda x1, x2, params: inner(x1, x2, params)[..., 0, 0]
 
 

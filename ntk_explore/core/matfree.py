@@ -55,6 +55,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from .kernels import pntk_projection
+
 __all__ = [
     "TangentOperator", "tangent_operator", "Nystrom", "nystrom", "MatfreeResult",
     "ConvergenceError", "cg_solve", "matfree_regression", "mlp_matfree_regression",
@@ -97,14 +99,6 @@ class MatfreeResult(NamedTuple):
 
 # ---------------------------------------------------------------------------
 # the tangent operator
-
-
-def _pntk_apply(apply: Callable, out_dim: int, mode: str) -> Callable:
-    if mode == "sum":
-        return lambda p, x: apply(p, x).sum(-1, keepdims=True) / math.sqrt(out_dim)
-    if mode == "first":
-        return lambda p, x: apply(p, x)[:, :1]
-    raise ValueError(f"unknown pNTK mode {mode!r}; choose 'sum' or 'first'")
 
 
 def _pad_to(x, size: int):
@@ -253,7 +247,7 @@ def tangent_operator(apply: Callable, params, x, *, kernel: str = "entk",
     fn = apply
     if kernel == "pntk":
         k = int(jax.eval_shape(apply, params, x[:1]).shape[-1])
-        fn = _pntk_apply(apply, k, pntk_mode)
+        fn = pntk_projection(apply, pntk_mode, k)
     scales = None
     if lr_scales is not None:
         scales = jax.tree.map(lambda s, p: jnp.asarray(s, p.dtype), lr_scales, params)
