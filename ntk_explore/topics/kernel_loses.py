@@ -305,16 +305,23 @@ def snapshot_steps(steps: int, count: int = 16) -> np.ndarray:
     return np.concatenate([[0], pts])
 
 
-def kernel_path(key: jax.Array, *, n: int = 512, alpha: float = 1.0, n_kernel: int = 256,
-                snapshots: int = 16, dtype=jnp.float32, **settings) -> KernelPath:
-    """Train one net (``alpha = 1`` rich, large ``alpha`` lazy) and measure its eNTK on the way.
+def kernel_path(key: jax.Array, *, n: int = 2048, alpha: float = 1.0, n_kernel: int | None = None,
+                n_after: int | None = None, snapshots: int = 16, dtype=jnp.float32,
+                **settings) -> KernelPath:
+    """Train one net on ``n`` points (``alpha = 1`` rich, large ``alpha`` lazy) and measure its
+    eNTK at ``snapshots`` log-spaced steps (and the first step whose loss is <= 5% of the start).
 
-    The kernel is evaluated on the first ``n_kernel`` training points (distance,
-    velocity, alignment) and on the validation/test sets (after-kernel error).
+    Distance, velocity and alignment use the kernel on the first ``n_kernel``
+    training points (default ``min(n, 256)``); the after-kernel error is ridge
+    (validation-chosen) with the snapshot's kernel on the first ``n_after`` training
+    points (default ``min(n, 512)``).
     """
+    n_kernel = min(n, 256) if n_kernel is None else n_kernel
+    n_after = min(n, 512) if n_after is None else n_after
     s = {**DEFAULTS, "r": 1, "parametrization": "mup", **settings}
-    if not 2 <= n_kernel <= n:
-        raise ValueError(f"n_kernel must be in [2, n = {n}], got {n_kernel}")
+    for name, value in (("n_kernel", n_kernel), ("n_after", n_after)):
+        if not 2 <= value <= n:
+            raise ValueError(f"{name} must be in [2, n = {n}], got {value}")
     k_task, k_init = jax.random.split(key)
     task = tk.index_task(k_task, n, d=s["d"], r=s["r"], g=s["g"], n_val=s["n_val"],
                          n_test=s["n_test"], dtype=dtype)
@@ -323,15 +330,19 @@ def kernel_path(key: jax.Array, *, n: int = 512, alpha: float = 1.0, n_kernel: i
     p0 = model.init(k_init, dtype=dtype)
     x, y = task.train_set(n)
     res = train_net(model, p0, x, y, lr=s["lr"], steps=s["steps"], keep_params=True, record_every=1)
-    want = snapshot_steps(s["steps"], snapshots)
-    idx = [int(np.searchsorted(res.steps, t)) for t in want if t <= res.steps[-1]]
+    want = set(snapshot_steps(s["steps"], snapshots).tolist())
+    hit = np.nonzero(res.loss <= 0.05 * res.loss[0])[0]
+    if hit.size:
+        want.add(int(res.steps[hit[0]]))
+    idx = sorted(int(np.searchsorted(res.steps, t)) for t in want if t <= res.steps[-1])
     xk, yk = x[:n_kernel], y[:n_kernel]
     kernels = [np.asarray(entk_fn(model, res.param_history[i])(xk, xk)) for i in idx]
     dist = np.array([km.kernel_distance(kernels[0], k) for k in kernels])
     steps = res.steps[idx]
     vel = np.concatenate([[0.0], km.kernel_velocity(kernels, steps)])
     align = np.array([km.target_alignment(k, yk) for k in kernels])
-    after = np.array([kernel_error(entk_fn(model, res.param_history[i]), task, n) for i in idx])
+    after = np.array([kernel_error(entk_fn(model, res.param_history[i]), task, n_after)
+                      for i in idx])
     return KernelPath(steps, res.loss[idx], dist, vel, align, after, float(alpha))
 
 
