@@ -50,6 +50,7 @@ __all__ = [
     "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
     "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
     "lazy_control_verdict", "kernel_moves_verdict", "pretrained_kernel_verdict",
+    "validate_settings", "alpha_sweep", "snapshot_steps", "TRANSFER_LEARNERS",
 ]
 
 DEFAULTS = dict(d=32, width=256, depth=1, steps=1000, lr=0.5, g="he1_he3", n_val=1000,
@@ -520,3 +521,37 @@ def pretrained_kernel_verdict(pre: Curves, net: Curves) -> Outcome:
                    f"pretrained eNTK (n_pre = {pre.settings['n_pre']}) {p.slope:.2f} "
                    f"[{p.ci95[0]:.2f}, {p.ci95[1]:.2f}] vs net {e.slope:.2f} "
                    f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+
+
+# ---------------------------------------------------------------------------
+# the app's checks and sweeps
+
+
+def validate_settings(*, d: int = 32, r: int = 1, n_pre: int = 512, width: int = 256,
+                      depth: int = 1, steps: int = 1000, n_max: int = 2048,
+                      alpha: float = 1.0, parametrization: str = "mup") -> float:
+    """Check a setting before running it; returns the estimated seconds of its largest GD run.
+
+    Raises:
+      ValueError: ``r > d``, ``n_pre`` outside ``[8, 8192]``, a bad model, or a run
+        estimated above :data:`MAX_SECONDS` (the message names the argument).
+    """
+    if not (isinstance(r, (int, np.integer)) and 1 <= r <= d):
+        raise ValueError(f"r (the number of directions) must be in [1, d = {d}], got r = {r}")
+    if not (isinstance(n_pre, (int, np.integer)) and 8 <= n_pre <= 8192):
+        raise ValueError(f"n_pre must be an integer in [8, 8192], got {n_pre!r}")
+    model = net_model(d, width, depth, parametrization=parametrization, alpha=alpha)
+    return check_cost(model, max(n_max, n_pre), steps)
+
+
+def alpha_sweep(key: jax.Array, alphas: Sequence[float], sizes: Sequence[int] = SIZES, *,
+                seeds: int = 2, dtype=jnp.float32, **settings) -> dict:
+    """``{alpha: Curves}`` with the trained net at output scale ``alpha`` (under ``'lazy'``;
+    ``alpha = 1`` is the rich net) and, once, the two fixed kernels under ``alphas[0]``.
+    Same tasks and inits (``key``) for every ``alpha``."""
+    out = {}
+    for i, a in enumerate(alphas):
+        learners = ("lazy", "entk_init", "ntk") if i == 0 else ("lazy",)
+        out[float(a)] = data_scaling(key, sizes, seeds=seeds, learners=learners, dtype=dtype,
+                                     **{**settings, "lazy_alpha": float(a)})
+    return out
