@@ -44,7 +44,10 @@ def kernel_distance(k0, kt) -> float:
 
 
 def kernel_velocity(kernels, steps) -> np.ndarray:
-    """``S(K_{s_i}, K_{s_{i+1}}) / (s_{i+1} - s_i)`` for snapshots ``(S, n, n)`` at ``steps (S,)``; ``(S-1,)``."""
+    """Per-step distance ``S(K_{s_i}, K_{s_{i+1}}) / (s_{i+1} - s_i)``.
+
+    ``kernels``: ``(S, n, n)`` snapshots at ``steps`` ``(S,)``; returns ``(S-1,)``.
+    """
     steps = np.asarray(steps, np.float64)
     if len(kernels) != steps.size or steps.size < 2 or np.any(np.diff(steps) <= 0):
         raise ValueError("need at least two snapshots at strictly increasing steps")
