@@ -46,7 +46,7 @@ __version__ = "0.1.0"
 # Topic modules (one per notebook) load on first attribute access, so
 # ``import ntk_explore`` stays light and ``ne.scaling`` still works.
 TOPICS = ("equivalence", "ntk_table", "features", "transfer", "zigzag", "finetune",
-          "scaling", "pntk_study", "active", "tour", "regimes")
+          "scaling", "pntk_study", "active", "tour", "regimes", "kernel_loses")
 _LAZY = {"entk_convergence": "regimes", "fit_loglog": "regimes"}
 
 

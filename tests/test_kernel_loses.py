@@ -221,8 +221,8 @@ def test_bad_input_names_the_argument(call, name):
 def test_app_moves_and_reports_bad_settings():
     from ntk_explore.widgets.kernel_loses import KernelLosesApp
 
-    app = KernelLosesApp(sizes=(64, 128, 256), seeds=1, alphas=(1.0, 16.0), n_pres=(64, 128),
-                         steps=30, n_val=20, n_test=20)
+    app = KernelLosesApp(sizes=(64, 128, 256), seeds=1, n_pres=(64, 128), steps=30, n_val=20,
+                         n_test=20)
     png = app.figure_png
     app.alpha.value = 16.0
     assert app.figure_png != png

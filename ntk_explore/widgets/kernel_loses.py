@@ -1,9 +1,9 @@
 """Notebook 09's app: the trained net against its kernels on a single-index task.
 
 Everything a slider can show is computed once, at construction, over the slider grid
-(:func:`~ntk_explore.topics.kernel_loses.alpha_sweep` for the output scale ``alpha``,
-:func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for ``n_pre``), so a move is a
-lookup and a redraw. The "check a setting" box validates a new setting with
+(:func:`~ntk_explore.topics.kernel_loses.data_scaling` for the rich net, the lazy control
+and the kernels, :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for ``n_pre``),
+so a move is a lookup and a redraw. The "check a setting" box validates a new setting with
 :func:`~ntk_explore.topics.kernel_loses.validate_settings` and shows its message (or
 its estimated cost) instead of starting a run that would hang or plot NaNs.
 """
@@ -36,29 +36,44 @@ class _Merged:
 
 
 class KernelLosesApp:
-    """Sliders: output scale ``alpha`` (rich 1 -> lazy), pretraining samples ``n_pre``;
-    learner check boxes (redraw only). Attributes after each update: ``curves`` (what the
-    figure shows), ``exponents`` (learner -> Exponent), ``figure_png``, ``message``.
+    """Sliders: output scale ``alpha`` (1 = the rich net, ``lazy_alpha`` = the lazy control) and
+    pretraining samples ``n_pre``; learner check boxes (redraw only). Attributes after each
+    update: ``curves`` (what the figure shows), ``exponents`` (learner -> Exponent),
+    ``figure_png``; ``message`` after :meth:`check`.
 
     Args:
-      key: seeds the tasks and inits (the same for every slider value).
-      sizes, seeds: the data-scaling grid; ``alphas``, ``n_pres``: the slider grids.
-      settings: passed to :func:`~ntk_explore.topics.kernel_loses.data_scaling`.
+      curves: a :func:`~ntk_explore.topics.kernel_loses.data_scaling` result holding
+        ``net``, ``lazy``, ``entk_init``, ``ntk`` and ``pretrained`` (computed here when ``None``).
+      pretrained: ``{n_pre: Curves}`` from
+        :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for the other slider
+        values (computed here for ``n_pres`` when ``None``).
+      key, sizes, seeds, n_pres, settings: what to compute when ``curves`` is ``None``.
     """
 
-    def __init__(self, *, key=None, sizes=(128, 256, 512, 1024, 2048), seeds=2,
-                 alphas=(1.0, 16.0), n_pres=(128, 512), dtype=jnp.float32, **settings):
+    def __init__(self, curves=None, pretrained=None, *, key=None,
+                 sizes=(128, 256, 512, 1024, 2048), seeds=2, n_pres=(128, 512),
+                 dtype=jnp.float32, **settings):
         key = jax.random.key(0) if key is None else key
-        kl.validate_settings(n_max=max(sizes), **{k: v for k, v in settings.items()
-                                                  if k in ("d", "r", "width", "depth", "steps")})
-        self.sweep = kl.alpha_sweep(key, alphas, sizes, seeds=seeds, dtype=dtype, **settings)
-        self.pre = kl.pretrained_curves(key, n_pres, sizes, seeds=seeds, dtype=dtype, **settings)
-        self.base = self.sweep[float(alphas[0])]  # holds the fixed kernels
-        self.ns = self.base.ns
-        self.alpha = W.SelectionSlider(options=[float(a) for a in alphas], value=float(alphas[0]),
+        n_pres = tuple(int(n) for n in n_pres)
+        if curves is None:
+            kl.validate_settings(n_max=max(sizes), n_pre=n_pres[-1],
+                                 **{k: v for k, v in settings.items()
+                                    if k in ("d", "r", "width", "depth", "steps")})
+            curves = kl.data_scaling(key, sizes, seeds=seeds, dtype=dtype,
+                                     learners=("net", "lazy", "entk_init", "ntk", "pretrained"),
+                                     **{**settings, "n_pre": n_pres[-1]})
+        if pretrained is None:
+            pretrained = kl.pretrained_curves(key, [n for n in n_pres if n != curves.settings["n_pre"]],
+                                              curves.ns, seeds=curves.errors["net"].shape[0],
+                                              dtype=dtype, **settings)
+        self.base = curves
+        self.pre = {**pretrained, int(curves.settings["n_pre"]): curves}
+        self.ns = curves.ns
+        self.alphas = {1.0: "net", float(curves.settings["lazy_alpha"]): "lazy"}
+        self.alpha = W.SelectionSlider(options=list(self.alphas), value=1.0,
                                        description="output scale alpha (1 = rich)",
                                        continuous_update=False, style=_STYLE)
-        self.n_pre = W.SelectionSlider(options=[int(n) for n in n_pres], value=int(n_pres[-1]),
+        self.n_pre = W.SelectionSlider(options=sorted(self.pre), value=int(curves.settings["n_pre"]),
                                        description="pretraining samples n_pre",
                                        continuous_update=False, style=_STYLE)
         self.show = {name: W.Checkbox(value=True, description=plots.LABELS[name], indent=False)
@@ -82,7 +97,7 @@ class KernelLosesApp:
     def current(self) -> _Merged:
         """The curves the sliders select: net at ``alpha`` (as ``'net'``), kernels, pretrained."""
         base = self.base
-        errors = {"net": self.sweep[self.alpha.value].errors["lazy"],
+        errors = {"net": base.errors[self.alphas[self.alpha.value]],
                   "entk_init": base.errors["entk_init"], "ntk": base.errors["ntk"],
                   "pretrained": self.pre[self.n_pre.value].errors["pretrained"]}
         return _Merged(self.ns, {k: v for k, v in errors.items() if self.show[k].value})
