@@ -45,7 +45,7 @@ from ..core.training import train
 
 __all__ = [
     "DEFAULTS", "SIZES", "LEARNERS", "FLOPS_PER_SECOND", "MAX_SECONDS", "net_model", "layer_rates",
-    "check_cost", "train_net", "centred_predict", "entk_fn", "ntk_fn", "kernel_error",
+    "check_cost", "train_net", "blocked_kernel", "BLOCK", "centred_predict", "entk_fn", "ntk_fn", "kernel_error",
     "one_step_params", "readout_kernel_fn", "Curves", "data_scaling", "KernelPath",
     "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
     "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
@@ -148,6 +148,15 @@ def readout_kernel_fn(model: MLP, params):
     return k
 
 
+BLOCK = 512  # kernel rows evaluated at a time (bounds the infinite-width NTK's memory)
+
+
+def blocked_kernel(kernel, x1, x2, block: int = BLOCK) -> np.ndarray:
+    """``kernel(x1, x2)`` as a float64 ``(n1, n2)`` array, ``block`` rows of ``x1`` at a time."""
+    return np.concatenate([np.asarray(kernel(x1[i:i + block], x2), np.float64)
+                           for i in range(0, x1.shape[0], block)])
+
+
 def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> float:
     """Ridge (chosen on ``task``'s validation set) with ``kernel`` on the first ``n`` pool points.
 
@@ -155,7 +164,7 @@ def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> 
     """
     x, y = task.train_set(n)
     ev = jnp.concatenate([task.x_val, task.x_test])
-    k_tr, k_ev = np.asarray(kernel(x, x)), np.asarray(kernel(ev, x))
+    k_tr, k_ev = blocked_kernel(kernel, x, x), blocked_kernel(kernel, ev, x)
     v = task.x_val.shape[0]
     fit = km.ridge_on_validation(k_tr, y, k_ev[:v], task.y_val, k_ev[v:])
     score = tk.relative_error if metric == "mse" else tk.accuracy
