@@ -232,3 +232,24 @@ def test_app_moves_and_reports_bad_settings():
     assert "cannot run" in app.check() and "r (the number of directions)" in app.message
     app.check_r.value, app.check_width.value, app.check_steps.value = 1, 16384, 10**6
     assert "cannot run" in app.check() and "width" in app.message
+
+
+def test_verdicts_three_outcomes_and_tour_wrappers():
+    from ntk_explore.topics import tour
+
+    ns = np.array([64, 128, 256, 512, 1024])
+    rng = np.random.default_rng(1)
+    noise = lambda: np.exp(0.05 * rng.standard_normal((3, ns.size)))  # noqa: E731
+    errors = {"net": ns ** -0.9 * noise(), "entk_init": ns ** -0.1 * noise(),
+              "ntk": ns ** -0.1 * noise(), "lazy": ns ** -0.12 * noise(),
+              "pretrained": ns ** -0.3 * noise()}
+    curves = kl.Curves(ns, errors, {"n_pre": 128})
+    assert kl.data_scaling_verdict(curves).status == "holds"
+    assert kl.lazy_control_verdict(curves).status == "holds"
+    assert kl.pretrained_kernel_verdict(curves, curves).status == "holds"
+    flat = kl.Curves(ns, {**errors, "net": ns ** -0.1 * noise()}, {"n_pre": 128})
+    assert kl.data_scaling_verdict(flat).status == "inconclusive"
+    worse = kl.Curves(ns, {**errors, "net": ns ** 0.5 * noise()}, {"n_pre": 128})
+    assert kl.data_scaling_verdict(worse).status == "does not hold"
+    v = tour.index_scaling_verdict(curves=curves)
+    assert v.status == "holds" and v.notebook == "09_where_the_kernel_loses.ipynb"

@@ -105,7 +105,7 @@ def ridge_on_validation(k_train, y_train, k_val_train, y_val, *k_eval_train,
                          f"k_val_train {kv.shape}, y_val {np.shape(y_val)}")
     if grid.size == 0 or np.any(grid <= 0):
         raise ValueError(f"grid must hold positive relative ridges, got {grid.tolist()}")
-    lam, u = np.linalg.eigh((K + K.T) / 2)
+    lam, u = np.linalg.eigh(K)  # reads the lower triangle only: no symmetrised copy
     scale = max(float(np.trace(K)) / n, 1e-300)
     uty = u.T @ y2  # (n, m)
     kvu = kv @ u  # (v, n)

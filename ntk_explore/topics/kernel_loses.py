@@ -45,7 +45,8 @@ from ..core.training import train
 
 __all__ = [
     "DEFAULTS", "SIZES", "LEARNERS", "FLOPS_PER_SECOND", "MAX_SECONDS", "net_model", "layer_rates",
-    "check_cost", "train_net", "blocked_kernel", "BLOCK", "centred_predict", "entk_fn", "ntk_fn", "kernel_error",
+    "check_cost", "train_net", "blocked_kernel", "BLOCK", "centred_predict", "entk_fn", "ntk_fn",
+    "kernel_error",
     "one_step_params", "readout_kernel_fn", "Curves", "data_scaling", "KernelPath",
     "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
     "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
@@ -148,7 +149,7 @@ def readout_kernel_fn(model: MLP, params):
     return k
 
 
-BLOCK = 512  # kernel rows evaluated at a time (bounds the infinite-width NTK's memory)
+BLOCK = 256  # kernel rows evaluated at a time (bounds the infinite-width NTK's memory)
 
 
 def blocked_kernel(kernel, x1, x2, block: int = BLOCK) -> np.ndarray:
