@@ -18,7 +18,7 @@ from IPython.display import display
 from ..core import kernel_metrics as km
 from ..plots import kernel_loses as plots
 from ..topics import kernel_loses as kl
-from ._display import show_figure
+from ._display import show_figure, show_png
 
 __all__ = ["KernelLosesApp"]
 
@@ -92,6 +92,7 @@ class KernelLosesApp:
         for w in (self.alpha, self.n_pre, *self.show.values()):
             w.observe(lambda _change: self.update(), names="value")
         self.message = ""
+        self._pngs = {}  # rendered figure per (alpha, n_pre, learners shown): at most 2 x 2 x 16
         self.update()
 
     def current(self) -> _Merged:
@@ -112,9 +113,14 @@ class KernelLosesApp:
                          for k, e in self.exponents.items())
         self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>, n_pre = "
                               f"<b>{self.n_pre.value}</b>; exponents (95%): {rows}")
-        fig = plots.scaling_figure(self.curves, title=f"net at alpha = {self.alpha.value:g} "
-                                   "against its kernels (ridge chosen on validation data)")
-        self.figure_png = show_figure(self.out, fig)
+        state = (self.alpha.value, self.n_pre.value, tuple(self.curves.errors))
+        png = self._pngs.get(state)
+        if png is None:  # first visit of this state: draw; later visits show the cached PNG
+            fig = plots.scaling_figure(self.curves, title=f"net at alpha = {self.alpha.value:g} "
+                                       "against its kernels (ridge chosen on validation data)")
+            self._pngs[state] = self.figure_png = show_figure(self.out, fig)
+        else:
+            self.figure_png = show_png(self.out, png)
 
     def check(self) -> str:
         """Validate the "check a setting" box; shows and returns the message."""
