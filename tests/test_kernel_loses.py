@@ -218,20 +218,45 @@ def test_bad_input_names_the_argument(call, name):
         call()
 
 
+def _synthetic_curves(n_pre=128, seed=0):
+    """Curves with power-law errors (what data_scaling returns, without the training)."""
+    ns = np.array([64, 128, 256, 512, 1024])
+    rng = np.random.default_rng(seed)
+    noise = lambda: np.exp(0.05 * rng.standard_normal((3, ns.size)))  # noqa: E731
+    errors = {"net": ns ** -0.9 * noise(), "entk_init": ns ** -0.1 * noise(),
+              "ntk": ns ** -0.1 * noise(), "lazy": ns ** -0.12 * noise(),
+              "pretrained": ns ** -0.3 * noise()}
+    return kl.Curves(ns, errors, {**kl.DEFAULTS, "n_pre": n_pre})
+
+
 def test_app_moves_and_reports_bad_settings():
+    """The app on precomputed curves (the notebook passes data_scaling's; the compute path is
+    tested above): slider moves redraw, bad settings give a message naming the argument."""
     from ntk_explore.widgets.kernel_loses import KernelLosesApp
 
-    app = KernelLosesApp(sizes=(64, 128, 256), seeds=1, n_pres=(64, 128), steps=30, n_val=20,
-                         n_test=20)
+    app = KernelLosesApp(_synthetic_curves(128), {64: _synthetic_curves(64, seed=1)})
     png = app.figure_png
     app.alpha.value = 16.0
     assert app.figure_png != png
     app.alpha.value = 1.0
+    assert app.figure_png == png  # the cached drawing of the default state
+    app.n_pre.value = 64
+    assert "n_pre = <b>64</b>" in app.readout.value
     assert app.check().startswith("ok")  # the default box is a valid setting
     app.check_r.value = 40
     assert "cannot run" in app.check() and "r (the number of directions)" in app.message
     app.check_r.value, app.check_width.value, app.check_steps.value = 1, 16384, 10**6
     assert "cannot run" in app.check() and "width" in app.message
+    app.check_width.value, app.check_steps.value, app.check_n_pre.value = 256, 1000, 3
+    assert "cannot run" in app.check() and "n_pre" in app.message
+
+
+def test_data_scaling_runs_every_learner_on_a_small_grid():
+    c = kl.data_scaling(jax.random.key(3), (64, 128, 256), seeds=1, steps=20, n_pre=64,
+                        n_val=20, n_test=40, dtype=jnp.float32)
+    assert set(c.errors) == set(kl.LEARNERS)
+    for name, err in c.errors.items():
+        assert err.shape == (1, 3) and np.all(np.isfinite(err)) and np.all(err > 0), name
 
 
 def test_verdicts_three_outcomes_and_tour_wrappers():
