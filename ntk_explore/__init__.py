@@ -15,7 +15,8 @@ Public API (everything else is an implementation detail):
   :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
   paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning),
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
-  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
+  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.kernel_loses` (09: where a trained
+  net beats and out-scales its kernels), :mod:`.tour` (00: every claim's
   live verdict)
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic
 * :func:`device_summary`, :func:`on_accelerator`, :func:`by_device` -- which device

@@ -63,7 +63,8 @@ def kernel_path_figure(rich, lazy=None):
     at = rich.distance_at_loss_fraction(0.05)
     if np.isfinite(at):
         axes[0, 1].axhline(at, color="gray", lw=0.8, ls=":", label="S when loss = 5% of start")
-    loglog_axes(axes[0, 0], "GD step", "training loss / initial loss", title="training loss")
+    loglog_axes(axes[0, 0], "GD step (step 0 drawn at 0.5)", "training loss / initial loss",
+                title="training loss")
     loglog_axes(axes[0, 1], "GD step", "S(K0, Kt) (dimensionless)", title="kernel distance")
     loglog_axes(axes[0, 2], "GD step", "S(K(t-1), K(t)) per step", title="kernel velocity")
     axes[0, 3].set_xscale("log")
