@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .base import loglog_axes, new_figure
+from .live import FIGURE_DPI, LiveFigure
 
-__all__ = ["LABELS", "scaling_figure", "kernel_path_figure", "pretrained_figure",
+__all__ = ["LABELS", "scaling_figure", "ScalingLive", "kernel_path_figure", "pretrained_figure",
            "transfer_loses_figure", "parity_figure"]
 
 LABELS = {
@@ -43,6 +44,44 @@ def scaling_figure(curves, learners=None, *, title: str | None = None):
                 title=title or "data scaling (exponent of -log error vs log n, 95% interval)")
     ax.legend(fontsize=9, loc="lower left", framealpha=0.9)
     return fig
+
+
+class ScalingLive:
+    """:func:`scaling_figure` kept open for an app: every series is drawn once, a frame shows a subset.
+
+    ``ns (S,)``; ``series``: ``{key: (label, color, errors (seeds, S), exponent)}`` (an
+    ``exponent`` has ``slope`` and ``ci95``). Axis limits cover every series, so a frame
+    redraws only the series it shows, the legend and the title over a cached background
+    (:class:`~ntk_explore.plots.live.LiveFigure`).
+    """
+
+    def __init__(self, ns, series: dict, *, dpi: int = FIGURE_DPI):
+        fig, axes = new_figure(1, 1, width=6.4, height=4.4)
+        ax = self.ax = axes[0, 0]
+        ns = np.asarray(ns)
+        self.artists = {}
+        for key, (label, color, err, e) in series.items():
+            err = np.asarray(err)
+            band = ax.fill_between(ns, err.min(0), err.max(0), color=color, alpha=0.15, lw=0)
+            (line,) = ax.plot(ns, err.mean(0), "o-", color=color, ms=4,
+                              label=f"{label}: {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+            self.artists[key] = (band, line)
+        loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2, title=" ")
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())  # frozen: a frame never rescales
+        flat = [a for pair in self.artists.values() for a in pair]
+        self.live = LiveFigure(fig, overlays=flat + [ax.title], dpi=dpi)
+
+    def render(self, keys, title: str) -> bytes:
+        """PNG bytes showing the series ``keys`` (in that order in the legend) under ``title``."""
+        for key, pair in self.artists.items():
+            for a in pair:
+                a.set_visible(key in keys)
+        self.ax.set_title(title, fontsize=10)
+        lines = [self.artists[k][1] for k in keys]
+        legend = self.ax.legend(handles=lines, fontsize=9, loc="lower left", framealpha=0.9)
+        self.live.overlays = [a for k in keys for a in self.artists[k]] + [self.ax.title, legend]
+        return self.live.render()
 
 
 def kernel_path_figure(rich, lazy=None):

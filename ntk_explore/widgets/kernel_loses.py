@@ -18,7 +18,7 @@ from IPython.display import display
 from ..core import kernel_metrics as km
 from ..plots import kernel_loses as plots
 from ..topics import kernel_loses as kl
-from ._display import show_figure, show_png
+from ._display import show_png
 
 __all__ = ["KernelLosesApp"]
 
@@ -92,8 +92,24 @@ class KernelLosesApp:
         for w in (self.alpha, self.n_pre, *self.show.values()):
             w.observe(lambda _change: self.update(), names="value")
         self.message = ""
-        self._pngs = {}  # rendered figure per (alpha, n_pre, learners shown): at most 2 x 2 x 16
+        self._live = plots.ScalingLive(self.ns, self._series())  # every curve drawn once
+        self._pngs = {}  # rendered frame per (alpha, n_pre, learners shown)
         self.update()
+
+    def _series(self) -> dict:
+        """Every curve a frame can show: ``{key: (label, color, errors, exponent)}``."""
+        out = {}
+        for name, errors in (("net", self.base.errors["net"]), ("lazy", self.base.errors["lazy"]),
+                             ("entk_init", self.base.errors["entk_init"]),
+                             ("ntk", self.base.errors["ntk"])):
+            out[name] = (plots.LABELS[name], plots.COLORS[name], errors,
+                         km.fit_exponent(self.ns, errors))
+        for n_pre, c in sorted(self.pre.items()):
+            errors = c.errors["pretrained"]
+            out[f"pretrained:{n_pre}"] = (f"{plots.LABELS['pretrained']} (n_pre = {n_pre})",
+                                          plots.COLORS["pretrained"], errors,
+                                          km.fit_exponent(self.ns, errors))
+        return out
 
     def current(self) -> _Merged:
         """The curves the sliders select: net at ``alpha`` (as ``'net'``), kernels, pretrained."""
@@ -102,6 +118,11 @@ class KernelLosesApp:
                   "entk_init": base.errors["entk_init"], "ntk": base.errors["ntk"],
                   "pretrained": self.pre[self.n_pre.value].errors["pretrained"]}
         return _Merged(self.ns, {k: v for k, v in errors.items() if self.show[k].value})
+
+    def _frame_keys(self) -> tuple:
+        keys = {"net": self.alphas[self.alpha.value], "entk_init": "entk_init", "ntk": "ntk",
+                "pretrained": f"pretrained:{self.n_pre.value}"}
+        return tuple(keys[k] for k in self.curves.errors)
 
     def update(self):
         self.curves = self.current()
@@ -113,14 +134,13 @@ class KernelLosesApp:
                          for k, e in self.exponents.items())
         self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>, n_pre = "
                               f"<b>{self.n_pre.value}</b>; exponents (95%): {rows}")
-        state = (self.alpha.value, self.n_pre.value, tuple(self.curves.errors))
-        png = self._pngs.get(state)
-        if png is None:  # first visit of this state: draw; later visits show the cached PNG
-            fig = plots.scaling_figure(self.curves, title=f"net at alpha = {self.alpha.value:g} "
-                                       "against its kernels (ridge chosen on validation data)")
-            self._pngs[state] = self.figure_png = show_figure(self.out, fig)
-        else:
-            self.figure_png = show_png(self.out, png)
+        keys = self._frame_keys()
+        png = self._pngs.get(keys)
+        if png is None:  # only the shown curves, legend and title are redrawn (LiveFigure)
+            png = self._pngs[keys] = self._live.render(
+                keys, f"net at alpha = {self.alpha.value:g} against its kernels "
+                "(ridge chosen on validation data)")
+        self.figure_png = show_png(self.out, png)
 
     def check(self) -> str:
         """Validate the "check a setting" box; shows and returns the message."""
