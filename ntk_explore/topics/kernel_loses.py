@@ -30,7 +30,9 @@ Errors are test MSE / Var(y); exponents are slopes of ``-log error`` against
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import pathlib
 from collections.abc import Sequence
 
 import jax
@@ -52,6 +54,7 @@ __all__ = [
     "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
     "lazy_control_verdict", "kernel_moves_verdict", "pretrained_kernel_verdict",
     "validate_settings", "alpha_sweep", "snapshot_steps", "TRANSFER_LEARNERS",
+    "BENCHMARK_RESULTS", "benchmark_results", "NOTEBOOK_RUN", "FULL_RUN",
 ]
 
 DEFAULTS = dict(d=32, width=256, depth=1, steps=1000, lr=0.5, g="he1_he3", n_val=1000,
@@ -137,8 +140,14 @@ def entk_fn(model: MLP, params):
 
 def ntk_fn(model: MLP):
     """``k(x1, x2) -> (n1, n2)``: the infinite-width NTK."""
+    return _ntk_jit(model)
+
+
+@functools.lru_cache(maxsize=8)
+def _ntk_jit(model: MLP):
+    """One compiled NTK per model (the NNGP is not computed); tiles of one shape compile once."""
     kfn = infinite_kernel_fn(model)
-    return lambda x1, x2: kfn(x1, x2).ntk
+    return jax.jit(lambda x1, x2: kfn(x1, x2).ntk)
 
 
 def readout_kernel_fn(model: MLP, params):
@@ -149,13 +158,30 @@ def readout_kernel_fn(model: MLP, params):
     return k
 
 
-BLOCK = 256  # kernel rows evaluated at a time (bounds the infinite-width NTK's memory)
+BLOCK = 256  # kernel tiles are BLOCK x BLOCK (bounds memory; one compiled shape per kernel)
+
+
+def _pad_rows(x, block: int):
+    """``x`` padded to a multiple of ``block`` rows with copies of its first row (no zero inputs)."""
+    extra = -x.shape[0] % block
+    return jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]) if extra else x
 
 
 def blocked_kernel(kernel, x1, x2, block: int = BLOCK) -> np.ndarray:
-    """``kernel(x1, x2)`` as a float64 ``(n1, n2)`` array, ``block`` rows of ``x1`` at a time."""
-    return np.concatenate([np.asarray(kernel(x1[i:i + block], x2), np.float64)
-                           for i in range(0, x1.shape[0], block)])
+    """``kernel(x1, x2)`` as a float64 ``(n1, n2)`` array, in ``block x block`` tiles.
+
+    Inputs are padded to whole tiles, so every call has the same shapes and the
+    kernel compiles once for all ``n`` (not once per training-set size).
+    """
+    n1, n2 = x1.shape[0], x2.shape[0]
+    b1, b2 = min(block, n1), min(block, n2)
+    p1, p2 = _pad_rows(x1, b1), _pad_rows(x2, b2)
+    out = np.empty((n1, n2), np.float64)
+    for i in range(0, n1, b1):
+        for j in range(0, n2, b2):
+            tile = np.asarray(kernel(p1[i:i + b1], p2[j:j + b2]), np.float64)
+            out[i:i + b1, j:j + b2] = tile[:min(b1, n1 - i), :min(b2, n2 - j)]
+    return out
 
 
 def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> float:
@@ -565,3 +591,40 @@ def alpha_sweep(key: jax.Array, alphas: Sequence[float], sizes: Sequence[int] = 
         out[float(a)] = data_scaling(key, sizes, seeds=seeds, learners=learners, dtype=dtype,
                                      **{**settings, "lazy_alpha": float(a)})
     return out
+
+
+# ---------------------------------------------------------------------------
+# notebook 09's two scales, and the benchmark's saved numbers
+
+NOTEBOOK_RUN = dict(sizes=(128, 256, 512, 1024, 2048), seeds=2, width=128, n_val=500, n_test=500,
+                    path_n=1024,
+                    n_pres=(128, 512), parity_n=1000, parity_width=256, transfer_ms=(16, 64, 256),
+                    transfer_seeds=1, transfer_n_pre=1024)
+"""What notebook 09 computes by default (under a minute on 2 cores)."""
+FULL_RUN = dict(sizes=SIZES, seeds=3, width=256, n_val=1000, n_test=1000, path_n=2048, n_pres=(128, 256, 512),
+                parity_n=1000, parity_width=1000, transfer_ms=(16, 32, 64, 128, 256),
+                transfer_seeds=3, transfer_n_pre=2048)
+"""The benchmark's settings (``benchmarks/bench_kernel_loses.py``; about 7 minutes on 2 busy cores)."""
+
+BENCHMARK_RESULTS = (pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+                     / "kernel_loses.txt")
+
+
+def benchmark_results(path=BENCHMARK_RESULTS) -> tuple[str, dict]:
+    """The saved benchmark run: ``(header, {key: float})`` from its first line and ``key=value`` lines.
+
+    Returns ``("", {})`` when the file is absent (an installed package without the repository).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return "", {}
+    lines = path.read_text().splitlines()
+    values = {}
+    for line in lines:
+        k, sep, v = line.partition("=")
+        if sep and k.isidentifier():
+            try:
+                values[k] = float(v)
+            except ValueError:
+                pass
+    return (lines[0].lstrip("# ") if lines else ""), values
