@@ -147,6 +147,27 @@ def test_infinite_ntk_is_the_wide_entk_limit(key):
     assert ne.relative_frobenius(entk, kl.ntk_fn(model)(x, x)) < 0.05
 
 
+def test_tiled_kernels_equal_one_call_and_the_plain_ntk(tiny, key):
+    task, model, p0 = tiny
+    x1, x2 = task.x[:7], task.x_test[:5]
+    for kern in (kl.entk_fn(model, p0), kl.ntk_fn(model)):
+        whole = np.asarray(kern(x1, x2))
+        np.testing.assert_allclose(kl.blocked_kernel(kern, x1, x2, block=3), whole,
+                                   rtol=1e-12, atol=1e-12)  # padded tiles, cropped
+    # the jitted NTK-only kernel equals the unjitted neural-tangents route
+    from ntk_explore.core.kernels import infinite_kernel_fn
+    np.testing.assert_allclose(kl.ntk_fn(model)(x1, x2), infinite_kernel_fn(model)(x1, x2).ntk,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_benchmark_results_reads_the_key_value_lines(tmp_path):
+    f = tmp_path / "r.txt"
+    f.write_text("# run on 2026-12-01\ntable  1.0 2.0\nexponent_net=0.7439\nnot a=line\nerr_x=0.1\n")
+    header, values = kl.benchmark_results(f)
+    assert header == "run on 2026-12-01" and values == {"exponent_net": 0.7439, "err_x": 0.1}
+    assert kl.benchmark_results(tmp_path / "absent.txt") == ("", {})
+
+
 def test_one_step_and_readout_ridge_equal_plain_references(tiny):
     task, model, p0 = tiny
     x, y = task.train_set(12)
