@@ -597,11 +597,12 @@ def alpha_sweep(key: jax.Array, alphas: Sequence[float], sizes: Sequence[int] = 
 # notebook 09's two scales, and the benchmark's saved numbers
 
 NOTEBOOK_RUN = dict(sizes=(128, 256, 512, 1024, 2048), seeds=2, width=128, n_val=500, n_test=500,
-                    path_n=1024,
+                    path_n=1024, path_snapshots=10,
                     n_pres=(128, 512), parity_n=1000, parity_width=256, transfer_ms=(16, 64, 256),
-                    transfer_seeds=1, transfer_n_pre=1024)
+                    transfer_seeds=1, transfer_n_pre=512)
 """What notebook 09 computes by default (under a minute on 2 cores)."""
-FULL_RUN = dict(sizes=SIZES, seeds=3, width=256, n_val=1000, n_test=1000, path_n=2048, n_pres=(128, 256, 512),
+FULL_RUN = dict(sizes=SIZES, seeds=3, width=256, n_val=1000, n_test=1000, path_n=2048,
+                path_snapshots=16, n_pres=(128, 256, 512),
                 parity_n=1000, parity_width=1000, transfer_ms=(16, 32, 64, 128, 256),
                 transfer_seeds=3, transfer_n_pre=2048)
 """The benchmark's settings (``benchmarks/bench_kernel_loses.py``; about 7 minutes on 2 busy cores)."""
