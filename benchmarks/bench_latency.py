@@ -53,6 +53,7 @@ RETRAIN = {
 KERNEL = {
     "EntkWidthApp": "*",  # redraws eNTKs kept by the up-front sweep of every setting
     "TransferApp": "*",  # redraws the precomputed transfer result
+    "KernelLosesApp": "*",  # alpha, n_pre, learner boxes: lookups of curves computed at construction
     "ZigzagApp": {"step", "boxes"},  # moves markers on precomputed paths
 }
 

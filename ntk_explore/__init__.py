@@ -23,7 +23,8 @@ Public API (everything else is an implementation detail):
   :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
   paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning),
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
-  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.tour` (00: every claim's
+  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.kernel_loses` (09: where a trained
+  net beats and out-scales its kernels), :mod:`.tour` (00: every claim's
   live verdict)
 * :mod:`.explore` -- caches, background warm-up and explorers (resumed runs) for the apps
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic (one ``App`` base)
@@ -64,7 +65,7 @@ __version__ = "0.1.0"
 # Topic modules (one per notebook) load on first attribute access, so
 # ``import ntk_explore`` stays light and ``ne.scaling`` still works.
 TOPICS = ("equivalence", "ntk_table", "features", "transfer", "zigzag", "finetune",
-          "scaling", "pntk_study", "active", "tour", "regimes")
+          "scaling", "pntk_study", "active", "tour", "regimes", "kernel_loses")
 _LAZY = {"entk_convergence": "regimes"}
 
 

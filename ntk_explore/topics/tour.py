@@ -21,12 +21,13 @@ import numpy as np
 from scipy import stats
 
 from ..core import validation as V
-from . import features, finetune, ntk_table, pntk_study, scaling, transfer, zigzag
+from . import features, finetune, kernel_loses, ntk_table, pntk_study, scaling, transfer, zigzag
 
 __all__ = ["Verdict", "feature_sweeps", "feature_motion_verdict", "mup_verdict", "entk_motion_verdict",
            "transfer_verdict", "gp_ntk_tie_verdict", "distillation_verdict", "head_probing_verdict",
            "data_scaling_verdict", "pntk_verdict", "run_all", "STATUSES", "Source", "SOURCES",
-           "status_of"]
+           "status_of", "index_scaling_verdict", "kernel_keeps_moving_verdict",
+           "pretrained_catch_up_verdict", "kernel_loses_verdicts"]
 
 STATUSES = ("holds", "does not hold", "inconclusive")
 
@@ -331,8 +332,62 @@ def pntk_verdict(seed: int = 1) -> Verdict:
         f"gap {sweep.mean[0]:.3f} at width 64, {sweep.mean[-1]:.4f} at width 4096")
 
 
+# ---------------------------------------------------------------------------
+# notebook 09 (issue 13): where the kernel loses. One self-contained block; each verdict
+# wraps a kernel_loses verdict (three outcomes: holds / does not hold / inconclusive).
+
+LOSES_NB = "09_where_the_kernel_loses.ipynb"
+LOSES_SIZES = (128, 256, 512, 1024, 2048)  # 5 sizes spanning 16x
+
+
+def _from_outcome(o, measured_what: str, interval_what: str, expected: tuple,
+                  expected_what: str) -> Verdict:
+    """A tour verdict from a kernel_loses outcome (its status is kept: it was decided there
+    from the same intervals)."""
+    return Verdict(o.claim, (SCALE,), o.measured, measured_what, tuple(o.ci95), interval_what,
+                   expected, expected_what, o.status, LOSES_NB, o.detail)
+
+
+def index_scaling_verdict(seed: int = 0, seeds: int = 2, curves=None) -> Verdict:
+    """Net vs kernel exponents on the single-index task, n = 128..2048 (intervals compared)."""
+    curves = curves or kernel_loses.data_scaling(jax.random.key(seed), LOSES_SIZES, seeds=seeds,
+                                                 learners=("net", "entk_init", "ntk"))
+    o = kernel_loses.data_scaling_verdict(curves)
+    return _from_outcome(o, "exponent of the trained net (single-index task, n = 128-2048)",
+                         "95% CI of the fitted exponent", (o.against_ci95[1], math.inf),
+                         "net's 95% interval above the best kernel's")
+
+
+def kernel_keeps_moving_verdict(seed: int = 1, n: int = 2048) -> Verdict:
+    """S(K0, Kt) when the loss reached 5% of its start, over its final value (rich net)."""
+    rich = kernel_loses.kernel_path(jax.random.key(seed), n=n)
+    lazy = kernel_loses.kernel_path(jax.random.key(seed), n=n,
+                                    alpha=kernel_loses.DEFAULTS["lazy_alpha"])
+    o = kernel_loses.kernel_moves_verdict(rich, lazy)
+    return _from_outcome(o, "S(K0, Kt) at the 5%-loss step / final S(K0, Kt)",
+                         "one run (S at that step)", (0.0, 0.85),
+                         "<= 0.85 (and the lazy net's final S <= 0.01)")
+
+
+def pretrained_catch_up_verdict(seed: int = 0, seeds: int = 2, n_pre: int = 512) -> Verdict:
+    """Exponent of the eNTK after pretraining on ``n_pre`` samples against the net's."""
+    curves = kernel_loses.data_scaling(jax.random.key(seed), LOSES_SIZES, seeds=seeds,
+                                       learners=("net", "pretrained"), n_pre=n_pre)
+    o = kernel_loses.pretrained_kernel_verdict(curves, curves)
+    return _from_outcome(o, f"exponent of the eNTK pretrained on {n_pre} samples",
+                         "95% CI of the fitted exponent", (-math.inf, o.against_ci95[0]),
+                         "interval wholly below the net's")
+
+
+def kernel_loses_verdicts(seed: int = 0) -> list[Verdict]:
+    """The three verdicts of notebook 09 (about 1-2 minutes on 2 CPU cores)."""
+    return [index_scaling_verdict(seed), kernel_keeps_moving_verdict(seed + 1),
+            pretrained_catch_up_verdict(seed)]
+
+
 @V.checked
-def run_all(key: jax.Array | None = None, *, free_compiled: bool = True) -> list[Verdict]:
+def run_all(key: jax.Array | None = None, *, free_compiled: bool = True,
+            include_kernel_loses: bool = False) -> list[Verdict]:
     """Every verdict, in the order of the tour (about 30-40 s on 2 CPU cores).
 
     ``key`` seeds the shared feature sweeps; ``None`` uses the keys the tests use.
@@ -345,6 +400,8 @@ def run_all(key: jax.Array | None = None, *, free_compiled: bool = True) -> list
     steps = [lambda: feature_motion_verdict(sweeps), lambda: mup_verdict(sweeps),
              lambda: entk_motion_verdict(sweeps), transfer_verdict, gp_ntk_tie_verdict,
              distillation_verdict, head_probing_verdict, data_scaling_verdict, pntk_verdict]
+    if include_kernel_loses:  # notebook 09's verdicts: 1-2 more minutes, off by default
+        steps += [index_scaling_verdict, kernel_keeps_moving_verdict, pretrained_catch_up_verdict]
     verdicts = []
     for step in steps:
         verdicts.append(step())

@@ -7,9 +7,10 @@ from .convergence import WIDTHS, EntkWidthApp
 from .equivalence import TableApp, ThreeLearnersApp
 from .features import FeatureWidthApp
 from .finetune import FinetuneApp
+from .kernel_loses import KernelLosesApp
 from .transfer import TransferApp
 from .zigzag import ZigzagApp
 
 __all__ = ["EntkWidthApp", "WIDTHS", "ThreeLearnersApp", "TableApp", "FeatureWidthApp",
            "TransferApp", "ZigzagApp", "FinetuneApp",
-           "ScalingApp", "PntkApp", "ActiveApp"]
+           "ScalingApp", "PntkApp", "ActiveApp", "KernelLosesApp"]

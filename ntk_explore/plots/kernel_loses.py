@@ -1,0 +1,173 @@
+"""Figures for "where the kernel loses": data scaling, the kernel through training,
+pretrained kernels, sparse parity and transfer. Each takes computed results (duck-typed:
+see :mod:`ntk_explore.topics.kernel_loses`) and returns a Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import loglog_axes, new_figure
+from .live import FIGURE_DPI, LiveFigure
+
+__all__ = ["LABELS", "scaling_figure", "ScalingLive", "kernel_path_figure", "pretrained_figure",
+           "transfer_loses_figure", "parity_figure"]
+
+LABELS = {
+    "net": "trained net (rich)", "lazy": "trained net (lazy, large alpha)",
+    "entk_init": "eNTK at init", "ntk": "infinite-width NTK", "after": "after-kernel",
+    "pretrained": "eNTK after pretraining", "one_step": "one big step + ridge on readout",
+    "finetune": "fine-tuned net", "linearized_init": "linearized at init",
+    "linearized_pretrained": "linearized at pretrained", "target_only": "target-only net",
+}
+COLORS = {"net": "C3", "lazy": "C1", "entk_init": "C0", "ntk": "C9", "after": "C2",
+          "pretrained": "C4", "one_step": "C5", "finetune": "C3", "linearized_init": "C0",
+          "linearized_pretrained": "C4", "target_only": "C1"}
+
+
+def scaling_figure(curves, learners=None, *, title: str | None = None):
+    """Test error vs n (log-log), seed mean with min-max band, fitted power law per learner.
+
+    ``curves``: ``ns (S,)``, ``errors[name] (seeds, S)``, ``exponent(name)``.
+    """
+    fig, axes = new_figure(1, 1, width=6.4, height=4.4)
+    ax = axes[0, 0]
+    names = list(curves.errors) if learners is None else [n for n in learners if n in curves.errors]
+    ns = np.asarray(curves.ns)
+    for name in names:
+        err = np.asarray(curves.errors[name])
+        e = curves.exponent(name)
+        c = COLORS.get(name, None)
+        ax.fill_between(ns, err.min(0), err.max(0), color=c, alpha=0.15, lw=0)
+        ax.plot(ns, err.mean(0), "o-", color=c, ms=4,
+                label=f"{LABELS.get(name, name)}: {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+    loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2,
+                title=title or "data scaling (exponent of -log error vs log n, 95% interval)")
+    ax.legend(fontsize=9, loc="lower left", framealpha=0.9)
+    return fig
+
+
+class ScalingLive:
+    """:func:`scaling_figure` kept open for an app: every series is drawn once, a frame shows a subset.
+
+    ``ns (S,)``; ``series``: ``{key: (label, color, errors (seeds, S), exponent)}`` (an
+    ``exponent`` has ``slope`` and ``ci95``). Axis limits cover every series, so a frame
+    redraws only the series it shows, the legend and the title over a cached background
+    (:class:`~ntk_explore.plots.live.LiveFigure`).
+    """
+
+    def __init__(self, ns, series: dict, *, dpi: int = FIGURE_DPI):
+        fig, axes = new_figure(1, 1, width=6.4, height=4.4)
+        ax = self.ax = axes[0, 0]
+        ns = np.asarray(ns)
+        self.artists = {}
+        for key, (label, color, err, e) in series.items():
+            err = np.asarray(err)
+            band = ax.fill_between(ns, err.min(0), err.max(0), color=color, alpha=0.15, lw=0)
+            (line,) = ax.plot(ns, err.mean(0), "o-", color=color, ms=4,
+                              label=f"{label}: {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+            self.artists[key] = (band, line)
+        loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2, title=" ")
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())  # frozen: a frame never rescales
+        flat = [a for pair in self.artists.values() for a in pair]
+        self.live = LiveFigure(fig, overlays=flat + [ax.title], dpi=dpi)
+
+    def render(self, keys, title: str) -> bytes:
+        """PNG bytes showing the series ``keys`` (in that order in the legend) under ``title``."""
+        for key, pair in self.artists.items():
+            for a in pair:
+                a.set_visible(key in keys)
+        self.ax.set_title(title, fontsize=10)
+        lines = [self.artists[k][1] for k in keys]
+        legend = self.ax.legend(handles=lines, fontsize=9, loc="lower left", framealpha=0.9)
+        self.live.overlays = [a for k in keys for a in self.artists[k]] + [self.ax.title, legend]
+        return self.live.render()
+
+
+def kernel_path_figure(rich, lazy=None):
+    """Four panels against GD step: training loss, kernel distance S(K0, Kt), kernel velocity,
+    and centred-target alignment with the after-kernel's test error; rich and lazy on the same axes.
+    """
+    fig, axes = new_figure(4, 1, width=3.6, height=3.4)
+    runs = [(rich, "rich", "C3")] + ([(lazy, "lazy", "C1")] if lazy is not None else [])
+    for path, label, c in runs:
+        s = np.maximum(np.asarray(path.steps), 0.5)  # step 0 drawn at 0.5 on the log axis
+        lab = f"{label} (alpha = {path.alpha:g})"
+        axes[0, 0].plot(s, path.loss / path.loss[0], "o-", ms=3, color=c, label=lab)
+        axes[0, 1].plot(s, np.maximum(path.distance, 1e-6), "o-", ms=3, color=c, label=lab)
+        axes[0, 2].plot(s[1:], np.maximum(path.velocity[1:], 1e-12), "o-", ms=3, color=c, label=lab)
+        axes[0, 3].plot(s, path.after_error, "o-", ms=3, color=c, label=f"{label}: after-kernel error")
+        axes[0, 3].plot(s, path.alignment, "s--", ms=3, color=c, alpha=0.6,
+                        label=f"{label}: alignment")
+    at = rich.distance_at_loss_fraction(0.05)
+    if np.isfinite(at):
+        axes[0, 1].axhline(at, color="gray", lw=0.8, ls=":", label="S when loss = 5% of start")
+    loglog_axes(axes[0, 0], "GD step (step 0 drawn at 0.5)", "training loss / initial loss",
+                title="training loss")
+    loglog_axes(axes[0, 1], "GD step", "S(K0, Kt) (dimensionless)", title="kernel distance")
+    loglog_axes(axes[0, 2], "GD step", "S(K(t-1), K(t)) per step", title="kernel velocity")
+    axes[0, 3].set_xscale("log")
+    axes[0, 3].set_xlabel("GD step")
+    axes[0, 3].set_ylabel("test MSE / Var(y); alignment")
+    axes[0, 3].set_title("after-kernel error and alignment", fontsize=10)
+    axes[0, 3].grid(True, alpha=0.3)
+    for ax in axes[0]:
+        ax.legend(fontsize=9, loc="best", framealpha=0.9)
+    return fig
+
+
+def pretrained_figure(exponents: dict, net, highlight: int | None = None):
+    """Exponent of the eNTK after pretraining on ``n_pre`` samples (with 95% intervals) vs
+    ``n_pre``, against the net's exponent band. ``exponents``: ``{n_pre: Exponent}``."""
+    fig, axes = new_figure(1, 1, width=5.6, height=4.0)
+    ax = axes[0, 0]
+    n_pres = np.array(sorted(exponents))
+    slope = np.array([exponents[n].slope for n in n_pres])
+    lo = np.array([exponents[n].ci95[0] for n in n_pres])
+    hi = np.array([exponents[n].ci95[1] for n in n_pres])
+    ax.errorbar(n_pres, slope, yerr=[slope - lo, hi - slope], fmt="o-", color="C4", capsize=3,
+                label="eNTK after pretraining on n_pre samples")
+    ax.axhspan(net.ci95[0], net.ci95[1], color="C3", alpha=0.15,
+               label=f"trained net {net.slope:.2f} [{net.ci95[0]:.2f}, {net.ci95[1]:.2f}]")
+    ax.axhline(net.slope, color="C3", lw=1)
+    if highlight is not None:
+        ax.axvline(highlight, color="gray", lw=1, ls=":", label=f"n_pre = {highlight}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("pretraining samples n_pre")
+    ax.set_ylabel("data-scaling exponent (-d log err / d log n)")
+    ax.set_title("a pretrained kernel does not catch up", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9, loc="lower right", framealpha=0.9)
+    return fig
+
+
+def transfer_loses_figure(result):
+    """Target test error vs target samples ``m`` for every transfer learner (seed mean, min-max band)."""
+    fig, axes = new_figure(1, 1, width=6.0, height=4.2)
+    ax = axes[0, 0]
+    ms = np.asarray(result.ms)
+    for name, err in result.errors.items():
+        c = COLORS.get(name)
+        ax.fill_between(ms, err.min(0), err.max(0), color=c, alpha=0.12, lw=0)
+        ax.plot(ms, err.mean(0), "o-", ms=4, color=c, label=LABELS.get(name, name))
+    loglog_axes(ax, "target samples m", "target test MSE / Var(y)", xbase=2,
+                title=f"transfer: pretrain on {result.g1}(w.x), learn {result.g2}(w.x)")
+    ax.legend(fontsize=9, loc="lower left", framealpha=0.9)
+    return fig
+
+
+def parity_figure(result):
+    """Test accuracy vs n for the trained net and NTK ridge on sparse parity."""
+    fig, axes = new_figure(1, 1, width=5.0, height=3.8)
+    ax = axes[0, 0]
+    for name, acc, c in (("trained net (SGD)", result.net, "C3"), ("NTK ridge", result.ntk, "C9")):
+        ax.plot(result.ns, acc.mean(0), "o-", color=c, label=name)
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":", label="chance")
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(0.4, 1.02)
+    ax.set_xlabel("training samples n")
+    ax.set_ylabel("test accuracy (fraction)")
+    ax.set_title(f"{result.k}-sparse parity on {result.d} bits", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9, loc="center right", framealpha=0.9)
+    return fig

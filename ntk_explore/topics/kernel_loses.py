@@ -1,0 +1,631 @@
+"""Where the kernel loses: tasks on which a trained net beats, and out-scales, its tangent kernels.
+
+The target depends on a few directions of a high-dimensional input
+(:mod:`ntk_explore.core.tasks`): a single-index model ``y = g(w . x)``,
+``x ~ N(0, I_d)``, or a sparse parity. A net that finds ``w`` needs far fewer
+samples than any fixed kernel, which must fit a degree-``p`` function of all ``d``
+coordinates.
+
+Learners, all from one initialisation ``params0`` (every kernel's ridge is chosen
+on the validation set, :func:`ntk_explore.core.kernel_metrics.ridge_on_validation`):
+
+* ``net``: the MLP trained by full-batch GD on the centred output
+  ``f(params, x) - f(params0, x)``, in the **mean-field** scaling (``'mup'`` with
+  base width 1: readout ``~ 1/width``; per-layer rates that make GD on the stored
+  weights equal mean-field GD with learning rate ``lr_mf * width``, see
+  :func:`layer_rates`);
+* ``lazy``: the same net with output scale ``alpha`` (``lr / alpha**2``), the
+  lazy-training control (Chizat, Oyallon and Bach 2019);
+* ``entk_init``: kernel ridge with the eNTK at ``params0``;
+* ``ntk``: kernel ridge with the infinite-width NTK;
+* ``after``: kernel ridge with the after-kernel (eNTK of the trained ``net``);
+* ``pretrained``: kernel ridge with the eNTK after training on ``n_pre`` other samples;
+* ``one_step``: one large GD step on the first layer, then ridge on the readout
+  features (Ba et al. 2022).
+
+Errors are test MSE / Var(y); exponents are slopes of ``-log error`` against
+``log n`` (:func:`ntk_explore.core.kernel_metrics.fit_exponent`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import pathlib
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core import kernel_metrics as km
+from ..core import tasks as tk
+from ..core.kernels import infinite_kernel_fn, mlp_ntk
+from ..core.models import MLP, mlp
+from ..core.training import train
+
+__all__ = [
+    "DEFAULTS", "SIZES", "LEARNERS", "FLOPS_PER_SECOND", "MAX_SECONDS", "net_model", "layer_rates",
+    "check_cost", "train_net", "blocked_kernel", "BLOCK", "centred_predict", "entk_fn", "ntk_fn",
+    "kernel_error",
+    "one_step_params", "readout_kernel_fn", "Curves", "data_scaling", "KernelPath",
+    "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
+    "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
+    "lazy_control_verdict", "kernel_moves_verdict", "pretrained_kernel_verdict",
+    "validate_settings", "alpha_sweep", "snapshot_steps", "TRANSFER_LEARNERS",
+    "BENCHMARK_RESULTS", "benchmark_results", "NOTEBOOK_RUN", "FULL_RUN",
+]
+
+DEFAULTS = dict(d=32, width=256, depth=1, steps=1000, lr=0.5, g="he1_he3", n_val=1000,
+                n_test=1000, lazy_alpha=16.0, n_pre=512, one_step_lr=None)
+SIZES = (64, 128, 256, 512, 1024, 2048)
+LEARNERS = ("net", "lazy", "entk_init", "ntk", "after", "pretrained", "one_step")
+FLOPS_PER_SECOND = 2e10  # GD on 2 busy CPU cores: 1e11 flops (n = 2048, 1000 steps) took 1.6-2.4 s
+MAX_SECONDS = 120.0  # a training run estimated above this raises (the app would hang)
+
+
+# ---------------------------------------------------------------------------
+# the net and its learning rates
+
+
+def net_model(d: int, width: int, depth: int = 1, *, parametrization: str = "mup",
+              alpha: float = 1.0) -> MLP:
+    """The MLP: ``'mup'`` uses base width 1 (mean-field readout ``~ 1/width``), ``'ntk'`` base 64."""
+    base = 1 if parametrization == "mup" else 64
+    return mlp(d, width, depth, parametrization=parametrization, alpha=alpha, base_width=base)
+
+
+def layer_rates(model: MLP) -> list[dict]:
+    """Per-layer rate multipliers (same tree as params).
+
+    For ``'mup'`` (base width 1) the first layer's rate is ``d`` times the others:
+    then GD with ``lr = 1 / sigma_w**2`` on the stored weights equals mean-field
+    GD on ``f = (1/n) sum_j a_j phi(w_j . x)`` with learning rate ``1 x width``
+    (effective readout step ``lr sigma_w**2`` per unit of ``dL/dW``, first layer
+    ``lr sigma_w**2 rho / d``). Other parametrizations use :meth:`MLP.lr_scales`.
+    """
+    scales = model.lr_scales()
+    if model.parametrization.name == "mup":
+        first = float(model.in_dim * model.base_width)
+        scales[0] = {k: v * first for k, v in scales[0].items()}
+    return scales
+
+
+def check_cost(model: MLP, n: int, steps: int, *, max_seconds: float = MAX_SECONDS) -> float:
+    """Estimated seconds of ``steps`` full-batch GD steps on ``n`` points (``6 n P`` flops each).
+
+    Raises:
+      ValueError: above ``max_seconds``, naming width, steps and n.
+    """
+    seconds = 6.0 * n * model.num_params * steps / FLOPS_PER_SECOND
+    if seconds > max_seconds:
+        raise ValueError(
+            f"this run would take about {seconds:.0f} s (width={model.width}, depth={model.depth}, "
+            f"steps={steps}, n={n}); lower width or steps (limit {max_seconds:.0f} s)")
+    return seconds
+
+
+def train_net(model: MLP, params0, x, y, *, lr: float, steps: int, keep_params: bool = False,
+              record_every: int | None = None, rates=None, batch_size: int | None = None,
+              key=None):
+    """GD on the centred output ``f(p, x) - f(params0, x)``; ``x (n, d)``, ``y (n, 1)``.
+
+    Trains ``f`` on ``y + f(params0, x)`` (the same loss and gradients), so the
+    compiled loop is shared by every init. The rate is ``lr / alpha**2``.
+    Returns :class:`ntk_explore.core.training.TrainResult`.
+    """
+    check_cost(model, x.shape[0] if batch_size is None else batch_size, steps)
+    f0 = model.apply(params0, x)
+    rates = layer_rates(model) if rates is None else rates
+    return train(model.apply, params0, x, y + f0, lr=lr / model.alpha**2, steps=steps,
+                 lr_scales=rates, keep_params=keep_params, record_every=record_every,
+                 progress=False, batch_size=batch_size, key=key)
+
+
+def centred_predict(model: MLP, params, params0, x) -> jax.Array:
+    """``f(params, x) - f(params0, x)``: ``x (t, d) -> (t, 1)``."""
+    return model.apply(params, x) - model.apply(params0, x)
+
+
+# ---------------------------------------------------------------------------
+# kernels and ridge on validation
+
+
+def entk_fn(model: MLP, params):
+    """``k(x1, x2) -> (n1, n2)``: the eNTK at ``params`` (one output)."""
+    ntk = mlp_ntk(model)
+    return lambda x1, x2: ntk(x1, x2, params)[:, :, 0, 0]
+
+
+def ntk_fn(model: MLP):
+    """``k(x1, x2) -> (n1, n2)``: the infinite-width NTK."""
+    return _ntk_jit(model)
+
+
+@functools.lru_cache(maxsize=8)
+def _ntk_jit(model: MLP):
+    """One compiled NTK per model (the NNGP is not computed); tiles of one shape compile once."""
+    kfn = infinite_kernel_fn(model)
+    return jax.jit(lambda x1, x2: kfn(x1, x2).ntk)
+
+
+def readout_kernel_fn(model: MLP, params):
+    """``k(x1, x2) = phi(x1) phi(x2)^T + 1``: the kernel of ridge on the last hidden layer (and a bias)."""
+    def k(x1, x2):
+        a, b = model.features(params, x1)[1][-1], model.features(params, x2)[1][-1]
+        return a @ b.T / a.shape[1] + 1.0
+    return k
+
+
+BLOCK = 256  # kernel tiles are BLOCK x BLOCK (bounds memory; one compiled shape per kernel)
+
+
+def _pad_rows(x, block: int):
+    """``x`` padded to a multiple of ``block`` rows with copies of its first row (no zero inputs)."""
+    extra = -x.shape[0] % block
+    return jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]) if extra else x
+
+
+def blocked_kernel(kernel, x1, x2, block: int = BLOCK) -> np.ndarray:
+    """``kernel(x1, x2)`` as a float64 ``(n1, n2)`` array, in ``block x block`` tiles.
+
+    Inputs are padded to whole tiles, so every call has the same shapes and the
+    kernel compiles once for all ``n`` (not once per training-set size).
+    """
+    n1, n2 = x1.shape[0], x2.shape[0]
+    b1, b2 = min(block, n1), min(block, n2)
+    p1, p2 = _pad_rows(x1, b1), _pad_rows(x2, b2)
+    out = np.empty((n1, n2), np.float64)
+    for i in range(0, n1, b1):
+        for j in range(0, n2, b2):
+            tile = np.asarray(kernel(p1[i:i + b1], p2[j:j + b2]), np.float64)
+            out[i:i + b1, j:j + b2] = tile[:min(b1, n1 - i), :min(b2, n2 - j)]
+    return out
+
+
+def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> float:
+    """Ridge (chosen on ``task``'s validation set) with ``kernel`` on the first ``n`` pool points.
+
+    Returns test MSE / Var(y) (``metric='mse'``) or test accuracy (``'accuracy'``).
+    """
+    x, y = task.train_set(n)
+    ev = jnp.concatenate([task.x_val, task.x_test])
+    k_tr, k_ev = blocked_kernel(kernel, x, x), blocked_kernel(kernel, ev, x)
+    v = task.x_val.shape[0]
+    fit = km.ridge_on_validation(k_tr, y, k_ev[:v], task.y_val, k_ev[v:])
+    score = tk.relative_error if metric == "mse" else tk.accuracy
+    return score(fit.predictions[0], task.y_test)
+
+
+def one_step_params(model: MLP, params0, x, y, *, lr: float | None = None):
+    """One GD step on the first layer only (rate ``lr``, default ``width``), readout untouched."""
+    lr = float(model.width) if lr is None else lr
+    rates = jax.tree.map(lambda _: 0.0, model.lr_scales())
+    rates[0] = {k: 1.0 for k in rates[0]}
+    f0 = model.apply(params0, x)
+    return train(model.apply, params0, x, y + f0, lr=lr, steps=1, lr_scales=rates,
+                 progress=False).params
+
+
+# ---------------------------------------------------------------------------
+# data scaling
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """Errors ``errors[name]`` of shape ``(seeds, S)`` at sizes ``ns`` ``(S,)``, and settings."""
+
+    ns: np.ndarray
+    errors: dict
+    settings: dict
+
+    def exponent(self, name: str) -> km.Exponent:
+        return km.fit_exponent(self.ns, self.errors[name])
+
+    def exponents(self) -> dict:
+        return {name: self.exponent(name) for name in self.errors}
+
+    def mean(self, name: str) -> np.ndarray:
+        return self.errors[name].mean(axis=0)
+
+
+def _check_sizes(ns: Sequence[int], n_pre: int) -> np.ndarray:
+    ns = np.asarray(sorted(int(n) for n in ns))
+    if ns.size < 3 or ns[0] < 2:
+        raise ValueError(f"sizes must hold at least 3 sizes >= 2, got {ns.tolist()}")
+    if not (isinstance(n_pre, (int, np.integer)) and 8 <= n_pre <= 8192):
+        raise ValueError(f"n_pre must be an integer in [8, 8192], got {n_pre!r}")
+    return ns
+
+
+def data_scaling(key: jax.Array, sizes: Sequence[int] = SIZES, *, seeds: int = 3,
+                 learners: Sequence[str] = LEARNERS, dtype=jnp.float32, **settings) -> Curves:
+    """Every learner's test error at every size, ``seeds`` inits/tasks (same ``w`` per seed).
+
+    ``settings`` override :data:`DEFAULTS` (``d, width, depth, steps, lr, g, n_val,
+    n_test, lazy_alpha, n_pre, one_step_lr``) plus ``r`` (directions) and
+    ``parametrization`` of the rich net.
+    """
+    s = {**DEFAULTS, "r": 1, "parametrization": "mup", **settings}
+    ns = _check_sizes(sizes, s["n_pre"])
+    bad = set(learners) - set(LEARNERS)
+    if bad:
+        raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
+    errors = {name: np.zeros((seeds, ns.size)) for name in learners}
+    for i, k in enumerate(jax.random.split(key, seeds)):
+        row = _one_seed(k, ns, learners, s, dtype)
+        for name in learners:
+            errors[name][i] = row[name]
+    return Curves(ns, errors, s)
+
+
+def _one_seed(key, ns, learners, s, dtype) -> dict:
+    k_task, k_init = jax.random.split(key)
+    n_max = int(ns[-1])
+    task = tk.index_task(k_task, n_max + s["n_pre"], d=s["d"], r=s["r"], g=s["g"],
+                         n_val=s["n_val"], n_test=s["n_test"], dtype=dtype)
+    model = net_model(s["d"], s["width"], s["depth"], parametrization=s["parametrization"])
+    lazy = net_model(s["d"], s["width"], s["depth"], parametrization=s["parametrization"],
+                     alpha=s["lazy_alpha"])
+    p0 = model.init(k_init, dtype=dtype)
+    out = {name: [] for name in learners}
+    k_init_fn = entk_fn(model, p0) if "entk_init" in learners else None
+    k_inf = ntk_fn(model) if "ntk" in learners else None
+    k_pre = None
+    if "pretrained" in learners:
+        xp, yp = task.x[n_max:], task.y[n_max:]
+        k_pre = entk_fn(model, train_net(model, p0, xp, yp, lr=s["lr"], steps=s["steps"]).params)
+    for n in ns:
+        x, y = task.train_set(int(n))
+        if "net" in learners or "after" in learners:
+            p = train_net(model, p0, x, y, lr=s["lr"], steps=s["steps"]).params
+            if "net" in learners:
+                out["net"].append(tk.relative_error(centred_predict(model, p, p0, task.x_test),
+                                                    task.y_test))
+            if "after" in learners:
+                out["after"].append(kernel_error(entk_fn(model, p), task, int(n)))
+        if "lazy" in learners:
+            p = train_net(lazy, p0, x, y, lr=s["lr"], steps=s["steps"]).params
+            out["lazy"].append(tk.relative_error(centred_predict(lazy, p, p0, task.x_test),
+                                                 task.y_test))
+        for name, kern in (("entk_init", k_init_fn), ("ntk", k_inf), ("pretrained", k_pre)):
+            if name in learners:
+                out[name].append(kernel_error(kern, task, int(n)))
+        if "one_step" in learners:
+            p1 = one_step_params(model, p0, x, y, lr=s["one_step_lr"])
+            out["one_step"].append(kernel_error(readout_kernel_fn(model, p1), task, int(n)))
+    return {name: np.asarray(v) for name, v in out.items()}
+
+
+def pretrained_curves(key: jax.Array, n_pres: Sequence[int], sizes: Sequence[int] = SIZES, *,
+                      seeds: int = 3, dtype=jnp.float32, **settings) -> dict:
+    """``{n_pre: Curves}`` of the pretrained eNTK alone; the same seeds, tasks and inits
+    for every ``n_pre`` (and as :func:`data_scaling` with the same ``key``)."""
+    out = {}
+    for n_pre in n_pres:
+        out[int(n_pre)] = data_scaling(key, sizes, seeds=seeds, learners=("pretrained",),
+                                       dtype=dtype, **{**settings, "n_pre": int(n_pre)})
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the kernel through training
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelPath:
+    """Kernel motion of one net against GD step (all arrays ``(T,)`` at ``steps``).
+
+    ``loss``: training loss; ``distance``: ``S(K0, Kt)``; ``velocity``: ``S(K_{t-1}, K_t)``
+    per step (``velocity[0] = 0``); ``alignment``: centred-target alignment of ``Kt``
+    on the training set; ``after_error``: test error of ridge with ``Kt``.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    distance: np.ndarray
+    velocity: np.ndarray
+    alignment: np.ndarray
+    after_error: np.ndarray
+    alpha: float
+
+    def distance_at_loss_fraction(self, fraction: float = 0.05) -> float:
+        """``S(K0, Kt)`` at the first snapshot whose loss is at most ``fraction`` of the initial."""
+        hit = np.nonzero(self.loss <= fraction * self.loss[0])[0]
+        return float(self.distance[hit[0]]) if hit.size else math.nan
+
+
+def snapshot_steps(steps: int, count: int = 16) -> np.ndarray:
+    """``0`` and about ``count`` log-spaced steps up to ``steps``: ``(T,)`` ints."""
+    pts = np.unique(np.round(np.geomspace(1, steps, count)).astype(int))
+    return np.concatenate([[0], pts])
+
+
+def kernel_path(key: jax.Array, *, n: int = 2048, alpha: float = 1.0, n_kernel: int | None = None,
+                n_after: int | None = None, snapshots: int = 16, dtype=jnp.float32,
+                **settings) -> KernelPath:
+    """Train one net on ``n`` points (``alpha = 1`` rich, large ``alpha`` lazy) and measure its
+    eNTK at ``snapshots`` log-spaced steps (and the first step whose loss is <= 5% of the start).
+
+    Distance, velocity and alignment use the kernel on the first ``n_kernel``
+    training points (default ``min(n, 256)``); the after-kernel error is ridge
+    (validation-chosen) with the snapshot's kernel on the first ``n_after`` training
+    points (default ``min(n, 512)``).
+    """
+    n_kernel = min(n, 256) if n_kernel is None else n_kernel
+    n_after = min(n, 512) if n_after is None else n_after
+    s = {**DEFAULTS, "r": 1, "parametrization": "mup", **settings}
+    for name, value in (("n_kernel", n_kernel), ("n_after", n_after)):
+        if not 2 <= value <= n:
+            raise ValueError(f"{name} must be in [2, n = {n}], got {value}")
+    k_task, k_init = jax.random.split(key)
+    task = tk.index_task(k_task, n, d=s["d"], r=s["r"], g=s["g"], n_val=s["n_val"],
+                         n_test=s["n_test"], dtype=dtype)
+    model = net_model(s["d"], s["width"], s["depth"], parametrization=s["parametrization"],
+                      alpha=alpha)
+    p0 = model.init(k_init, dtype=dtype)
+    x, y = task.train_set(n)
+    res = train_net(model, p0, x, y, lr=s["lr"], steps=s["steps"], keep_params=True, record_every=1)
+    want = set(snapshot_steps(s["steps"], snapshots).tolist())
+    hit = np.nonzero(res.loss <= 0.05 * res.loss[0])[0]
+    if hit.size:
+        want.add(int(res.steps[hit[0]]))
+    idx = sorted(int(np.searchsorted(res.steps, t)) for t in want if t <= res.steps[-1])
+    xk, yk = x[:n_kernel], y[:n_kernel]
+    kernels = [np.asarray(entk_fn(model, res.param_history[i])(xk, xk)) for i in idx]
+    dist = np.array([km.kernel_distance(kernels[0], k) for k in kernels])
+    steps = res.steps[idx]
+    vel = np.concatenate([[0.0], km.kernel_velocity(kernels, steps)])
+    align = np.array([km.target_alignment(k, yk) for k in kernels])
+    after = np.array([kernel_error(entk_fn(model, res.param_history[i]), task, n_after)
+                      for i in idx])
+    return KernelPath(steps, res.loss[idx], dist, vel, align, after, float(alpha))
+
+
+# ---------------------------------------------------------------------------
+# sparse parity
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityResult:
+    """Test accuracies ``net``, ``ntk`` of shape ``(seeds, S)`` at sizes ``ns``."""
+
+    ns: np.ndarray
+    net: np.ndarray
+    ntk: np.ndarray
+    d: int
+    k: int
+
+
+def parity_experiment(key: jax.Array, sizes: Sequence[int] = (1000,), *, d: int = 20, k: int = 3,
+                      width: int = 1000, steps: int = 1000, lr: float = 0.5, batch_size: int = 128,
+                      seeds: int = 1, dtype=jnp.float32) -> ParityResult:
+    """``k``-sparse parity on ``d`` bits: mean-field MLP trained by minibatch SGD vs NTK ridge."""
+    ns = np.asarray(sorted(int(n) for n in sizes))
+    net, ntk = np.zeros((seeds, ns.size)), np.zeros((seeds, ns.size))
+    for i, kk in enumerate(jax.random.split(key, seeds)):
+        k_task, k_init, k_sgd = jax.random.split(kk, 3)
+        task = tk.parity_task(k_task, int(ns[-1]), d=d, k=k, dtype=dtype)
+        model = net_model(d, width, 1)
+        p0 = model.init(k_init, dtype=dtype)
+        for j, n in enumerate(ns):
+            x, y = task.train_set(int(n))
+            bs = min(batch_size, int(n))
+            p = train_net(model, p0, x, y, lr=lr, steps=steps, batch_size=bs, key=k_sgd).params
+            net[i, j] = tk.accuracy(centred_predict(model, p, p0, task.x_test), task.y_test)
+            ntk[i, j] = kernel_error(ntk_fn(model), task, int(n), metric="accuracy")
+    return ParityResult(ns, net, ntk, d, k)
+
+
+# ---------------------------------------------------------------------------
+# transfer with a shared feature
+
+TRANSFER_LEARNERS = ("finetune", "linearized_init", "linearized_pretrained", "target_only", "ntk")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferResult:
+    """Target test error ``errors[name]`` ``(seeds, M)`` at target sizes ``ms`` ``(M,)``."""
+
+    ms: np.ndarray
+    errors: dict
+    g1: str
+    g2: str
+    n_pre: int
+
+    def mean(self, name: str) -> np.ndarray:
+        return self.errors[name].mean(axis=0)
+
+
+def _zero_readout(params):
+    last = {k: jnp.zeros_like(v) for k, v in params[-1].items()}
+    return list(params[:-1]) + [last]
+
+
+def transfer_experiment(key: jax.Array, ms: Sequence[int] = (16, 32, 64, 128, 256), *,
+                        g1: str = "he1_he3", g2: str = "relu", n_pre: int = 2048, seeds: int = 3,
+                        dtype=jnp.float32, **settings) -> TransferResult:
+    """Pretrain on ``g1(w . x)`` (``n_pre`` samples), then learn ``g2(w . x)`` from ``m`` samples.
+
+    Learners: ``finetune`` (pretrained net, fresh zero readout, GD on the centred
+    output), ``linearized_init`` (eNTK ridge at init = the linearized net at init
+    trained to its ridge solution), ``linearized_pretrained`` (eNTK ridge at the
+    pretrained params with the zero readout: ridge on the frozen pretrained
+    features), ``target_only`` (the net from init on the ``m`` samples), ``ntk``.
+
+    Raises:
+      ValueError: ``m`` outside ``[2, 4096]`` or ``n_pre`` outside ``[8, 8192]`` (named).
+    """
+    s = {**DEFAULTS, **settings}
+    ms = np.asarray(sorted(int(m) for m in ms))
+    if ms[0] < 2 or ms[-1] > 4096:
+        raise ValueError(f"every m must be in [2, 4096], got {ms.tolist()}")
+    if not 8 <= n_pre <= 8192:
+        raise ValueError(f"n_pre must be in [8, 8192], got {n_pre!r}")
+    errors = {name: np.zeros((seeds, ms.size)) for name in TRANSFER_LEARNERS}
+    for i, kk in enumerate(jax.random.split(key, seeds)):
+        k_task, k_init = jax.random.split(kk)
+        src = tk.index_task(k_task, n_pre, d=s["d"], g=g1, n_val=8, n_test=8, dtype=dtype)
+        tgt = tk.index_task(k_task, int(ms[-1]), d=s["d"], g=g2, n_val=s["n_val"],
+                            n_test=s["n_test"], dtype=dtype)  # same key: the same w
+        model = net_model(s["d"], s["width"], s["depth"])
+        p0 = model.init(k_init, dtype=dtype)
+        pre = _zero_readout(train_net(model, p0, src.x, src.y, lr=s["lr"], steps=s["steps"]).params)
+        kernels = {"linearized_init": entk_fn(model, p0), "linearized_pretrained": entk_fn(model, pre),
+                   "ntk": ntk_fn(model)}
+        for j, m in enumerate(ms):
+            x, y = tgt.train_set(int(m))
+            for name, kern in kernels.items():
+                errors[name][i, j] = kernel_error(kern, tgt, int(m))
+            for name, start in (("finetune", pre), ("target_only", p0)):
+                p = train_net(model, start, x, y, lr=s["lr"], steps=s["steps"]).params
+                errors[name][i, j] = tk.relative_error(
+                    centred_predict(model, p, start, tgt.x_test), tgt.y_test)
+    return TransferResult(ms, errors, g1, g2, int(n_pre))
+
+
+# ---------------------------------------------------------------------------
+# verdicts (for the tour and the notebook's check cells)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A measured claim: ``status`` is ``'holds'``, ``'does not hold'`` or ``'inconclusive'``.
+
+    ``measured`` with its 95% interval ``ci95``, compared with ``against`` (its interval
+    ``against_ci95``); ``detail`` says what was measured.
+    """
+
+    claim: str
+    measured: float
+    ci95: tuple[float, float]
+    against: float
+    against_ci95: tuple[float, float]
+    status: str
+    detail: str = ""
+
+
+def data_scaling_verdict(curves: Curves, net: str = "net",
+                         kernels: Sequence[str] = ("entk_init", "ntk")) -> Outcome:
+    """The net's exponent interval against the best kernel's (holds: wholly above)."""
+    e = curves.exponents()
+    best = max(kernels, key=lambda k: e[k].slope)
+    status = km.compare_intervals(*e[net].ci95, *e[best].ci95)
+    return Outcome("Trained nets scale better with data than their kernels", e[net].slope,
+                   e[net].ci95, e[best].slope, e[best].ci95, status,
+                   f"exponent net {e[net].slope:.2f} [{e[net].ci95[0]:.2f}, {e[net].ci95[1]:.2f}] vs "
+                   f"{best} {e[best].slope:.2f} [{e[best].ci95[0]:.2f}, {e[best].ci95[1]:.2f}], "
+                   f"n = {curves.ns[0]}..{curves.ns[-1]}, {curves.errors[net].shape[0]} seeds")
+
+
+def lazy_control_verdict(curves: Curves, tolerance: float = 0.15) -> Outcome:
+    """The lazy net's exponent within ``tolerance`` of the NTK's (holds), else does not hold;
+    inconclusive when the interval of the difference straddles the tolerance."""
+    lz, nt = curves.exponent("lazy"), curves.exponent("ntk")
+    diff = abs(lz.slope - nt.slope)
+    lo = max(0.0, max(lz.ci95[0] - nt.ci95[1], nt.ci95[0] - lz.ci95[1]))
+    status = ("holds" if diff <= tolerance else
+              "does not hold" if lo > tolerance else "inconclusive")
+    return Outcome("The lazy control behaves like the NTK", lz.slope, lz.ci95, nt.slope, nt.ci95,
+                   status, f"|exponent lazy - exponent NTK| = {diff:.3f} (tolerance {tolerance})")
+
+
+def kernel_moves_verdict(rich: KernelPath, lazy: KernelPath | None = None,
+                         fraction: float = 0.05, ratio: float = 0.85) -> Outcome:
+    """The eNTK keeps moving after the loss has fallen to ``fraction`` of its start: holds when
+    ``S`` at that step is at most ``ratio`` of its final value (and the lazy net's final
+    ``S <= 0.01``); inconclusive when the loss never got there."""
+    at, final = rich.distance_at_loss_fraction(fraction), float(rich.distance[-1])
+    lazy_final = float(lazy.distance[-1]) if lazy is not None else 0.0
+    if not math.isfinite(at):
+        status = "inconclusive"
+    else:
+        status = "holds" if at <= ratio * final and lazy_final <= 0.01 else "does not hold"
+    return Outcome("The eNTK keeps evolving through most of training", at / final if final else math.nan,
+                   (at, at), ratio, (ratio, ratio), status,
+                   f"S(K0, Kt) {at:.3f} when the loss reached {fraction:.0%} of its start, "
+                   f"{final:.3f} at the end; lazy net's final S {lazy_final:.4f}")
+
+
+def pretrained_kernel_verdict(pre: Curves, net: Curves) -> Outcome:
+    """The pretrained eNTK's exponent interval wholly below the net's: holds."""
+    p, e = pre.exponent("pretrained"), net.exponent("net")
+    status = km.compare_intervals(*e.ci95, *p.ci95)
+    return Outcome("An eNTK pretrained on a few samples does not catch up with the net",
+                   p.slope, p.ci95, e.slope, e.ci95, status,
+                   f"pretrained eNTK (n_pre = {pre.settings['n_pre']}) {p.slope:.2f} "
+                   f"[{p.ci95[0]:.2f}, {p.ci95[1]:.2f}] vs net {e.slope:.2f} "
+                   f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+
+
+# ---------------------------------------------------------------------------
+# the app's checks and sweeps
+
+
+def validate_settings(*, d: int = 32, r: int = 1, n_pre: int = 512, width: int = 256,
+                      depth: int = 1, steps: int = 1000, n_max: int = 2048,
+                      alpha: float = 1.0, parametrization: str = "mup") -> float:
+    """Check a setting before running it; returns the estimated seconds of its largest GD run.
+
+    Raises:
+      ValueError: ``r > d``, ``n_pre`` outside ``[8, 8192]``, a bad model, or a run
+        estimated above :data:`MAX_SECONDS` (the message names the argument).
+    """
+    if not (isinstance(r, (int, np.integer)) and 1 <= r <= d):
+        raise ValueError(f"r (the number of directions) must be in [1, d = {d}], got r = {r}")
+    if not (isinstance(n_pre, (int, np.integer)) and 8 <= n_pre <= 8192):
+        raise ValueError(f"n_pre must be an integer in [8, 8192], got {n_pre!r}")
+    model = net_model(d, width, depth, parametrization=parametrization, alpha=alpha)
+    return check_cost(model, max(n_max, n_pre), steps)
+
+
+def alpha_sweep(key: jax.Array, alphas: Sequence[float], sizes: Sequence[int] = SIZES, *,
+                seeds: int = 2, dtype=jnp.float32, **settings) -> dict:
+    """``{alpha: Curves}`` with the trained net at output scale ``alpha`` (under ``'lazy'``;
+    ``alpha = 1`` is the rich net) and, once, the two fixed kernels under ``alphas[0]``.
+    Same tasks and inits (``key``) for every ``alpha``."""
+    out = {}
+    for i, a in enumerate(alphas):
+        learners = ("lazy", "entk_init", "ntk") if i == 0 else ("lazy",)
+        out[float(a)] = data_scaling(key, sizes, seeds=seeds, learners=learners, dtype=dtype,
+                                     **{**settings, "lazy_alpha": float(a)})
+    return out
+
+
+# ---------------------------------------------------------------------------
+# notebook 09's two scales, and the benchmark's saved numbers
+
+NOTEBOOK_RUN = dict(sizes=(128, 256, 512, 1024, 2048), seeds=2, width=128, n_val=500, n_test=500,
+                    path_n=1024, path_snapshots=10,
+                    n_pres=(128, 512), parity_n=1000, parity_width=256, transfer_ms=(16, 64, 256),
+                    transfer_seeds=1, transfer_n_pre=512)
+"""What notebook 09 computes by default (under a minute on 2 cores)."""
+FULL_RUN = dict(sizes=SIZES, seeds=3, width=256, n_val=1000, n_test=1000, path_n=2048,
+                path_snapshots=16, n_pres=(128, 256, 512),
+                parity_n=1000, parity_width=1000, transfer_ms=(16, 32, 64, 128, 256),
+                transfer_seeds=3, transfer_n_pre=2048)
+"""The benchmark's settings (``benchmarks/bench_kernel_loses.py``; about 7 minutes on 2 busy cores)."""
+
+BENCHMARK_RESULTS = (pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+                     / "kernel_loses.txt")
+
+
+def benchmark_results(path=BENCHMARK_RESULTS) -> tuple[str, dict]:
+    """The saved benchmark run: ``(header, {key: float})`` from its first line and ``key=value`` lines.
+
+    Returns ``("", {})`` when the file is absent (an installed package without the repository).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return "", {}
+    lines = path.read_text().splitlines()
+    values = {}
+    for line in lines:
+        k, sep, v = line.partition("=")
+        if sep and k.isidentifier():
+            try:
+                values[k] = float(v)
+            except ValueError:
+                pass
+    return (lines[0].lstrip("# ") if lines else ""), values

@@ -1,0 +1,164 @@
+"""Notebook 09's app: the trained net against its kernels on a single-index task.
+
+Everything a slider can show is computed once, at construction, over the slider grid
+(:func:`~ntk_explore.topics.kernel_loses.data_scaling` for the rich net, the lazy control
+and the kernels, :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for ``n_pre``),
+so a move is a lookup and a redraw. The "check a setting" box validates a new setting with
+:func:`~ntk_explore.topics.kernel_loses.validate_settings` and shows its message (or
+its estimated cost) instead of starting a run that would hang or plot NaNs.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import jax
+import jax.numpy as jnp
+from IPython.display import display
+
+from ..core import kernel_metrics as km
+from ..plots import kernel_loses as plots
+from ..topics import kernel_loses as kl
+from ._display import show_png
+
+__all__ = ["KernelLosesApp"]
+
+_STYLE = {"description_width": "initial"}
+
+
+class _Merged:
+    """Curves of several sweeps on the same sizes, as one object the figure functions read."""
+
+    def __init__(self, ns, errors):
+        self.ns, self.errors = ns, errors
+
+    def exponent(self, name):
+        return km.fit_exponent(self.ns, self.errors[name])
+
+
+class KernelLosesApp:
+    """Sliders: output scale ``alpha`` (1 = the rich net, ``lazy_alpha`` = the lazy control) and
+    pretraining samples ``n_pre``; learner check boxes (redraw only). Attributes after each
+    update: ``curves`` (what the figure shows), ``exponents`` (learner -> Exponent),
+    ``figure_png``; ``message`` after :meth:`check`.
+
+    Args:
+      curves: a :func:`~ntk_explore.topics.kernel_loses.data_scaling` result holding
+        ``net``, ``lazy``, ``entk_init``, ``ntk`` and ``pretrained`` (computed here when ``None``).
+      pretrained: ``{n_pre: Curves}`` from
+        :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for the other slider
+        values (computed here for ``n_pres`` when ``None``).
+      key, sizes, seeds, n_pres, settings: what to compute when ``curves`` is ``None``.
+    """
+
+    def __init__(self, curves=None, pretrained=None, *, key=None,
+                 sizes=(128, 256, 512, 1024, 2048), seeds=2, n_pres=(128, 512),
+                 dtype=jnp.float32, **settings):
+        key = jax.random.key(0) if key is None else key
+        n_pres = tuple(int(n) for n in n_pres)
+        if curves is None:
+            kl.validate_settings(n_max=max(sizes), n_pre=n_pres[-1],
+                                 **{k: v for k, v in settings.items()
+                                    if k in ("d", "r", "width", "depth", "steps")})
+            curves = kl.data_scaling(key, sizes, seeds=seeds, dtype=dtype,
+                                     learners=("net", "lazy", "entk_init", "ntk", "pretrained"),
+                                     **{**settings, "n_pre": n_pres[-1]})
+        if pretrained is None:
+            pretrained = kl.pretrained_curves(key, [n for n in n_pres if n != curves.settings["n_pre"]],
+                                              curves.ns, seeds=curves.errors["net"].shape[0],
+                                              dtype=dtype, **settings)
+        self.base = curves
+        self.pre = {**pretrained, int(curves.settings["n_pre"]): curves}
+        self.ns = curves.ns
+        self.alphas = {1.0: "net", float(curves.settings["lazy_alpha"]): "lazy"}
+        self.alpha = W.SelectionSlider(options=list(self.alphas), value=1.0,
+                                       description="output scale alpha (1 = rich)",
+                                       continuous_update=False, style=_STYLE)
+        self.n_pre = W.SelectionSlider(options=sorted(self.pre), value=int(curves.settings["n_pre"]),
+                                       description="pretraining samples n_pre",
+                                       continuous_update=False, style=_STYLE)
+        self.show = {name: W.Checkbox(value=True, description=plots.LABELS[name], indent=False)
+                     for name in ("net", "entk_init", "ntk", "pretrained")}
+        self.check_r = W.BoundedIntText(value=1, min=-10**6, max=10**6, description="r", style=_STYLE)
+        self.check_n_pre = W.BoundedIntText(value=512, min=-10**9, max=10**9, description="n_pre",
+                                            style=_STYLE)
+        self.check_width = W.BoundedIntText(value=256, min=1, max=10**7, description="width",
+                                            style=_STYLE)
+        self.check_steps = W.BoundedIntText(value=1000, min=1, max=10**8, description="steps",
+                                            style=_STYLE)
+        self.check_button = W.Button(description="check this setting")
+        self.check_out = W.HTML()
+        self.readout, self.out = W.HTML(), W.Output()
+        self.check_button.on_click(lambda _b: self.check())
+        for w in (self.alpha, self.n_pre, *self.show.values()):
+            w.observe(lambda _change: self.update(), names="value")
+        self.message = ""
+        self._live = plots.ScalingLive(self.ns, self._series())  # every curve drawn once
+        self._pngs = {}  # rendered frame per (alpha, n_pre, learners shown)
+        self.update()
+
+    def _series(self) -> dict:
+        """Every curve a frame can show: ``{key: (label, color, errors, exponent)}``."""
+        out = {}
+        for name, errors in (("net", self.base.errors["net"]), ("lazy", self.base.errors["lazy"]),
+                             ("entk_init", self.base.errors["entk_init"]),
+                             ("ntk", self.base.errors["ntk"])):
+            out[name] = (plots.LABELS[name], plots.COLORS[name], errors,
+                         km.fit_exponent(self.ns, errors))
+        for n_pre, c in sorted(self.pre.items()):
+            errors = c.errors["pretrained"]
+            out[f"pretrained:{n_pre}"] = (f"{plots.LABELS['pretrained']} (n_pre = {n_pre})",
+                                          plots.COLORS["pretrained"], errors,
+                                          km.fit_exponent(self.ns, errors))
+        return out
+
+    def current(self) -> _Merged:
+        """The curves the sliders select: net at ``alpha`` (as ``'net'``), kernels, pretrained."""
+        base = self.base
+        errors = {"net": base.errors[self.alphas[self.alpha.value]],
+                  "entk_init": base.errors["entk_init"], "ntk": base.errors["ntk"],
+                  "pretrained": self.pre[self.n_pre.value].errors["pretrained"]}
+        return _Merged(self.ns, {k: v for k, v in errors.items() if self.show[k].value})
+
+    def _frame_keys(self) -> tuple:
+        keys = {"net": self.alphas[self.alpha.value], "entk_init": "entk_init", "ntk": "ntk",
+                "pretrained": f"pretrained:{self.n_pre.value}"}
+        return tuple(keys[k] for k in self.curves.errors)
+
+    def update(self):
+        self.curves = self.current()
+        if not self.curves.errors:
+            self.readout.value = "<b>tick at least one learner</b>"
+            return
+        self.exponents = {k: self.curves.exponent(k) for k in self.curves.errors}
+        rows = ", ".join(f"{plots.LABELS[k]} {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+                         for k, e in self.exponents.items())
+        self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>, n_pre = "
+                              f"<b>{self.n_pre.value}</b>; exponents (95%): {rows}")
+        keys = self._frame_keys()
+        png = self._pngs.get(keys)
+        if png is None:  # only the shown curves, legend and title are redrawn (LiveFigure)
+            png = self._pngs[keys] = self._live.render(
+                keys, f"net at alpha = {self.alpha.value:g} against its kernels "
+                "(ridge chosen on validation data)")
+        self.figure_png = show_png(self.out, png)
+
+    def check(self) -> str:
+        """Validate the "check a setting" box; shows and returns the message."""
+        try:
+            secs = kl.validate_settings(r=int(self.check_r.value), n_pre=int(self.check_n_pre.value),
+                                        width=int(self.check_width.value),
+                                        steps=int(self.check_steps.value), n_max=int(self.ns[-1]))
+            self.message = f"ok: the largest GD run would take about {secs:.1f} s"
+        except ValueError as err:
+            self.message = f"cannot run this setting: {err}"
+        self.check_out.value = f"<span>{self.message}</span>"
+        return self.message
+
+    def widget(self) -> W.Widget:
+        checks = W.HBox([self.check_r, self.check_n_pre, self.check_width, self.check_steps,
+                         self.check_button])
+        return W.VBox([W.HBox([self.alpha, self.n_pre]), W.HBox(list(self.show.values())),
+                       self.readout, self.out, checks, self.check_out])
+
+    def _ipython_display_(self):
+        display(self.widget())
