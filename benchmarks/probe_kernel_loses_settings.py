@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_explore.core import kernel_metrics as km
+from ntk_explore.core import metrics as km
 from ntk_explore.core import tasks as tk
 from ntk_explore.topics import kernel_loses as kl
 
@@ -85,7 +85,7 @@ def main(argv):
     t0 = time.time()
     apply, hist, loss = train_variant(variant, k_init, x, y)
     p_last, p_first = hist[-1], hist[0]
-    err = tk.relative_error(apply(p_last, task.x_test) - apply(p_first, task.x_test), task.y_test)
+    err = km.unexplained_variance(apply(p_last, task.x_test) - apply(p_first, task.x_test), task.y_test)
     print(f"{variant}: trained in {time.time() - t0:.1f} s; final loss/loss0 {loss[-1] / loss[0]:.4f}; "
           f"test MSE/Var(y) {float(err):.3f}")
     hit = np.nonzero(loss <= 0.05 * loss[0])[0]

@@ -28,8 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["LINKS", "link", "IndexTask", "index_task", "parity_task", "relative_error",
-           "accuracy"]
+__all__ = ["LINKS", "link", "IndexTask", "index_task", "parity_task"]
 
 _RELU_MEAN = 1.0 / math.sqrt(2.0 * math.pi)
 _RELU_STD = math.sqrt(0.5 - 1.0 / (2.0 * math.pi))
@@ -121,17 +120,3 @@ def parity_task(key: jax.Array, n_pool: int, *, d: int = 20, k: int = 3, n_val: 
     y = jnp.prod(x[:, :k], axis=1, keepdims=True)
     a, b = n_pool, n_pool + n_val
     return IndexTask(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], None, "parity")
-
-
-def relative_error(pred, y) -> float:
-    """Test MSE / Var(y) for ``pred`` and ``y`` of the same shape ``(t, 1)`` or ``(t,)``."""
-    pred, y = np.asarray(pred, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
-    if pred.shape != y.shape:
-        raise ValueError(f"pred and y must have the same size, got {pred.shape} and {y.shape}")
-    return float(np.mean((pred - y) ** 2) / np.var(y))
-
-
-def accuracy(pred, y) -> float:
-    """Fraction of signs that agree (parity labels are +-1); shapes as :func:`relative_error`."""
-    pred, y = np.asarray(pred, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
-    return float(np.mean(np.sign(pred) == np.sign(y)))

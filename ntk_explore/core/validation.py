@@ -403,7 +403,8 @@ def _check_one(name, value, ann: str, bound: dict) -> None:
         check_model("model", value)
     elif name in _PARAM_NAMES and isinstance(bound.get("model"), _mlp_type()) and \
             name != "bparams":
-        check_params_match(bound["model"], value, name)
+        # trained parameters (``params1``) may be a diverged run's NaN: the callee reports it
+        check_params_match(bound["model"], value, name, finite=name != "params1")
     elif name in _X_NAMES:
         model = bound.get("model")
         dim = model.in_dim if isinstance(model, _mlp_type()) and name != "x_tilde" else None

@@ -144,10 +144,10 @@ def _change_arrays(model: MLP, params0, params1, x):
 
 
 @V.checked
-def measure_change(model: MLP, params0, params1, x: jax.Array, loss: float = float("nan")
-                   ) -> ChangeStats:
+def measure_change(model: MLP, params0, params1, x: jax.Array, loss=float("nan")) -> ChangeStats:
     """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
-    (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64)."""
+    (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64).
+    ``loss`` is the run's final training loss, kept as given (NaN for a diverged run)."""
     model.check_input(x)
     arrays, a0, a1 = jax.device_get(_change_arrays(model, params0, params1, x))
     return ChangeStats(

@@ -7,7 +7,7 @@ samples than any fixed kernel, which must fit a degree-``p`` function of all ``d
 coordinates.
 
 Learners, all from one initialisation ``params0`` (every kernel's ridge is chosen
-on the validation set, :func:`ntk_explore.core.kernel_metrics.ridge_on_validation`):
+on the validation set, :func:`ntk_explore.core.metrics.ridge_on_validation`):
 
 * ``net``: the MLP trained by full-batch GD on the centred output
   ``f(params, x) - f(params0, x)``, in the **mean-field** scaling (``'mup'`` with
@@ -24,7 +24,7 @@ on the validation set, :func:`ntk_explore.core.kernel_metrics.ridge_on_validatio
   features (Ba et al. 2022).
 
 Errors are test MSE / Var(y); exponents are slopes of ``-log error`` against
-``log n`` (:func:`ntk_explore.core.kernel_metrics.fit_exponent`).
+``log n`` (:func:`ntk_explore.core.metrics.fit_exponent`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core import kernel_metrics as km
+from ..core import metrics as km
 from ..core import tasks as tk
 from ..core.kernels import infinite_kernel_fn, mlp_ntk
 from ..core.models import MLP, mlp
@@ -194,7 +194,7 @@ def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> 
     k_tr, k_ev = blocked_kernel(kernel, x, x), blocked_kernel(kernel, ev, x)
     v = task.x_val.shape[0]
     fit = km.ridge_on_validation(k_tr, y, k_ev[:v], task.y_val, k_ev[v:])
-    score = tk.relative_error if metric == "mse" else tk.accuracy
+    score = km.unexplained_variance if metric == "mse" else km.sign_accuracy
     return score(fit.predictions[0], task.y_test)
 
 
@@ -281,13 +281,13 @@ def _one_seed(key, ns, learners, s, dtype) -> dict:
         if "net" in learners or "after" in learners:
             p = train_net(model, p0, x, y, lr=s["lr"], steps=s["steps"]).params
             if "net" in learners:
-                out["net"].append(tk.relative_error(centred_predict(model, p, p0, task.x_test),
+                out["net"].append(km.unexplained_variance(centred_predict(model, p, p0, task.x_test),
                                                     task.y_test))
             if "after" in learners:
                 out["after"].append(kernel_error(entk_fn(model, p), task, int(n)))
         if "lazy" in learners:
             p = train_net(lazy, p0, x, y, lr=s["lr"], steps=s["steps"]).params
-            out["lazy"].append(tk.relative_error(centred_predict(lazy, p, p0, task.x_test),
+            out["lazy"].append(km.unexplained_variance(centred_predict(lazy, p, p0, task.x_test),
                                                  task.y_test))
         for name, kern in (("entk_init", k_init_fn), ("ntk", k_inf), ("pretrained", k_pre)):
             if name in learners:
@@ -413,7 +413,7 @@ def parity_experiment(key: jax.Array, sizes: Sequence[int] = (1000,), *, d: int 
             x, y = task.train_set(int(n))
             bs = min(batch_size, int(n))
             p = train_net(model, p0, x, y, lr=lr, steps=steps, batch_size=bs, key=k_sgd).params
-            net[i, j] = tk.accuracy(centred_predict(model, p, p0, task.x_test), task.y_test)
+            net[i, j] = km.sign_accuracy(centred_predict(model, p, p0, task.x_test), task.y_test)
             ntk[i, j] = kernel_error(ntk_fn(model), task, int(n), metric="accuracy")
     return ParityResult(ns, net, ntk, d, k)
 
@@ -480,7 +480,7 @@ def transfer_experiment(key: jax.Array, ms: Sequence[int] = (16, 32, 64, 128, 25
                 errors[name][i, j] = kernel_error(kern, tgt, int(m))
             for name, start in (("finetune", pre), ("target_only", p0)):
                 p = train_net(model, start, x, y, lr=s["lr"], steps=s["steps"]).params
-                errors[name][i, j] = tk.relative_error(
+                errors[name][i, j] = km.unexplained_variance(
                     centred_predict(model, p, start, tgt.x_test), tgt.y_test)
     return TransferResult(ms, errors, g1, g2, int(n_pre))
 

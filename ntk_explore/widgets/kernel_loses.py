@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from IPython.display import display
 
-from ..core import kernel_metrics as km
+from ..core import metrics as km
 from ..plots import kernel_loses as plots
 from ..topics import kernel_loses as kl
 from ._display import show_png
