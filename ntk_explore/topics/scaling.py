@@ -46,7 +46,7 @@ __all__ = [
     "data_scaling", "check_sizes", "check_learners", "infinite_ntk", "train_centered",
     "init_params", "kernel_predict", "regress",
     "centered_apply", "test_loss", "log_sizes", "LEARNERS", "entk_init_curve",
-    "matfree_kernel_predict", "MATFREE_FROM",
+    "entk_init_loss", "matfree_predict", "matfree_kernel_predict", "MATFREE_FROM",
 ]
 
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
@@ -243,25 +243,35 @@ def entk_init_curve(task: Task, ns: Sequence[int], *, key: jax.Array, width: int
     """
     ns = check_sizes(ns, task.x.shape[0])
     check_learners(("entk_init",), kernel)
-    if route not in ("auto", "dense", "matfree"):
-        raise ValueError(f"unknown route {route!r}; choose 'auto', 'dense' or 'matfree'")
     model = mlp(task.x.shape[1], width, depth, task.y.shape[1], parametrization=parametrization)
     p0 = init_from_draw(model, key)
-    losses = []
-    for n in ns:
-        x, y = task.x[: int(n)], task.y[: int(n)]
-        if route == "dense" or (route == "auto" and n < MATFREE_FROM):
-            pred = kernel_predict(model, p0, x, y, task.x_test, kernel=kernel, ridge=ridge)
-        else:
-            pred = _matfree_predict(model, p0, x, y, task.x_test, x64, kernel=kernel,
-                                    ridge=ridge, rank=rank, tol=tol, progress=progress)
-        losses.append(test_loss(pred, task.y_test))
+    losses = [entk_init_loss(model, p0, task, int(n), kernel=kernel, ridge=ridge, route=route,
+                             rank=rank, tol=tol, x64=x64, progress=progress) for n in ns]
     return ScalingCurves(task.name, ns, {"entk_init": np.asarray(losses, np.float64)},
                          width, 0, 0, kernel)
 
 
-def _matfree_predict(model: MLP, params, x, y, x_test, x64: bool, **kwargs) -> np.ndarray:
-    """:func:`matfree_kernel_predict`, in float64 when ``x64`` (params cast too)."""
+def entk_init_loss(model: MLP, params, task: Task, n: int, *, kernel: str = "pntk",
+                   ridge: float = 1e-3, route: str = "auto", rank: int = 1000,
+                   tol: float = 1e-6, x64: bool = True, progress: bool = False) -> float:
+    """Test loss of kernel regression with ``model``'s tangent kernel at ``params`` on the
+    first ``n`` pool points of ``task``: one point of :func:`entk_init_curve` (see there
+    for ``route``, ``rank``, ``tol``, ``x64``)."""
+    if route not in ("auto", "dense", "matfree"):
+        raise ValueError(f"unknown route {route!r}; choose 'auto', 'dense' or 'matfree'")
+    x, y = task.x[:n], task.y[:n]
+    if route == "dense" or (route == "auto" and n < MATFREE_FROM):
+        pred = kernel_predict(model, params, x, y, task.x_test, kernel=kernel, ridge=ridge)
+    else:
+        pred = matfree_predict(model, params, x, y, task.x_test, x64=x64, kernel=kernel,
+                               ridge=ridge, rank=rank, tol=tol, progress=progress)
+    return test_loss(pred, task.y_test)
+
+
+def matfree_predict(model: MLP, params, x, y, x_test, *, x64: bool = True,
+                    **kwargs) -> np.ndarray:
+    """:func:`matfree_kernel_predict` (``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` ->
+    ``(T, k)``), run in float64 (params cast too) when ``x64``; ``kwargs`` go there."""
     if not x64:
         return matfree_kernel_predict(model, params, x, y, x_test, **kwargs)
     with jax.enable_x64(True):
