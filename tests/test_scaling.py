@@ -278,3 +278,14 @@ def test_entk_init_curve_matches_data_scaling_and_checks_route():
     # the teacher pool grows without changing its test set or its first points
     big = scaling.teacher_task(n_pool=256)
     assert np.array_equal(big.x_test, task.x_test) and np.array_equal(big.x[:64], task.x)
+
+
+def test_extend_curve_app_is_off_until_clicked():
+    from ntk_explore.widgets.beyond import ExtendCurveApp
+
+    app = ExtendCurveApp(n_max=96, width=32, seconds=1)
+    assert app.curves is None and "n = 96" in app.button.description
+    app.button.click()
+    ref = scaling.entk_init_curve(app.task, app.ns, key=jax.random.key(0), width=32)
+    assert app.curves.losses["entk_init"] == pytest.approx(ref.losses["entk_init"], rel=1e-12)
+    assert app.exponent.alpha == app.curves.exponent("entk_init").alpha

@@ -20,7 +20,7 @@ from ..topics import active, pntk_study, scaling
 from ._app import App
 from ._display import show_figure as _show
 
-__all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
+__all__ = ["ScalingApp", "ExtendCurveApp", "PntkApp", "ActiveApp"]
 
 _STYLE = {"description_width": "initial"}
 
@@ -74,6 +74,44 @@ class ScalingApp(App):
             f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
             for name, e in self.exponents.items())
         self.figure = plots.scaling_figure(self.curves)
+        self.png = _show(self.out, self.figure)
+
+
+class ExtendCurveApp(App):
+    """A button, off until clicked, that extends the eNTK-at-init curve to ``n_max``.
+
+    The sizes are ``log_sizes(32, n_max, 10)`` on ``teacher_task(n_pool=n_max)``;
+    from :data:`~ntk_explore.topics.scaling.MATFREE_FROM` on, the kernel regression
+    runs matrix-free (:func:`~ntk_explore.topics.scaling.entk_init_curve`).
+    ``seconds`` is the label's time estimate. Attributes after a click: ``curves``,
+    ``exponent``, ``figure`` (all ``None`` before).
+    """
+
+    def __init__(self, *, n_max=16384, width=256, seconds=20, key=None):
+        self.ns = scaling.log_sizes(32, n_max, 10)
+        self.task = scaling.teacher_task(n_pool=n_max)
+        self.width, self.key = width, jax.random.key(0) if key is None else key
+        self.button = W.Button(
+            description=f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)",
+            layout=W.Layout(width="auto"))
+        self.button.on_click(lambda _b: self.update())
+        self._wire([])
+        self.curves = self.exponent = self.figure = None
+        self.readout.value = "not computed yet: click the button"
+
+    def rows(self):
+        return [W.HBox([self.button])]
+
+    def update(self):
+        self.readout.value = f"computing n = {self.ns.tolist()} ..."
+        self.curves = self._cached((), lambda: scaling.entk_init_curve(
+            self.task, self.ns, key=self.key, width=self.width))
+        e = self.exponent = self.curves.exponent("entk_init")
+        loss = self.curves.losses["entk_init"]
+        self.readout.value = (f"eNTK at init, n = {self.ns[0]}..{self.ns[-1]:,}: alpha "
+                              f"<b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]; test "
+                              f"loss at n = {self.ns[-1]:,}: {loss[-1]:.4f}")
+        self.figure = plots.extended_scaling_figure(self.curves, scaling.MATFREE_FROM)
         self.png = _show(self.out, self.figure)
 
 
