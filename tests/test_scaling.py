@@ -280,12 +280,14 @@ def test_entk_init_curve_matches_data_scaling_and_checks_route():
     assert np.array_equal(big.x_test, task.x_test) and np.array_equal(big.x[:64], task.x)
 
 
-def test_extend_curve_app_is_off_until_clicked():
+def test_extend_curve_app_is_off_until_switched_on():
     from ntk_explore.widgets.beyond import ExtendCurveApp
 
     app = ExtendCurveApp(n_max=96, width=32, seconds=1)
-    assert app.curves is None and "n = 96" in app.button.description
-    app.button.click()
+    assert app.curves is None and not app.button.value and "n = 96" in app.button.description
+    app.button.value = True
     ref = scaling.entk_init_curve(app.task, app.ns, key=jax.random.key(0), width=32)
     assert app.curves.losses["entk_init"] == pytest.approx(ref.losses["entk_init"], rel=1e-12)
     assert app.exponent.alpha == app.curves.exponent("entk_init").alpha
+    app.button.value = False
+    assert app.curves is None and app.figure is None

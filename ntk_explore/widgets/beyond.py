@@ -78,31 +78,32 @@ class ScalingApp(App):
 
 
 class ExtendCurveApp(App):
-    """A button, off until clicked, that extends the eNTK-at-init curve to ``n_max``.
+    """A toggle button, off by default, that extends the eNTK-at-init curve to ``n_max``.
 
     The sizes are ``log_sizes(32, n_max, 10)`` on ``teacher_task(n_pool=n_max)``;
     from :data:`~ntk_explore.topics.scaling.MATFREE_FROM` on, the kernel regression
     runs matrix-free (:func:`~ntk_explore.topics.scaling.entk_init_curve`).
-    ``seconds`` is the label's time estimate. Attributes after a click: ``curves``,
-    ``exponent``, ``figure`` (all ``None`` before).
+    ``seconds`` is the label's time estimate. Switching it on computes (once; cached)
+    and shows the curve; off hides it. Attributes while on: ``curves``, ``exponent``,
+    ``figure`` (all ``None`` while off).
     """
 
     def __init__(self, *, n_max=16384, width=256, seconds=20, key=None):
         self.ns = scaling.log_sizes(32, n_max, 10)
         self.task = scaling.teacher_task(n_pool=n_max)
         self.width, self.key = width, jax.random.key(0) if key is None else key
-        self.button = W.Button(
-            description=f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)",
-            layout=W.Layout(width="auto"))
-        self.button.on_click(lambda _b: self.update())
-        self._wire([])
-        self.curves = self.exponent = self.figure = None
-        self.readout.value = "not computed yet: click the button"
-
-    def rows(self):
-        return [W.HBox([self.button])]
+        self.button = W.ToggleButton(
+            value=False, layout=W.Layout(width="auto"),
+            description=f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)")
+        self._wire([self.button])
+        self.update()
 
     def update(self):
+        if not self.button.value:
+            self.curves = self.exponent = self.figure = None
+            self.readout.value = "off: switch the button on to compute"
+            self.out.clear_output()
+            return
         self.readout.value = f"computing n = {self.ns.tolist()} ..."
         self.curves = self._cached((), lambda: scaling.entk_init_curve(
             self.task, self.ns, key=self.key, width=self.width))
