@@ -14,6 +14,12 @@ Everything is measured in this one run (CPU unless JAX finds an accelerator):
 
 Ends with ``exponent_net=``, ``exponent_entk_init=``, ``exponent_ntk=`` (digits)
 and ``pntk_slope=`` (init) lines.
+
+``--matfree-n-max N`` runs only the eNTK-at-init curve on the teacher task
+(``teacher_task(n_pool=N)``) at 10 log-spaced n from 32 to N, matrix-free from
+n = 2048 (:func:`ntk_explore.topics.scaling.entk_init_curve`, float64 CG, ridge
+1e-3 of the mean diagonal), and ends with ``matfree_n_max=``,
+``exponent_entk_init_matfree=`` (with its 95% interval) and ``matfree_time_s=``.
 """
 
 from __future__ import annotations
@@ -122,12 +128,45 @@ def time_lookahead(task):
           f"{t_full / t_rank1:.1f}")
 
 
+def matfree_part(n_max: int, width: int) -> None:
+    ns = scaling.log_sizes(32, n_max, 10)
+    task = scaling.teacher_task(n_pool=n_max)
+    print(f"eNTK at init, teacher task, width {width}, ridge 1e-3 (relative), matrix-free from "
+          f"n = {scaling.MATFREE_FROM} (float64 CG, rel. residual 1e-6)")
+    model = mlp(task.x.shape[1], width, 1, 1)
+    p0 = scaling.init_params(model, jax.random.key(0))  # the init entk_init_curve uses
+    t0 = time.perf_counter()
+    losses, seconds = [], []
+    for n in ns:
+        t1 = time.perf_counter()
+        losses.append(scaling.entk_init_loss(model, p0, task, int(n)))
+        seconds.append(time.perf_counter() - t1)
+        print(f"  n = {n:6d}  test loss {losses[-1]:.6f}  ("
+              f"{'matrix-free' if n >= scaling.MATFREE_FROM else 'dense'}, {seconds[-1]:.1f} s)",
+              flush=True)
+    total = time.perf_counter() - t0
+    losses = np.asarray(losses)
+    e = scaling.exponent(ns, losses)
+    print(f"  all n: alpha {e.alpha:.3f} [{e.ci95[0]:.3f}, {e.ci95[1]:.3f}]")
+    big = ns >= 1024
+    e_big = scaling.exponent(ns[big], losses[big])
+    print(f"  n >= 1024 only: alpha {e_big.alpha:.3f} [{e_big.ci95[0]:.3f}, {e_big.ci95[1]:.3f}]")
+    print(f"total {total:.0f} s on {jax.devices()[0].platform}")
+    print(f"matfree_n_max={int(ns[-1])}")
+    print(f"exponent_entk_init_matfree={e.alpha:.4f} ci95=[{e.ci95[0]:.4f}, {e.ci95[1]:.4f}]")
+    print(f"matfree_time_s={seconds[-1]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--matfree-n-max", type=int, default=0,
+                        help="only the eNTK-at-init curve up to this n, matrix-free (see doc)")
     args = parser.parse_args()
+    if args.matfree_n_max:
+        return matfree_part(args.matfree_n_max, args.width)
     t0 = time.perf_counter()
     ex = scaling_part(args)
     slope = pntk_part()

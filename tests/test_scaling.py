@@ -264,3 +264,41 @@ def test_explorer_precompile_changes_nothing():
                                learners=("net", "entk_init"))
     for name in ("net", "entk_init"):
         assert np.allclose(got.losses[name], ref.losses[name], rtol=1e-9)
+
+
+@pytest.mark.parametrize("kernel,ridge", [("pntk", 1e-3), ("pntk", 0.0), ("entk", 1e-3)])
+def test_entk_init_curve_matfree_equals_dense(kernel, ridge):
+    # The large-n (matrix-free CG) route against the dense (n, n) solve, float64.
+    task = scaling.digits_task() if kernel == "entk" else scaling.teacher_task(n_pool=64)
+    ns = [8, 12, 16] if kernel == "entk" else [16, 32, 64]
+    kw = dict(key=jax.random.key(3), width=64, kernel=kernel, ridge=ridge)
+    dense = scaling.entk_init_curve(task, ns, route="dense", **kw)
+    free = scaling.entk_init_curve(task, ns, route="matfree", tol=1e-12, rank=8, **kw)
+    assert free.losses["entk_init"] == pytest.approx(dense.losses["entk_init"], rel=1e-6)
+    assert np.all(np.isfinite(dense.losses["entk_init"]))
+
+
+def test_entk_init_curve_matches_data_scaling_and_checks_route():
+    task = scaling.teacher_task(n_pool=64)
+    kw = dict(key=jax.random.key(0), width=64, ridge=1e-3)
+    ref = scaling.data_scaling(task, [16, 32, 64], learners=("entk_init",), **kw)
+    got = scaling.entk_init_curve(task, [16, 32, 64], **kw)  # 'auto': dense at these n
+    assert got.losses["entk_init"] == pytest.approx(ref.losses["entk_init"], rel=1e-10)
+    with pytest.raises(ValueError, match="route"):
+        scaling.entk_init_curve(task, [16, 32, 64], route="sparse", **kw)
+    # the teacher pool grows without changing its test set or its first points
+    big = scaling.teacher_task(n_pool=256)
+    assert np.array_equal(big.x_test, task.x_test) and np.array_equal(big.x[:64], task.x)
+
+
+def test_extend_curve_app_is_off_until_switched_on():
+    from ntk_explore.widgets.beyond import ExtendCurveApp
+
+    app = ExtendCurveApp(n_max=96, width=32, seconds=1)
+    assert app.curves is None and not app.button.value and "n = 96" in app.button.description
+    app.button.value = True
+    ref = scaling.entk_init_curve(app.task, app.ns, key=jax.random.key(0), width=32)
+    assert app.curves.losses["entk_init"] == pytest.approx(ref.losses["entk_init"], rel=1e-12)
+    assert app.exponent.alpha == app.curves.exponent("entk_init").alpha
+    app.button.value = False
+    assert app.curves is None and app.figure is None

@@ -49,6 +49,18 @@ def scaling_figure(*curves_list):
     return fig
 
 
+def extended_scaling_figure(curves, matfree_from: int, *, ridge: float = 1e-3):
+    """One log-log panel: ``curves`` with the sizes from ``matfree_from`` on shaded (the
+    matrix-free route's; no ``n x n`` kernel was formed there)."""
+    fig, axes = new_figure(ncols=1, width=5.6, height=4.0)
+    ax = axes[0, 0]
+    ax.axvspan(matfree_from / 1.2, curves.ns[-1] * 1.2, color="0.9", zorder=0,
+               label=f"matrix-free CG (n >= {matfree_from:,})")
+    scaling_axes(ax, curves)
+    ax.set_title(f"{curves.task}: eNTK at init, width {curves.width}, ridge {ridge:g} (relative)")
+    return fig
+
+
 def gap_axes(ax, sweeps, labels):
     """Relative pNTK/eNTK gap vs width for several sweeps, with fitted slopes."""
     for i, (sweep, label) in enumerate(zip(sweeps, labels)):

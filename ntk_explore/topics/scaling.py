@@ -37,6 +37,7 @@ import numpy as np
 from ..core import validation as V
 from ..core.datasets import Task, digits_task, teacher_task
 from ..core.kernels import flatten_blocks, infinite_kernel_fn, mlp_ntk, mlp_pntk, regress
+from ..core.matfree import matfree_kernel_predict
 from ..core.metrics import Exponent, exponent, test_loss
 from ..core.models import MLP, apply_jit, init_from_draw, mlp
 from ..core.training import gd_checkpoints
@@ -45,7 +46,8 @@ __all__ = [
     "Task", "digits_task", "teacher_task", "Exponent", "exponent", "ScalingCurves",
     "data_scaling", "check_sizes", "check_learners", "infinite_ntk", "train_centered",
     "init_params", "kernel_predict", "regress",
-    "centered_apply", "test_loss", "log_sizes", "LEARNERS",
+    "centered_apply", "test_loss", "log_sizes", "LEARNERS", "entk_init_curve",
+    "entk_init_loss", "matfree_predict", "matfree_kernel_predict", "MATFREE_FROM",
 ]
 
 LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
@@ -211,3 +213,74 @@ def infinite_ntk(model: MLP, x1, x2) -> jax.Array:
 def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:
     """``num`` distinct integers log-spaced from ``lo`` to ``hi``: ``(<= num,)``."""
     return np.unique(np.round(np.geomspace(lo, hi, num)).astype(int))
+
+
+MATFREE_FROM = 2048  # n from which entk_init_curve's 'auto' route goes matrix-free
+
+
+def entk_init_curve(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 256,
+                    depth: int = 1, parametrization: str = "ntk", kernel: str = "pntk",
+                    ridge: float = 1e-3, route: str = "auto", rank: int = 1000,
+                    tol: float = 1e-6, x64: bool = True,
+                    progress: bool = False) -> ScalingCurves:
+    """Test loss vs ``n`` of the eNTK-at-init learner, past the kernel matrix's memory.
+
+    The ``entk_init`` learner of :func:`data_scaling` (same model, same init from
+    ``key``, same relative ``ridge``) at sizes ``ns`` up to the task's pool size;
+    ``route='dense'`` uses :func:`kernel_predict` (the ``(n, n)`` kernel),
+    ``'matfree'`` :func:`~ntk_explore.core.matfree.matfree_kernel_predict`
+    (conjugate gradients on Jacobian products, ``O(n P)`` time per iteration and no
+    ``n x n`` matrix; Nystrom preconditioner of ``rank`` columns, relative
+    residual ``tol``), ``'auto'`` dense below :data:`MATFREE_FROM` and matrix-free
+    from there. With ``x64`` (default) the matrix-free solves run in float64 inside
+    ``jax.enable_x64`` (the rest of the session keeps its precision): in float32 CG's
+    true residual stalls near ``1e-3`` at ``n = 16,384`` (measured).
+    For ``n`` beyond ``load_digits`` use ``teacher_task(n_pool=n_max)``: its test set
+    and first pool points do not depend on ``n_pool``.
+
+    ``ridge`` must be > 0 once ``n k`` exceeds the parameter count (the kernel is
+    then singular and the ridgeless solve has no interpolant; see
+    :mod:`ntk_explore.core.matfree`); the default ``1e-3`` is relative to the
+    kernel's mean diagonal, as in :func:`regress`.
+
+    Returns:
+      :class:`ScalingCurves` with only ``losses['entk_init']`` ``(len(ns),)``
+      (``steps=0``, ``n_pre=0``).
+    """
+    ns = check_sizes(ns, task.x.shape[0])
+    check_learners(("entk_init",), kernel)
+    model = mlp(task.x.shape[1], width, depth, task.y.shape[1], parametrization=parametrization)
+    p0 = init_from_draw(model, key)
+    losses = [entk_init_loss(model, p0, task, int(n), kernel=kernel, ridge=ridge, route=route,
+                             rank=rank, tol=tol, x64=x64, progress=progress) for n in ns]
+    return ScalingCurves(task.name, ns, {"entk_init": np.asarray(losses, np.float64)},
+                         width, 0, 0, kernel)
+
+
+def entk_init_loss(model: MLP, params, task: Task, n: int, *, kernel: str = "pntk",
+                   ridge: float = 1e-3, route: str = "auto", rank: int = 1000,
+                   tol: float = 1e-6, x64: bool = True, progress: bool = False) -> float:
+    """Test loss of kernel regression with ``model``'s tangent kernel at ``params`` on the
+    first ``n`` pool points of ``task``: one point of :func:`entk_init_curve` (see there
+    for ``route``, ``rank``, ``tol``, ``x64``)."""
+    if route not in ("auto", "dense", "matfree"):
+        raise ValueError(f"unknown route {route!r}; choose 'auto', 'dense' or 'matfree'")
+    x, y = task.x[:n], task.y[:n]
+    if route == "dense" or (route == "auto" and n < MATFREE_FROM):
+        pred = kernel_predict(model, params, x, y, task.x_test, kernel=kernel, ridge=ridge)
+    else:
+        pred = matfree_predict(model, params, x, y, task.x_test, x64=x64, kernel=kernel,
+                               ridge=ridge, rank=rank, tol=tol, progress=progress)
+    return test_loss(pred, task.y_test)
+
+
+def matfree_predict(model: MLP, params, x, y, x_test, *, x64: bool = True,
+                    **kwargs) -> np.ndarray:
+    """:func:`matfree_kernel_predict` (``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` ->
+    ``(T, k)``), run in float64 (params cast too) when ``x64``; ``kwargs`` go there."""
+    if not x64:
+        return matfree_kernel_predict(model, params, x, y, x_test, **kwargs)
+    with jax.enable_x64(True):
+        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+        f64 = [np.asarray(a, np.float64) for a in (x, y, x_test)]
+        return matfree_kernel_predict(model, p64, *f64, **kwargs)

@@ -21,7 +21,7 @@ from ..topics import active, pntk_study, scaling
 from ._app import App
 from ._display import show_figure as _show
 
-__all__ = ["ScalingApp", "PntkApp", "ActiveApp"]
+__all__ = ["ScalingApp", "ExtendCurveApp", "PntkApp", "ActiveApp"]
 
 _STYLE = {"description_width": "initial"}
 
@@ -79,6 +79,52 @@ class ScalingApp(App):
             f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
             for name, e in self.exponents.items())
         self.figure = plots.scaling_figure(self.curves)
+        self.png = _show(self.out, self.figure)
+
+
+class ExtendCurveApp(App):
+    """A toggle button, off by default, that extends the eNTK-at-init curve to ``n_max``.
+
+    The sizes are ``log_sizes(32, n_max, 10)`` on ``task`` (default
+    ``teacher_task(n_pool=n_max)``; any :class:`~ntk_explore.topics.scaling.Task` with a
+    pool of at least ``n_max`` points); ``width``, ``parametrization`` and ``ridge`` go to
+    the one-hidden-layer MLP and the regression; from
+    :data:`~ntk_explore.topics.scaling.MATFREE_FROM` on, the kernel regression runs
+    matrix-free (:func:`~ntk_explore.topics.scaling.entk_init_curve`).
+    ``seconds`` is the label's time estimate. Switching it on computes (once; cached)
+    and shows the curve; off hides it. Attributes while on: ``curves``, ``exponent``,
+    ``figure`` (all ``None`` while off).
+    """
+
+    def __init__(self, task=None, *, n_max=16384, width=256, parametrization="ntk", ridge=1e-3,
+                 seconds=20, key=None):
+        self.ns = scaling.log_sizes(32, n_max, 10)
+        self.task = scaling.teacher_task(n_pool=n_max) if task is None else task
+        self.width, self.key = width, jax.random.key(0) if key is None else key
+        self.parametrization, self.ridge = parametrization, ridge
+        self.button = W.ToggleButton(
+            value=False, layout=W.Layout(width="auto"),
+            description=f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)")
+        self._wire([self.button])
+        self.update()
+
+    def update(self):
+        if not self.button.value:
+            self.curves = self.exponent = self.figure = None
+            self.readout.value = "off: switch the button on to compute"
+            self.out.clear_output()
+            return
+        self.readout.value = f"computing n = {self.ns.tolist()} ..."
+        self.curves = self._cached((), lambda: scaling.entk_init_curve(
+            self.task, self.ns, key=self.key, width=self.width,
+            parametrization=self.parametrization, ridge=self.ridge))
+        e = self.exponent = self.curves.exponent("entk_init")
+        loss = self.curves.losses["entk_init"]
+        self.readout.value = (f"eNTK at init, n = {self.ns[0]}..{self.ns[-1]:,}: alpha "
+                              f"<b>{e.alpha:.2f}</b> [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]; test "
+                              f"loss at n = {self.ns[-1]:,}: {loss[-1]:.4f}")
+        self.figure = plots.extended_scaling_figure(self.curves, scaling.MATFREE_FROM,
+                                                    ridge=self.ridge)
         self.png = _show(self.out, self.figure)
 
 
