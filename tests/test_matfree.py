@@ -114,6 +114,20 @@ def test_non_convergence_is_an_error(key):
     assert not quiet.converged and quiet.rel_residual > 1e-12
 
 
+def test_breakdown_stops_at_once_with_an_error():
+    """A residual that turns NaN (float32 breakdown) ends the solve at once, named as such."""
+    calls = []
+
+    def matvec(v):  # an operator that breaks down on its third product
+        calls.append(1)
+        return v * (jnp.nan if len(calls) >= 3 else 2.0 + jnp.arange(v.shape[1])[None, :, None])
+
+    b = jnp.ones((1, 5, 1))  # (m, n, q)
+    with pytest.raises(matfree.ConvergenceError, match="broke down") as info:
+        matfree.cg_solve(matvec, b, tol=1e-12, maxiter=500)
+    assert info.value.result.iterations < 5  # not 500 iterations of NaN
+
+
 def test_bad_input(key):
     model, params, x, x_test, y = _setup(key, 3)
     with pytest.raises(ValueError, match="y_train"):

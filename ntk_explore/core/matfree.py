@@ -451,14 +451,14 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(residual=f"{rec:.2e}", restarts=restarts)
-            if rec <= target:
+            if rec <= target or not math.isfinite(rec):
                 break
             z = precond(r)
             rz_new = _dot(r, z)
             p, rz = _cg_direction(z, p, rz_new, rz), rz_new
         r = b - a_mv(x)  # the true residual
         previous, rel = rel, float(np.max(_norms(r) / bnorm))
-        if rel <= tol or it >= maxiter:
+        if rel <= tol or it >= maxiter or not math.isfinite(rel):
             break
         # the recursive residual drifted below the true one: restart from x, unless the
         # true residual stopped falling (the floor of this precision)
@@ -470,6 +470,11 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
         bar.close()
     dt = time.perf_counter() - t0
     res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, dt, dt)
+    if raise_on_failure and not math.isfinite(rel):
+        raise ConvergenceError(
+            f"CG broke down after {it} iterations: the residual became NaN or inf (the "
+            f"preconditioned system is numerically singular in {x.dtype}); use float64, a "
+            f"smaller Nystrom rank or a larger ridge", res)
     if raise_on_failure and not res.converged:
         raise ConvergenceError(
             f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
