@@ -32,7 +32,7 @@ VENV = Path(os.environ.get("NTK_EXPLORE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 INPUTS = ["dev.py", "binder/overrides.json", "pyproject.toml", "requirements.txt",
-          "requirements-dev.txt", "requirements-nodeps.txt"]
+          "requirements-dev.txt", "requirements-docs.txt", "requirements-nodeps.txt"]
 
 
 def _run(*cmd, **kw) -> int:
