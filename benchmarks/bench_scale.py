@@ -60,9 +60,10 @@ def _point(args) -> dict:
     res = matfree.mlp_matfree_regression(
         model, params, x, y, x_test, kernel="pntk", ridge=ridge, rank=args.rank,
         key=keys[4], tol=args.tol, maxiter=args.maxiter, chunk_size=args.chunk,
-        progress=args.progress, raise_on_failure=False)
+        progress=args.progress, raise_on_failure=False, refine=args.refine and not args.x64)
     out = dict(n=n, k=k, P=model.num_params, time_s=time.perf_counter() - t_total,
                cg_s=res.cg_seconds, iterations=res.iterations, restarts=res.restarts,
+               products=res.products, refine_s=res.refine_seconds,
                rel_residual=res.rel_residual, converged=res.converged,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                cpu_s=sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
@@ -82,12 +83,13 @@ def _iteration_ratio(model, params, x, y, chunk) -> dict:
     import jax.numpy as jnp
 
     from ntk_explore.core import matfree
+    from ntk_explore.core.kernels import pntk_projection
 
     op = matfree.tangent_operator(model.apply, params, x, kernel="pntk", chunk_size=chunk,
                                   lr_scales=model.lr_scales())
     v = jnp.ones((1, x.shape[0], 1), x.dtype)
 
-    f = matfree._pntk_apply(model.apply, model.out_dim, "sum")  # noqa: SLF001
+    f = pntk_projection(model.apply, "sum", model.out_dim)
     vjp = jax.jit(lambda p, xb, vb: jax.vjp(lambda q: f(q, xb), p)[1](vb)[0])
     jvp = jax.jit(lambda p, xb, t: jax.jvp(lambda q: f(q, xb), (p,), (t,))[1])
     blocks = [x[i:i + chunk] for i in range(0, x.shape[0], chunk)]
@@ -119,6 +121,8 @@ def _run_point(n, k, args, extra=()) -> dict:
            "--ridge-rel", str(args.ridge_rel), "--tol", str(args.tol),
            "--maxiter", str(args.maxiter), "--chunk", str(args.chunk),
            "--n-test", str(args.n_test), "--seed", str(args.seed), *extra]
+    if not args.refine:
+        cmd.append("--no-refine")
     if args.progress:
         cmd.append("--progress")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
@@ -190,6 +194,9 @@ def main() -> None:
                         help="n of the float64 comparison with the dense route (rank n/4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--no-refine", dest="refine", action="store_false",
+                        help="plain float32 CG (default: float64 iterative refinement of "
+                             "float32 CG; residuals are then float64 ones)")
     parser.add_argument("--point", type=int, nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dense-check", action="store_true", help=argparse.SUPPRESS)
@@ -200,7 +207,7 @@ def main() -> None:
         print(_sharded_check(args))
         return
     if args.point:
-        if args.x64:
+        if args.x64 or args.refine:  # refine: float32 CG, float64 residuals
             import jax
 
             jax.config.update("jax_enable_x64", True)
@@ -212,7 +219,9 @@ def main() -> None:
     ns = [n for n in map(int, args.ns.split(",")) if n <= args.n_max]
     print(f"device: {ne.device_summary()}; d={args.dim}, width={args.width}, "
           f"depth={args.depth}, rank={args.rank}, ridge={args.ridge_rel:g}*trace/n, "
-          f"tol={args.tol:g}, float32; load average {os.getloadavg()[0]:.1f} on "
+          f"tol={args.tol:g}, float32 CG"
+          f"{' with float64 refinement' if args.refine else ''}; "
+          f"load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores at start")
     print(f"{'n':>7} {'k':>3} {'P':>8} {'time_s':>8} {'cpu_s':>7} {'rss_mb':>7} {'iters':>5} "
           f"{'restarts':>8} {'rel_res':>9} {'dense_eNTK_GiB':>14} {'dense_pNTK_GiB':>14}")
@@ -235,11 +244,12 @@ def main() -> None:
     print(f"float64 at n={n_dense}: {check['iterations']} iterations, matrix-free vs dense "
           f"kernel_regression rel. difference {check['vs_dense_rel']:.2e}")
     top = rows[ns[-1], 1]
-    # one CG iteration: the CG loop's time over its matvecs (iterations, plus one true
-    # residual per restart and one at the end)
-    t_iter = top["cg_s"] / (top["iterations"] + top["restarts"] + 1)
+    # one CG iteration: the CG loop's time, less the float64 refinement products, over
+    # its float32 products (iterations plus true residuals)
+    t_iter = (top["cg_s"] - top["refine_s"]) / top["products"]
     print(f"at n={ns[-1]}: one CG iteration {t_iter:.2f} s (of which the cached matvec "
-          f"{top['matvec_s']:.2f} s), one plain JVP + VJP {top['jvp_vjp_s']:.2f} s")
+          f"{top['matvec_s']:.2f} s), one plain JVP + VJP {top['jvp_vjp_s']:.2f} s; "
+          f"float64 refinement products {top['refine_s']:.1f} s in all")
     sharded = _sharded_rel(args)
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other work shares the cores)")
     print(f"matfree_n_max={ns[-1]}")

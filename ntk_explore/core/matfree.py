@@ -85,6 +85,9 @@ class MatfreeResult(NamedTuple):
     converged: ``rel_residual <= tol``.
     seconds: wall time of the whole call (set-up, preconditioner, CG, prediction).
     cg_seconds: wall time of the CG iterations alone (true residuals included).
+    products: products with the operator in CG (iterations plus true residuals).
+    refine_seconds: wall time of the higher-precision products of ``refine``
+      (included in ``cg_seconds``; 0 without refinement).
     """
 
     predictions: jax.Array | None
@@ -95,6 +98,8 @@ class MatfreeResult(NamedTuple):
     converged: bool
     seconds: float
     cg_seconds: float
+    products: int = 0
+    refine_seconds: float = 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -144,16 +149,39 @@ class TangentOperator:
     right-hand sides are handled at once.
     """
 
-    def __init__(self, fn, params, x, scales, chunk_size: int, sharding=None):
+    def __init__(self, fn, params, x, scales, chunk_size: int, sharding=None,
+                 cache: bool = True):
         self.fn, self.params, self.scales, self.sharding = fn, params, scales, sharding
-        self.x, self.n = x, int(x.shape[0])
+        self.x, self.n, self.cache = x, int(x.shape[0]), bool(cache)
         self._set_chunk(chunk_size)
         self.blocks = [self._put(_pad_to(x[i:i + self.chunk], self.chunk))
                        for i in range(0, self.n, self.chunk)]
-        self.pullbacks = [_linearize_jit(fn, params, b) for b in self.blocks]
+        self._cached = [self._linearize(b) for b in self.blocks] if self.cache else None
         out = jax.eval_shape(fn, params, self.blocks[0])
         self.q, self.dtype = int(out.shape[-1]), out.dtype
         self._like = jnp.zeros((self.chunk, self.q), self.dtype)
+
+    def _linearize(self, block):
+        return _linearize_jit(self.fn, self.params, block)
+
+    def _linearizations(self):
+        """Per block, the cached linearisation, or (``cache=False``) a fresh one."""
+        if self._cached is not None:
+            return self._cached
+        return (self._linearize(b) for b in self.blocks)
+
+    def promoted(self, dtype=None) -> "TangentOperator":
+        """The same kernel in ``dtype`` (default float64), without a cache.
+
+        Every product recomputes each block's forward pass, so memory stays
+        ``O(chunk_size * P)``; used by :func:`cg_solve`'s ``refine`` for the
+        true residual. Needs ``jax.config.update('jax_enable_x64', True)`` for
+        float64.
+        """
+        dtype = _check_x64(dtype)
+        cast = _caster(dtype)
+        return TangentOperator(self.fn, cast(self.params), cast(self.x), cast(self.scales),
+                               self.chunk, self.sharding, cache=False)
 
     def _set_chunk(self, chunk_size: int):
         self.chunk = int(min(chunk_size, self.n))
@@ -178,14 +206,14 @@ class TangentOperator:
     def rmatvec(self, v):
         """``diag(r) J^T v``: ``v`` ``(m, n, q)`` -> params tree with leading ``m``."""
         g = None
-        for pb, vb in zip(self.pullbacks, self._blocks_of(v)):
+        for pb, vb in zip(self._linearizations(), self._blocks_of(v)):
             gb = _pull(pb, vb)
             g = gb if g is None else jax.tree.map(jnp.add, g, gb)
         return _scaled_lead(g, self.scales)
 
     def push(self, t):
         """``J t`` on the training inputs: params tree with leading ``m`` -> ``(m, n, q)``."""
-        outs = [_push(pb, self._like, t) for pb in self.pullbacks]
+        outs = [_push(pb, self._like, t) for pb in self._linearizations()]
         return jnp.concatenate(outs, axis=1)[:, :self.n]
 
     def matvec(self, v):
@@ -197,7 +225,7 @@ class TangentOperator:
         outs = []
         for i in range(0, x_new.shape[0], self.chunk):
             block = self._put(_pad_to(x_new[i:i + self.chunk], self.chunk))
-            outs.append(_push(_linearize_jit(self.fn, self.params, block), self._like, t))
+            outs.append(_push(self._linearize(block), self._like, t))
         return jnp.concatenate(outs, axis=1)[:, :x_new.shape[0]]
 
     def columns(self, idx, batch: int = 8):
@@ -212,6 +240,23 @@ class TangentOperator:
             cols.append(self.push(rows))  # (b, n, q)
         c = jnp.concatenate(cols)  # (r q, n, q)
         return c.reshape(r, self.q, self.n, self.q).transpose(2, 3, 0, 1)
+
+
+def _check_x64(dtype):
+    dtype = jnp.dtype(jnp.float64 if dtype is None else dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise RuntimeError("float64 needs jax.config.update('jax_enable_x64', True) before "
+                           "float64 arrays are made")
+    return dtype
+
+
+def _caster(dtype):
+    def cast(tree):
+        if tree is None:
+            return None
+        return jax.tree.map(lambda a: jnp.asarray(a, dtype) if jnp.issubdtype(
+            jnp.result_type(a), jnp.floating) else a, tree)
+    return cast
 
 
 def _scaled_lead(tree, scales):
@@ -400,7 +445,8 @@ def _norms(a):
 def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
              maxiter: int | None = None, preconditioner: Nystrom | None = None,
              max_restarts: int = 20, progress: bool = False,
-             raise_on_failure: bool = True) -> MatfreeResult:
+             raise_on_failure: bool = True, refine: Callable | None = None,
+             inner_tol: float = 1e-3, inner_dtype=None) -> MatfreeResult:
     """Solve ``(A + ridge I) x = b`` for symmetric PSD ``A`` by preconditioned CG.
 
     Args:
@@ -415,15 +461,86 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
         CG stops early when a restart did not lower the true residual.
       progress: show a tqdm bar with the residual.
       raise_on_failure: raise :class:`ConvergenceError` if ``tol`` is not met.
+      refine: mixed-precision iterative refinement. ``refine`` is the same ``A``
+        in a higher precision (e.g. ``op.promoted().matvec``, float64) and ``b``
+        is given in that precision. The solution and the true residual
+        ``b - (A + ridge I) x`` are kept in that precision; each correction
+        ``d`` with ``(A + ridge I) d = r`` is a CG solve in ``matvec``'s
+        precision ``inner_dtype`` (default: the preconditioner's, else float32) to
+        ``max(inner_tol, tol / (2 ||r|| / ||b||))``. This reaches residuals below
+        the floor of float32 CG (about ``eps_32 ||A|| ||x|| / ||b||``) at the cost
+        of one ``refine`` product per correction. ``restarts`` then counts the
+        corrections after the first.
+      inner_tol: the smallest relative residual asked of one correction.
+      inner_dtype: the dtype ``matvec`` works in (only with ``refine``).
 
     Returns:
-      :class:`MatfreeResult` with ``predictions=None`` and ``coefficients`` ``(m, n, q)``.
+      :class:`MatfreeResult` with ``predictions=None`` and ``coefficients`` ``(m, n, q)``
+      (in ``refine``'s precision when given).
     """
     t0 = time.perf_counter()
     if not ridge >= 0:
         raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    if not 0 < inner_tol < 1:
+        raise ValueError(f"inner_tol must be in (0, 1), got {inner_tol!r}")
     size = int(np.prod(b.shape[1:]))
     maxiter = int(maxiter) if maxiter is not None else max(200, int(10 * math.sqrt(size)))
+    bar = _progress_bar(progress, maxiter)
+    bnorm = _norms(b)
+    bnorm = np.where(bnorm > 0, bnorm, 1.0)
+    refine_s = 0.0
+    if refine is None:
+        x, it, restarts, rel = _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner,
+                                   max_restarts, bar, 0)
+        products = it + restarts + 1
+    else:
+        low = (jnp.dtype(inner_dtype) if inner_dtype is not None else
+               preconditioner.w.dtype if preconditioner is not None else jnp.dtype(jnp.float32))
+        ridge_hi = jnp.asarray(ridge, b.dtype)
+        x = jnp.zeros_like(b)
+        it, restarts, rel, r, products = 0, -1, 1.0, b, 0
+        while it < maxiter and restarts < max_restarts:
+            target = max(inner_tol, 0.5 * tol / rel)
+            rlow = jnp.asarray(r, low)
+            before = it
+            d, it, inner_restarts, _ = _cg(matvec, rlow, _norms(rlow), ridge, target, maxiter,
+                                           preconditioner, max_restarts, bar, it, rel)
+            products += it - before + inner_restarts + 1
+            x = x + jnp.asarray(d, b.dtype)
+            restarts += 1
+            t_hi = time.perf_counter()
+            r = b - (refine(x) + ridge_hi * x)
+            previous, rel = rel, float(np.max(_norms(r) / bnorm))
+            refine_s += time.perf_counter() - t_hi
+            if bar is not None:
+                bar.set_postfix(residual=f"{rel:.2e}", corrections=restarts + 1)
+            if rel <= tol or not math.isfinite(rel) or rel > 0.5 * previous:
+                break
+        restarts = max(restarts, 0)
+    if bar is not None:
+        bar.close()
+    dt = time.perf_counter() - t0
+    res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, dt, dt, products, refine_s)
+    if raise_on_failure and not math.isfinite(rel):
+        raise ConvergenceError(
+            f"CG broke down after {it} iterations: the residual became NaN or inf (the "
+            f"preconditioned system is numerically singular in {x.dtype}); use float64, a "
+            f"smaller Nystrom rank or a larger ridge", res)
+    if raise_on_failure and not res.converged:
+        raise ConvergenceError(
+            f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
+            f"{it} iterations ({restarts} restarts, maxiter {maxiter}); raise the ridge, "
+            f"use a Nystrom preconditioner (rank=...), float64, refine=True, or more "
+            f"iterations", res)
+    return res
+
+
+def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar, it,
+        scale: float = 1.0):
+    """Restarted preconditioned CG from ``x = 0`` until the true relative residual
+    ``<= tol`` or ``maxiter`` total iterations (``it`` done before). The progress bar
+    shows residuals times ``scale`` (relative to the outer system's right-hand side).
+    Returns ``(x, it, restarts, rel)``."""
     ridge_b = jnp.asarray(ridge, b.dtype)
 
     def a_mv(v):
@@ -433,12 +550,10 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
         return r if preconditioner is None else _apply_nystrom(preconditioner.U,
                                                                preconditioner.w, r)
 
-    bnorm = _norms(b)
     bnorm = np.where(bnorm > 0, bnorm, 1.0)
     x = jnp.zeros_like(b)
     r = b
-    bar = _progress_bar(progress, maxiter)
-    it, restarts, rel = 0, 0, float(np.max(_norms(r) / bnorm))
+    restarts, rel = 0, float(np.max(_norms(r) / bnorm))
     target = tol  # for the recursive residual; tightened after each restart
     while it < maxiter and rel > tol:
         z = precond(r)
@@ -450,7 +565,7 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             rec = float(np.max(_norms(r) / bnorm))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(residual=f"{rec:.2e}", restarts=restarts)
+                bar.set_postfix(residual=f"{rec * scale:.2e}", restarts=restarts)
             if rec <= target or not math.isfinite(rec):
                 break
             z = precond(r)
@@ -466,21 +581,7 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             break
         restarts += 1
         target = tol * 0.5 ** min(restarts, 4)
-    if bar is not None:
-        bar.close()
-    dt = time.perf_counter() - t0
-    res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, dt, dt)
-    if raise_on_failure and not math.isfinite(rel):
-        raise ConvergenceError(
-            f"CG broke down after {it} iterations: the residual became NaN or inf (the "
-            f"preconditioned system is numerically singular in {x.dtype}); use float64, a "
-            f"smaller Nystrom rank or a larger ridge", res)
-    if raise_on_failure and not res.converged:
-        raise ConvergenceError(
-            f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
-            f"{it} iterations ({restarts} restarts, maxiter {maxiter}); raise the ridge, "
-            f"use a Nystrom preconditioner (rank=...), float64, or more iterations", res)
-    return res
+    return x, it, restarts, rel
 
 
 def _progress_bar(progress: bool, total: int):
@@ -516,7 +617,8 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
                        columns: Callable | None = None, pntk_mode: str = "sum",
                        sharding=None, progress: bool = False,
                        raise_on_failure: bool = True,
-                       operator: TangentOperator | None = None) -> MatfreeResult:
+                       operator: TangentOperator | None = None,
+                       refine: bool = False) -> MatfreeResult:
     """Kernel (ridge) regression ``Theta(x_test, X) (Theta + ridge I)^-1 y`` without ``Theta``.
 
     Equals ``kernel_regression(flatten_blocks(ntk(X, X)), y.reshape(-1),
@@ -536,6 +638,13 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
       operator: an already built operator on ``x_train`` (e.g.
         :func:`mlp_tangent_operator`); then ``apply``, ``lr_scales``, ``pntk_mode``,
         ``chunk_size`` and ``sharding`` are not used.
+      refine: float64 iterative refinement of a float32 solve (see
+        :func:`cg_solve`): CG and the preconditioner stay in the operator's
+        precision, the residual, coefficients and predictions are float64 from
+        the same kernel evaluated in float64 (``op.promoted()``, no cache, one
+        product per correction). Needs ``jax_enable_x64``; reaches ``tol`` below
+        float32's floor (about ``1e-4`` at ``n = 10^5`` with ridge
+        ``1e-3 trace / n``).
 
     Returns:
       :class:`MatfreeResult`; ``predictions`` ``(t, k)`` (eNTK) or shaped like
@@ -549,15 +658,17 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
     if op is None:
         op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
                               pntk_mode=pntk_mode, chunk_size=chunk_size, sharding=sharding)
-    b, back = _as_rhs(jnp.asarray(y_train, op.dtype), op.n, op.q, kernel)
+    hi = op.promoted() if refine else op
+    b, back = _as_rhs(jnp.asarray(y_train, hi.dtype), op.n, op.q, kernel)
     pre = None
     if rank > 0:
         if key is None:
             raise ValueError("a Nystrom preconditioner (rank > 0) needs a key")
         pre = nystrom(op, rank, key=key, ridge=ridge, columns=columns)
     res = cg_solve(op.matvec, b, ridge=ridge, tol=tol, maxiter=maxiter, preconditioner=pre,
-                   progress=progress, raise_on_failure=raise_on_failure)
-    pred = op.push_to(jnp.asarray(x_test, op.dtype), op.rmatvec(res.coefficients))
+                   progress=progress, raise_on_failure=raise_on_failure,
+                   refine=hi.matvec if refine else None, inner_dtype=op.dtype)
+    pred = hi.push_to(jnp.asarray(x_test, hi.dtype), hi.rmatvec(res.coefficients))
     return res._replace(predictions=back(pred), coefficients=back(res.coefficients),
                         seconds=time.perf_counter() - t0)
 
@@ -661,33 +772,44 @@ class MLPTangentOperator(TangentOperator):
     :func:`mlp_tangent_operator`.
     """
 
-    def __init__(self, model, params, x, proj, chunk_size: int, sharding=None):
+    def __init__(self, model, params, x, proj, chunk_size: int, sharding=None,
+                 cache: bool = True):
         self.model, self.proj = model, proj
         self.fn, self.params, self.scales, self.sharding = model.apply, params, None, sharding
-        self.x, self.n = x, int(x.shape[0])
+        self.x, self.n, self.cache = x, int(x.shape[0]), bool(cache)
         self._set_chunk(chunk_size)
         self.blocks = [self._put(_pad_to(x[i:i + self.chunk], self.chunk))
                        for i in range(0, self.n, self.chunk)]
-        self.caches = [_mlp_cache_jit(model, params, b, proj) for b in self.blocks]
+        self._cached = [self._linearize(b) for b in self.blocks] if self.cache else None
         self.q, self.dtype = int(proj.shape[0]), x.dtype
+
+    def _linearize(self, block):
+        return _mlp_cache_jit(self.model, self.params, block, self.proj)
+
+    def promoted(self, dtype=None) -> "MLPTangentOperator":
+        dtype = _check_x64(dtype)
+        cast = _caster(dtype)
+        return MLPTangentOperator(self.model, cast(self.params), cast(self.x), cast(self.proj),
+                                  self.chunk, self.sharding, cache=False)
+
+    promoted.__doc__ = TangentOperator.promoted.__doc__
 
     def rmatvec(self, v):
         g = None
-        for cache, vb in zip(self.caches, self._blocks_of(v)):
+        for cache, vb in zip(self._linearizations(), self._blocks_of(v)):
             gb = _mlp_pull_jit(self.model, cache, vb)
             g = gb if g is None else jax.tree.map(jnp.add, g, gb)
         return g
 
     def push(self, t):
-        outs = [_mlp_push_jit(self.model, cache, t) for cache in self.caches]
+        outs = [_mlp_push_jit(self.model, cache, t) for cache in self._linearizations()]
         return jnp.concatenate(outs, axis=1)[:, :self.n]
 
     def push_to(self, x_new, t):
         outs = []
         for i in range(0, x_new.shape[0], self.chunk):
             block = self._put(_pad_to(x_new[i:i + self.chunk], self.chunk))
-            cache = _mlp_cache_jit(self.model, self.params, block, self.proj)
-            outs.append(_mlp_push_jit(self.model, cache, t))
+            outs.append(_mlp_push_jit(self.model, self._linearize(block), t))
         return jnp.concatenate(outs, axis=1)[:, :x_new.shape[0]]
 
     def columns(self, idx, batch: int = 8):
