@@ -41,6 +41,31 @@ def path_rows(path, label: str) -> None:
         print("  {:5d}   {:9.4f}   {:8.4f}  {:8.2e}  {:9.3f}  {:8.3f}".format(*row))
 
 
+def extend(args) -> None:
+    """The eNTK-at-init learner past the kernel matrix (issue 16, part 3)."""
+    sizes = [n for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+             if n <= args.extend]
+    key = jax.random.split(jax.random.key(0), args.seeds)[0]  # data_scaling's first seed
+    t = time.perf_counter()
+    ext = kl.entk_init_extended(key, sizes, width=args.width, progress=True)
+    print(f"eNTK at init, width {args.width} (P = {ext.num_params:,}), first seed; "
+          f"matrix-free from n = {ext.matfree_from:,}:")
+    print("        n   error  rel_ridge  seconds  CG_iters")
+    for row in zip(ext.ns, ext.errors, ext.rel_ridge, ext.seconds, ext.iterations):
+        print("  {:7d}  {:6.3f}  {:9.0e}  {:7.1f}  {:8d}".format(*row))
+    e, tail = ext.exponent(), ext.exponent(n_min=ext.matfree_from // 2)
+    print(f"  exponent over all sizes {e.slope:.3f} [{e.ci95[0]:.3f}, {e.ci95[1]:.3f}]; "
+          f"over n >= {ext.matfree_from // 2}: {tail.slope:.3f} [{tail.ci95[0]:.3f}, "
+          f"{tail.ci95[1]:.3f}]  (total {time.perf_counter() - t:.0f} s)")
+    lines = {"extend_n_max": ext.ns[-1], "extend_err_largest": ext.errors[-1],
+             "extend_err_2048": ext.errors[list(ext.ns).index(2048)] if 2048 in ext.ns else np.nan,
+             "extend_exponent": e.slope, "extend_exponent_hi": e.ci95[1],
+             "extend_exponent_tail": tail.slope, "extend_num_params": ext.num_params,
+             "extend_matfree_seconds": ext.seconds[ext.matfree].sum()}
+    for name, value in lines.items():
+        print(f"{name}={float(value):.4g}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -50,8 +75,15 @@ def main(argv=None) -> None:
     ap.add_argument("--parity-n", type=int, default=1000)
     ap.add_argument("--transfer-ms", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     ap.add_argument("--transfer-seeds", type=int, default=3)
+    ap.add_argument("--extend", type=int, default=0, metavar="N_MAX",
+                    help="only run the eNTK at init on the first seed up to N_MAX (matrix-free "
+                         "from kl.MATFREE_FROM; notebook 09's toggle), and print its key=value lines")
+    ap.add_argument("--width", type=int, default=kl.DEFAULTS["width"])
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0]}")
+    if args.extend:
+        extend(args)
+        return
     t_all = time.perf_counter()
     key = jax.random.key(0)
 

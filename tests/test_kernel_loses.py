@@ -299,3 +299,57 @@ def test_verdicts_three_outcomes_and_tour_wrappers():
     assert kl.data_scaling_verdict(worse).status == "does not hold"
     v = tour.index_scaling_verdict(curves=curves)
     assert v.status == "holds" and v.notebook == "09_where_the_kernel_loses.ipynb"
+
+
+EXT = dict(d=8, width=16, n_val=64, n_test=64)
+
+
+def test_entk_init_extended_equals_dense_ridge_on_both_routes(key):
+    ext = kl.entk_init_extended(key, (32, 64, 128, 256), matfree_from=128, rank=32, tol=1e-11,
+                                **EXT)
+    # the same task, net and init, built here from the documented recipe
+    k_task, k_init = jax.random.split(key)
+    task = tk.index_task(k_task, 256, d=8, n_val=64, n_test=64, dtype=jnp.float32)
+    model = kl.net_model(8, 16)
+    p0 = model.init(k_init, dtype=jnp.float32)
+    kern = kl.entk_fn(model, p0)
+    assert ext.num_params == model.num_params and ext.matfree.tolist() == [False, False, True, True]
+    for i, n in enumerate((32, 64)):  # dense sizes: ridge chosen on validation
+        assert ext.errors[i] == pytest.approx(kl.kernel_error(kern, task, n), rel=1e-12)
+    rel = ext.rel_ridge[1]
+    assert np.all(ext.rel_ridge[2:] == rel)  # held at the last chosen ridge
+    for i, n in ((2, 128), (3, 256)):  # matrix-free sizes: ridge regression at that ridge
+        x, y = task.train_set(n)
+        k = np.asarray(kern(x, x), np.float64)
+        pred = ne.kernel_regression(k, np.asarray(y, np.float64),
+                                    np.asarray(kern(task.x_test, x), np.float64),
+                                    ridge=rel * np.trace(k) / n)
+        want = km.unexplained_variance(pred, task.y_test)
+        assert ext.errors[i] == pytest.approx(want, rel=1e-6)
+        assert ext.iterations[i] > 0
+    e = ext.exponent()
+    assert np.isfinite(e.slope) and e.ci95[0] <= e.slope <= e.ci95[1]
+
+
+def test_entk_init_extended_bad_input(key):
+    with pytest.raises(ValueError, match="unknown settings"):
+        kl.entk_init_extended(key, (32, 64, 128), widht=16)
+    with pytest.raises(ValueError, match="matfree_from"):
+        kl.entk_init_extended(key, (32, 64, 128), matfree_from=16, **EXT)
+    with pytest.raises(ValueError, match="sizes"):
+        kl.entk_init_extended(key, (32, 64), **EXT)
+
+
+def test_extend_kernel_app_is_off_until_switched_on(key):
+    from ntk_explore.widgets.kernel_loses import ExtendKernelApp
+
+    app = ExtendKernelApp(key, (32, 64, 128), matfree_from=64, seconds=1, rank=16, **EXT)
+    assert app.extended is None and app.figure is None and not app.button.value
+    assert "n = 128" in app.button.description
+    app.button.value = True
+    ref = kl.entk_init_extended(key, (32, 64, 128), matfree_from=64, rank=16, **EXT)
+    assert app.extended.errors == pytest.approx(ref.errors, rel=1e-6)
+    assert app.exponent.slope == pytest.approx(ref.exponent().slope, rel=1e-6)
+    assert "exponent" in app.readout.value and app.png
+    app.button.value = False
+    assert app.extended is None and app.figure is None

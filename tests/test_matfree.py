@@ -159,3 +159,75 @@ def test_kernel_predict_matches_dense_learner(key):
         got = matfree.matfree_kernel_predict(model, params, x, y, x_test, kernel=kernel,
                                              ridge=1e-2, rank=10, tol=1e-11, maxiter=2000)
         assert ne.relative_frobenius(got, want) < 1e-6
+
+
+def _float32_problem(key, n=768, width=128, rel_ridge=1e-7):
+    """A float32 system whose conditioning puts float32 CG's floor above 1e-7."""
+    model = ne.mlp(6, width, 2, 1)
+    kp, kx, kt, ky = jax.random.split(key, 4)
+    params = jax.tree.map(lambda a: a.astype(jnp.float32), model.init(kp))
+    x = jax.random.normal(kx, (n, 6), jnp.float32)
+    x_test = jax.random.normal(kt, (9, 6), jnp.float32)
+    y = jnp.sin(x[:, :1] * 2.0) + 0.1 * jax.random.normal(ky, (n, 1), jnp.float32)
+    ridge = rel_ridge * matfree.mean_diagonal(ne.mlp_pntk(model), x, params)
+    return model, params, x, x_test, y, ridge
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_promoted_operator_is_the_float64_kernel(key, structured):
+    model, params, x, _, _, _ = _float32_problem(key, n=40, width=16)
+    p64 = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+    x64 = x.astype(jnp.float64)
+    if structured:
+        op = matfree.mlp_tangent_operator(model, params, x, chunk_size=16)
+        ref = matfree.mlp_tangent_operator(model, p64, x64, chunk_size=16)
+    else:
+        op = matfree.tangent_operator(model.apply, params, x, kernel="pntk", chunk_size=16,
+                                      lr_scales=model.lr_scales())
+        ref = matfree.tangent_operator(model.apply, p64, x64, kernel="pntk", chunk_size=16,
+                                       lr_scales=model.lr_scales())
+    hi = op.promoted()
+    assert hi.dtype == jnp.float64 and not hi.cache and op.cache
+    v = jax.random.normal(key, (2, 40, 1), jnp.float64)
+    assert hi.matvec(v).dtype == jnp.float64
+    assert ne.relative_frobenius(hi.matvec(v), ref.matvec(v)) < 1e-14
+    dense = ne.mlp_pntk(model)(x64, None, p64)
+    assert ne.relative_frobenius(hi.matvec(v)[:, :, 0], v[:, :, 0] @ dense) < 1e-12
+
+
+def test_refine_reaches_below_the_float32_floor(key):
+    model, params, x, x_test, y, ridge = _float32_problem(key)
+    p64 = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+    fn = ne.mlp_pntk(model)
+    x64 = x.astype(jnp.float64)
+    k64 = fn(x64, None, p64)
+    dense = ne.kernel_regression(k64, y.astype(jnp.float64), fn(x_test.astype(jnp.float64),
+                                                                 x64, p64), ridge=ridge)
+    kw = dict(kernel="pntk", ridge=ridge, rank=64, key=jax.random.key(1), maxiter=3000,
+              raise_on_failure=False)
+    plain = matfree.mlp_matfree_regression(model, params, x, y, x_test, tol=1e-9, **kw)
+    refined = matfree.mlp_matfree_regression(model, params, x, y, x_test, tol=1e-9,
+                                             refine=True, **kw)
+    # plain float32 CG stalls above the target (its own float32 residual), refinement does not
+    assert not plain.converged and plain.rel_residual > 1e-8, plain.rel_residual
+    assert refined.converged and refined.rel_residual <= 1e-9, refined
+    assert refined.coefficients.dtype == jnp.float64 and refined.predictions.dtype == jnp.float64
+    # the float64 residual reported is the float64 system's (checked with the dense kernel)
+    c = refined.coefficients.reshape(-1)
+    resid = jnp.linalg.norm(y[:, 0] - (k64 @ c + ridge * c)) / jnp.linalg.norm(y)
+    assert float(resid) == pytest.approx(refined.rel_residual, rel=1e-3)
+    assert ne.relative_frobenius(refined.predictions, dense) < 1e-6
+    # and it is closer to the float64 answer than plain float32 CG
+    assert ne.relative_frobenius(refined.predictions, dense) < 0.1 * ne.relative_frobenius(
+        plain.predictions, dense)
+    assert refined.refine_seconds > 0 and refined.products >= refined.iterations
+
+
+def test_refine_needs_float64_and_checks_inner_tol(key):
+    model, params, x, x_test, y, ridge = _float32_problem(key, n=32, width=8)
+    op = matfree.mlp_tangent_operator(model, params, x)
+    with jax.enable_x64(False):
+        with pytest.raises(RuntimeError, match="jax_enable_x64"):
+            op.promoted()
+    with pytest.raises(ValueError, match="inner_tol"):
+        matfree.cg_solve(op.matvec, y.T[:, :, None], refine=op.promoted().matvec, inner_tol=2.0)

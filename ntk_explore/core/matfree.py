@@ -86,8 +86,9 @@ class MatfreeResult(NamedTuple):
     seconds: wall time of the whole call (set-up, preconditioner, CG, prediction).
     cg_seconds: wall time of the CG iterations alone (true residuals included).
     products: products with the operator in CG (iterations plus true residuals).
-    refine_seconds: wall time of the higher-precision products of ``refine``
-      (included in ``cg_seconds``; 0 without refinement).
+    refine_seconds: wall time in the higher precision of ``refine`` (residuals, and
+      the final CG iterations if the low precision stalled; included in
+      ``cg_seconds``; 0 without refinement).
     """
 
     predictions: jax.Array | None
@@ -244,7 +245,7 @@ class TangentOperator:
 
 def _check_x64(dtype):
     dtype = jnp.dtype(jnp.float64 if dtype is None else dtype)
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    if jax.dtypes.canonicalize_dtype(dtype) != dtype:  # x64 off (globally or in a context)
         raise RuntimeError("float64 needs jax.config.update('jax_enable_x64', True) before "
                            "float64 arrays are made")
     return dtype
@@ -467,10 +468,12 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
         ``b - (A + ridge I) x`` are kept in that precision; each correction
         ``d`` with ``(A + ridge I) d = r`` is a CG solve in ``matvec``'s
         precision ``inner_dtype`` (default: the preconditioner's, else float32) to
-        ``max(inner_tol, tol / (2 ||r|| / ||b||))``. This reaches residuals below
-        the floor of float32 CG (about ``eps_32 ||A|| ||x|| / ||b||``) at the cost
-        of one ``refine`` product per correction. ``restarts`` then counts the
-        corrections after the first.
+        ``max(inner_tol, tol / (2 ||r|| / ||b||))``. When a correction lowers the
+        residual by less than half (the floor of the low precision's ``A``, whose
+        products lose accuracy by cancellation for ill-conditioned systems), the
+        rest of the solve is CG with ``refine`` itself, preconditioned in the low
+        precision. ``restarts`` then counts the corrections after the first;
+        ``refine_seconds`` the time spent in the high precision.
       inner_tol: the smallest relative residual asked of one correction.
       inner_dtype: the dtype ``matvec`` works in (only with ``refine``).
 
@@ -514,7 +517,17 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
             refine_s += time.perf_counter() - t_hi
             if bar is not None:
                 bar.set_postfix(residual=f"{rel:.2e}", corrections=restarts + 1)
-            if rel <= tol or not math.isfinite(rel) or rel > 0.5 * previous:
+            if rel <= tol or not math.isfinite(rel):
+                break
+            if rel > 0.5 * previous:  # the low precision's floor: finish in the high one
+                t_hi = time.perf_counter()
+                d, it, _, _ = _cg(refine, r, _norms(r), ridge, 0.9 * tol / rel, maxiter,
+                                  _cast_preconditioner(preconditioner, low), max_restarts,
+                                  bar, it, rel)
+                x = x + d
+                r = b - (refine(x) + ridge_hi * x)
+                rel = float(np.max(_norms(r) / bnorm))
+                refine_s += time.perf_counter() - t_hi
                 break
         restarts = max(restarts, 0)
     if bar is not None:
@@ -546,9 +559,14 @@ def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar
     def a_mv(v):
         return matvec(v) + ridge_b * v
 
-    def precond(r):
-        return r if preconditioner is None else _apply_nystrom(preconditioner.U,
-                                                               preconditioner.w, r)
+    if preconditioner is None:
+        def precond(r):
+            return r
+    elif callable(preconditioner):
+        precond = preconditioner
+    else:
+        def precond(r):
+            return _apply_nystrom(preconditioner.U, preconditioner.w, r)
 
     bnorm = np.where(bnorm > 0, bnorm, 1.0)
     x = jnp.zeros_like(b)
@@ -582,6 +600,16 @@ def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar
         restarts += 1
         target = tol * 0.5 ** min(restarts, 4)
     return x, it, restarts, rel
+
+
+def _cast_preconditioner(pre: Nystrom | None, low):
+    """``r -> P^-1 r`` for ``r`` in a higher precision, applied in ``pre``'s own (``low``)."""
+    if pre is None:
+        return None
+
+    def apply(r):
+        return jnp.asarray(_apply_nystrom(pre.U, pre.w, jnp.asarray(r, low)), r.dtype)
+    return apply
 
 
 def _progress_bar(progress: bool, total: int):
@@ -850,7 +878,8 @@ def mean_diagonal(kernel_fn: Callable, x, params, *, block: int = 256) -> float:
 
 def matfree_kernel_predict(model, params, x, y, x_test, *, kernel: str = "pntk",
                            ridge: float = 1e-3, rank: int = 1000, key: jax.Array | None = None,
-                           tol: float = 1e-4, progress: bool = False, **kwargs):
+                           tol: float = 1e-4, progress: bool = False,
+                           return_result: bool = False, **kwargs):
     """Kernel regression with an MLP's tangent kernel for large ``n``, no kernel matrix.
 
     The matrix-free counterpart of the dense learners (``kernel_predict`` in
@@ -860,7 +889,9 @@ def matfree_kernel_predict(model, params, x, y, x_test, *, kernel: str = "pntk",
     ridgeless limit (see the module docstring), which CG reaches slowly at large
     ``n``. ``rank`` columns build the Nystrom preconditioner (subset drawn with
     ``key``, default ``jax.random.key(0)``), capped at ``n // 2``; ``tol`` is the
-    relative residual. Other keyword arguments go to :func:`mlp_matfree_regression`.
+    relative residual. ``return_result``: return the whole :class:`MatfreeResult`
+    (iterations, residual, times) instead of the predictions alone. Other keyword
+    arguments go to :func:`mlp_matfree_regression`.
 
     Raises:
       ConvergenceError: CG did not reach ``tol``.
@@ -877,4 +908,4 @@ def matfree_kernel_predict(model, params, x, y, x_test, *, kernel: str = "pntk",
     res = mlp_matfree_regression(model, params, x, jnp.asarray(y, x.dtype), x_test,
                                  kernel=kernel, ridge=ridge * scale, rank=rank, key=key,
                                  tol=tol, progress=progress, **kwargs)
-    return np.asarray(res.predictions, np.float64)
+    return res if return_result else np.asarray(res.predictions, np.float64)

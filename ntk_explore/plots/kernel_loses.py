@@ -10,7 +10,7 @@ from .base import loglog_axes, new_figure
 from .live import FIGURE_DPI, LiveFigure
 
 __all__ = ["LABELS", "scaling_figure", "ScalingLive", "kernel_path_figure", "pretrained_figure",
-           "transfer_loses_figure", "parity_figure"]
+           "transfer_loses_figure", "parity_figure", "extended_figure"]
 
 LABELS = {
     "net": "trained net (rich)", "lazy": "trained net (lazy, large alpha)",
@@ -170,4 +170,33 @@ def parity_figure(result):
     ax.set_title(f"{result.k}-sparse parity on {result.d} bits", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="center right", framealpha=0.9)
+    return fig
+
+
+def extended_figure(ext, curves=None):
+    """The eNTK at init past the kernel matrix (``ext``: an ``ExtendedCurve``), with the
+    sizes solved matrix-free shaded and ``n = P`` (the eNTK's largest possible rank)
+    marked; ``curves`` (a ``data_scaling`` result) adds its trained net and
+    infinite-width NTK (seed means) for comparison."""
+    fig, axes = new_figure(1, 1, width=6.4, height=4.4)
+    ax = axes[0, 0]
+    ns = np.asarray(ext.ns)
+    ax.axvspan(ext.matfree_from / 1.15, ns[-1] * 1.15, color="0.92", zorder=0,
+               label=f"matrix-free CG (n >= {ext.matfree_from:,}): no n x n kernel")
+    if curves is not None:
+        for name in ("net", "ntk"):
+            if name in curves.errors:
+                e = curves.exponent(name)
+                ax.plot(curves.ns, curves.mean(name), "s--", ms=4, color=COLORS[name],
+                        alpha=0.8, label=f"{LABELS[name]} (above): {e.slope:.2f}")
+    e = ext.exponent()
+    ax.plot(ns, ext.errors, "o-", color=COLORS["entk_init"], ms=5,
+            label=f"{LABELS['entk_init']}: {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+    if ns[0] <= ext.num_params <= ns[-1] * 1.15:
+        ax.axvline(ext.num_params, color="gray", lw=1, ls=":",
+                   label=f"n = P = {ext.num_params:,} parameters")
+    loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2,
+                title=f"eNTK at init to n = {ns[-1]:,} (width {ext.settings['width']}; "
+                      f"exponent, 95% interval)")
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
     return fig

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import math
 import pathlib
+import time
 from collections.abc import Sequence
 
 import jax
@@ -48,7 +49,7 @@ from ..core.training import train
 __all__ = [
     "DEFAULTS", "SIZES", "LEARNERS", "FLOPS_PER_SECOND", "MAX_SECONDS", "net_model", "layer_rates",
     "check_cost", "train_net", "blocked_kernel", "BLOCK", "centred_predict", "entk_fn", "ntk_fn",
-    "kernel_error",
+    "kernel_error", "MATFREE_FROM", "ExtendedCurve", "entk_init_extended",
     "one_step_params", "readout_kernel_fn", "Curves", "data_scaling", "KernelPath",
     "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
     "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
@@ -189,13 +190,18 @@ def kernel_error(kernel, task: tk.IndexTask, n: int, *, metric: str = "mse") -> 
 
     Returns test MSE / Var(y) (``metric='mse'``) or test accuracy (``'accuracy'``).
     """
+    return _kernel_fit(kernel, task, n, metric)[0]
+
+
+def _kernel_fit(kernel, task: tk.IndexTask, n: int, metric: str = "mse"):
+    """``(score, RidgeFit)`` of :func:`kernel_error`."""
     x, y = task.train_set(n)
     ev = jnp.concatenate([task.x_val, task.x_test])
     k_tr, k_ev = blocked_kernel(kernel, x, x), blocked_kernel(kernel, ev, x)
     v = task.x_val.shape[0]
     fit = km.ridge_on_validation(k_tr, y, k_ev[:v], task.y_val, k_ev[v:])
     score = km.unexplained_variance if metric == "mse" else km.sign_accuracy
-    return score(fit.predictions[0], task.y_test)
+    return score(fit.predictions[0], task.y_test), fit
 
 
 def one_step_params(model: MLP, params0, x, y, *, lr: float | None = None):
@@ -307,6 +313,124 @@ def pretrained_curves(key: jax.Array, n_pres: Sequence[int], sizes: Sequence[int
         out[int(n_pre)] = data_scaling(key, sizes, seeds=seeds, learners=("pretrained",),
                                        dtype=dtype, **{**settings, "n_pre": int(n_pre)})
     return out
+
+
+MATFREE_FROM = 4096  # entk_init_extended: sizes from here on are solved matrix-free
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtendedCurve:
+    """The eNTK-at-init learner past the kernel matrix (:func:`entk_init_extended`).
+
+    ``ns (S,)``; ``errors (S,)`` test MSE / Var(y); ``rel_ridge (S,)`` the relative
+    ridge used at each size (chosen on validation up to ``matfree_from``, then held
+    at the last chosen value); ``matfree_from``; ``num_params`` of the net (the
+    eNTK's rank is at most this); ``seconds (S,)`` per size; ``iterations (S,)``
+    CG iterations (0 on the dense sizes); ``settings``.
+    """
+
+    ns: np.ndarray
+    errors: np.ndarray
+    rel_ridge: np.ndarray
+    matfree_from: int
+    num_params: int
+    seconds: np.ndarray
+    iterations: np.ndarray
+    settings: dict
+
+    def exponent(self, name: str = "entk_init", *, n_min: int = 0) -> km.Exponent:
+        """Exponent of the curve (sizes ``>= n_min``); ``name`` is for the figure code."""
+        keep = self.ns >= n_min
+        return km.fit_exponent(self.ns[keep], self.errors[None, keep])
+
+    @property
+    def matfree(self) -> np.ndarray:
+        return self.ns >= self.matfree_from
+
+
+def entk_init_extended(key: jax.Array, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096,
+                                                                  8192, 16384), *,
+                       matfree_from: int = MATFREE_FROM, rank: int = 1000, tol: float = 1e-6,
+                       progress: bool = False, **settings) -> ExtendedCurve:
+    """The ``entk_init`` learner of :func:`data_scaling` on one seed, to ``n`` far past the
+    kernel matrix.
+
+    ``key`` is one seed's key: the task, net and init are built as in
+    :func:`data_scaling` for a seed with that key (e.g.
+    ``jax.random.split(key, seeds)[0]``), with a pool of ``max(sizes)`` points. Sizes below ``matfree_from`` use the dense kernel
+    and choose the ridge on the validation set (:func:`kernel_error`); from
+    ``matfree_from`` on, kernel ridge runs matrix-free
+    (:func:`ntk_explore.core.matfree.matfree_kernel_predict`: CG on Jacobian
+    products in float64, a Nystrom preconditioner of ``rank`` columns, relative
+    residual ``tol``; no ``n x n`` matrix) at the relative ridge chosen at the
+    largest dense size: choosing it again would take one solve per grid value.
+    ``settings``: ``d, width, depth, g, r, n_val, n_test`` as in :data:`DEFAULTS`, and
+    ``parametrization``.
+
+    The eNTK at init of a net with ``P`` parameters has rank at most ``P``: past
+    ``n ~ P`` it is linear regression on ``P`` fixed random features, and its error
+    can only approach that model's approximation error.
+    """
+    unknown = set(settings) - {"d", "width", "depth", "g", "r", "n_val", "n_test",
+                               "parametrization"}
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; entk_init_extended takes d, "
+                         f"width, depth, g, r, n_val, n_test, parametrization")
+    s = {**DEFAULTS, "r": 1, "parametrization": "mup", **settings}
+    ns = _check_sizes(sizes, s["n_pre"])
+    matfree_from = int(matfree_from)
+    if not (ns < matfree_from).any():
+        raise ValueError(f"at least one size must be below matfree_from={matfree_from} (the "
+                         f"ridge is chosen there on the validation set), got {ns.tolist()}")
+    k_task, k_init = jax.random.split(key)
+    task = tk.index_task(k_task, int(ns[-1]), d=s["d"], r=s["r"], g=s["g"], n_val=s["n_val"],
+                         n_test=s["n_test"], dtype=jnp.float32)
+    model = net_model(s["d"], s["width"], s["depth"], parametrization=s["parametrization"])
+    p0 = model.init(k_init, dtype=jnp.float32)
+    kernel = entk_fn(model, p0)
+    errors, rels, seconds, iters = [], [], [], []
+    bar = _bar(progress, len(ns))
+    for n in ns:
+        t0 = time.perf_counter()
+        if n < matfree_from:
+            err, fit = _kernel_fit(kernel, task, int(n))
+            rel, it = fit.rel, 0
+        else:
+            x, y = task.train_set(int(n))
+            with jax.enable_x64(True):
+                cast = [np.asarray(a, np.float64) for a in (x, y, task.x_test)]
+                p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), p0)
+                pred, it = _matfree_fit(model, p64, cast, rel, rank, tol, int(n))
+            err = km.unexplained_variance(pred, task.y_test)
+        errors.append(err)
+        rels.append(rel)
+        seconds.append(time.perf_counter() - t0)
+        iters.append(it)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return ExtendedCurve(ns, np.asarray(errors, np.float64), np.asarray(rels, np.float64),
+                         matfree_from, int(model.num_params), np.asarray(seconds),
+                         np.asarray(iters), s)
+
+
+def _matfree_fit(model, params, arrays, rel, rank, tol, n):
+    """Predictions and CG iterations of one matrix-free ridge solve."""
+    from ..core.matfree import matfree_kernel_predict
+
+    x, y, x_test = arrays
+    res = matfree_kernel_predict(model, params, x, y, x_test, kernel="entk", ridge=rel,
+                                 rank=min(rank, n // 2), tol=tol, return_result=True)
+    return np.asarray(res.predictions, np.float64), res.iterations
+
+
+def _bar(progress: bool, total: int):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="sizes", leave=False)
 
 
 # ---------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from IPython.display import display
 from ..core import metrics as km
 from ..plots import kernel_loses as plots
 from ..topics import kernel_loses as kl
-from ._display import show_png
+from ._app import App
+from ._display import show_figure, show_png
 
-__all__ = ["KernelLosesApp"]
+__all__ = ["KernelLosesApp", "ExtendKernelApp"]
 
 _STYLE = {"description_width": "initial"}
 
@@ -162,3 +163,45 @@ class KernelLosesApp:
 
     def _ipython_display_(self):
         display(self.widget())
+
+
+class ExtendKernelApp(App):
+    """A toggle, off by default, that extends the eNTK-at-init curve past the kernel matrix.
+
+    Switching it on runs :func:`~ntk_explore.topics.kernel_loses.entk_init_extended`
+    (once; cached) with ``key``, ``sizes`` and ``settings`` and draws
+    :func:`~ntk_explore.plots.kernel_loses.extended_figure`, beside ``curves`` (a
+    ``data_scaling`` result) when given; off hides it. ``seconds`` is the label's
+    time estimate. Attributes while on: ``extended``, ``exponent``, ``figure``
+    (``None`` while off).
+    """
+
+    def __init__(self, key, sizes=(256, 512, 1024, 2048, 4096, 8192, 16384), *, curves=None,
+                 seconds=30, **settings):
+        self.key, self.sizes, self.curves, self.settings = key, tuple(sizes), curves, settings
+        self.button = W.ToggleButton(
+            value=False, layout=W.Layout(width="auto"),
+            description=f"extend the eNTK at init to n = {max(self.sizes):,} "
+                        f"(matrix-free, ~{seconds} s)")
+        self._wire([self.button])
+        self.update()
+
+    def update(self):
+        if not self.button.value:
+            self.extended = self.exponent = self.figure = None
+            self.readout.value = "off: switch the button on to compute"
+            self.out.clear_output()
+            return
+        self.readout.value = f"computing n = {list(self.sizes)} ..."
+        ext = self.extended = self._cached((), lambda: kl.entk_init_extended(
+            self.key, self.sizes, **self.settings))
+        e = self.exponent = ext.exponent()
+        free = ext.matfree
+        self.readout.value = (
+            f"eNTK at init, n = {ext.ns[0]}..{ext.ns[-1]:,}: exponent <b>{e.slope:.2f}</b> "
+            f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]; error at n = {ext.ns[-1]:,}: "
+            f"<b>{ext.errors[-1]:.3f}</b>; matrix-free sizes took {ext.seconds[free].sum():.0f} s "
+            f"({int(ext.iterations[free].sum())} CG iterations, ridge "
+            f"{ext.rel_ridge[free][0]:g} x trace/n)")
+        self.figure = plots.extended_figure(ext, self.curves)
+        self.png = show_figure(self.out, self.figure)
