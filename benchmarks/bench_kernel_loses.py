@@ -43,12 +43,17 @@ def path_rows(path, label: str) -> None:
 
 def extend(args) -> None:
     """The eNTK-at-init learner past the kernel matrix (issue 16, part 3)."""
-    sizes = [n for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
-             if n <= args.extend]
-    key = jax.random.split(jax.random.key(0), args.seeds)[0]  # data_scaling's first seed
+    sizes = [n for n in (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+             if n <= args.extend]  # from 256 as in notebook 09's toggle (ExtendKernelApp)
+    run = kl.NOTEBOOK_RUN if args.notebook else dict(width=args.width, seeds=args.seeds,
+                                                     n_val=kl.DEFAULTS["n_val"],
+                                                     n_test=kl.DEFAULTS["n_test"])
+    key = jax.random.split(jax.random.key(0), run["seeds"])[0]  # data_scaling's first seed
     t = time.perf_counter()
-    ext = kl.entk_init_extended(key, sizes, width=args.width, progress=True)
-    print(f"eNTK at init, width {args.width} (P = {ext.num_params:,}), first seed; "
+    ext = kl.entk_init_extended(key, sizes, width=run["width"], n_val=run["n_val"],
+                                n_test=run["n_test"], progress=True)
+    print(f"eNTK at init, width {run['width']} (P = {ext.num_params:,}), first of "
+          f"{run['seeds']} seeds, {run['n_val']} validation and {run['n_test']} test points; "
           f"matrix-free from n = {ext.matfree_from:,}:")
     print("        n   error  rel_ridge  seconds  CG_iters")
     for row in zip(ext.ns, ext.errors, ext.rel_ridge, ext.seconds, ext.iterations):
@@ -63,7 +68,7 @@ def extend(args) -> None:
              "extend_exponent_tail": tail.slope, "extend_num_params": ext.num_params,
              "extend_matfree_seconds": ext.seconds[ext.matfree].sum()}
     for name, value in lines.items():
-        print(f"{name}={float(value):.4g}")
+        print(f"{name}={float(value):.6g}")
 
 
 def main(argv=None) -> None:
@@ -79,6 +84,9 @@ def main(argv=None) -> None:
                     help="only run the eNTK at init on the first seed up to N_MAX (matrix-free "
                          "from kl.MATFREE_FROM; notebook 09's toggle), and print its key=value lines")
     ap.add_argument("--width", type=int, default=kl.DEFAULTS["width"])
+    ap.add_argument("--notebook", action="store_true",
+                    help="with --extend: notebook 09's settings (kl.NOTEBOOK_RUN: width, seeds, "
+                         "validation and test sizes)")
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0]}")
     if args.extend:

@@ -198,5 +198,5 @@ def extended_figure(ext, curves=None):
     loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2,
                 title=f"eNTK at init to n = {ns[-1]:,} (width {ext.settings['width']}; "
                       f"exponent, 95% interval)")
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.95)
     return fig
