@@ -33,6 +33,16 @@ more VJP/JVP pair.
   JVPs of the subset's Jacobian rows, or from any dense kernel function
   (``columns=mlp_ntk(model)``), which is much faster for the package's MLPs.
 
+* Precision: float32 CG has a floor: for an ill-conditioned system the product
+  ``J^T v`` loses accuracy by cancellation (at ``n = 10^5``, ridge
+  ``1e-3 trace / n``: true residual ~``2e-4``, measured). ``refine=True`` keeps CG
+  and the preconditioner in float32 and the solution and residual in float64
+  (iterative refinement with a float64 copy of the operator that recomputes the
+  forward pass per block, so no float64 cache is held); when float32
+  corrections stop paying, the last stretch is float64 CG. At ``n = 10^5`` this
+  reached ``4.9e-5`` in 267 s (``benchmarks/results/scale.txt``). The
+  preconditioner's Gram matrix is always accumulated in float64.
+
 The ridgeless limit (``ridge=0``): CG from ``c = 0`` stays in the range of
 ``Theta``, so when ``y`` lies in that range (always when ``Theta`` is positive
 definite, e.g. ``n k <= P`` for a generic net) it converges to the minimum-norm
@@ -44,6 +54,7 @@ range (``n k > P``), no interpolant exists, CG stalls and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -171,7 +182,7 @@ class TangentOperator:
             return self._cached
         return (self._linearize(b) for b in self.blocks)
 
-    def promoted(self, dtype=None) -> "TangentOperator":
+    def promoted(self, dtype=None) -> TangentOperator:
         """The same kernel in ``dtype`` (default float64), without a cache.
 
         Every product recomputes each block's forward pass, so memory stays
@@ -354,8 +365,8 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
     rows = jnp.concatenate(blocks).reshape(n, q, size * q)[idx] if columns is None else \
         _dense_block(columns, op.x[idx], op.x[idx], op.params)
     w_mat = np.asarray(jnp.reshape(rows, (size * q, size * q)), np.float64)
-    g = np.asarray(sum(_gram(c) for c in blocks), np.float64)  # C^T C
     with _all_blas_threads():  # JAX is idle here; r x r work in float64 on every core
+        g = _gram64(blocks)  # C^T C
         chol = _jittered_cholesky((w_mat + w_mat.T) / 2, rtol)  # W = L L^T
         # F = C L^-T has F F^T = C W^-1 C^T; its right singular vectors from F^T F
         h = scipy.linalg.solve_triangular(chol, g, lower=True)
@@ -375,9 +386,21 @@ def nystrom(op: TangentOperator, rank: int, *, key: jax.Array, ridge: float = 0.
     return Nystrom(tuple(U), w, s2)
 
 
-@jax.jit
-def _gram(c):
-    return c.T @ c
+def _gram64(blocks) -> np.ndarray:
+    """``C^T C`` in float64 from row blocks of ``C`` (any dtype), by NumPy.
+
+    In float32 the Gram's rounding (``~eps_32 ||C||^2``) swamps the Nystrom
+    eigenvalues below ``~1e-5`` of the largest; ``U = C L^-T V S^-1`` then has
+    columns far from orthonormal (measured: ``||U^T U - I|| = 52`` at rank 1000,
+    n = 2048) and preconditioned CG stalls or breaks down. Accumulated in float64,
+    ``U^T U = I`` holds up to the one float32 product ``C t``.
+    """
+    g = None
+    for c in blocks:
+        c64 = np.asarray(c, np.float64)
+        gb = c64.T @ c64
+        g = gb if g is None else g + gb
+    return g
 
 
 def _all_blas_threads():
@@ -670,9 +693,10 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
         :func:`cg_solve`): CG and the preconditioner stay in the operator's
         precision, the residual, coefficients and predictions are float64 from
         the same kernel evaluated in float64 (``op.promoted()``, no cache, one
-        product per correction). Needs ``jax_enable_x64``; reaches ``tol`` below
-        float32's floor (about ``1e-4`` at ``n = 10^5`` with ridge
-        ``1e-3 trace / n``).
+        product per correction). Runs inside ``jax.enable_x64(True)``, so a
+        float32 session works too (it then gets NumPy float64 ``predictions``
+        and ``coefficients``); reaches ``tol`` below float32's floor (about
+        ``2e-4`` at ``n = 10^5`` with ridge ``1e-3 trace / n``).
 
     Returns:
       :class:`MatfreeResult`; ``predictions`` ``(t, k)`` (eNTK) or shaped like
@@ -686,18 +710,23 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
     if op is None:
         op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
                               pntk_mode=pntk_mode, chunk_size=chunk_size, sharding=sharding)
-    hi = op.promoted() if refine else op
-    b, back = _as_rhs(jnp.asarray(y_train, hi.dtype), op.n, op.q, kernel)
-    pre = None
-    if rank > 0:
-        if key is None:
-            raise ValueError("a Nystrom preconditioner (rank > 0) needs a key")
-        pre = nystrom(op, rank, key=key, ridge=ridge, columns=columns)
-    res = cg_solve(op.matvec, b, ridge=ridge, tol=tol, maxiter=maxiter, preconditioner=pre,
-                   progress=progress, raise_on_failure=raise_on_failure,
-                   refine=hi.matvec if refine else None, inner_dtype=op.dtype)
-    pred = hi.push_to(jnp.asarray(x_test, hi.dtype), hi.rmatvec(res.coefficients))
-    return res._replace(predictions=back(pred), coefficients=back(res.coefficients),
+    x64_outside = jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64
+    with jax.enable_x64(True) if refine else contextlib.nullcontext():
+        hi = op.promoted() if refine else op
+        b, back = _as_rhs(jnp.asarray(y_train, hi.dtype), op.n, op.q, kernel)
+        pre = None
+        if rank > 0:
+            if key is None:
+                raise ValueError("a Nystrom preconditioner (rank > 0) needs a key")
+            pre = nystrom(op, rank, key=key, ridge=ridge, columns=columns)
+        res = cg_solve(op.matvec, b, ridge=ridge, tol=tol, maxiter=maxiter, preconditioner=pre,
+                       progress=progress, raise_on_failure=raise_on_failure,
+                       refine=hi.matvec if refine else None, inner_dtype=op.dtype)
+        pred = back(hi.push_to(jnp.asarray(x_test, hi.dtype), hi.rmatvec(res.coefficients)))
+        coef = back(res.coefficients)
+        if refine and not x64_outside:  # float64 results for a float32 session: NumPy
+            pred, coef = np.asarray(pred), np.asarray(coef)
+    return res._replace(predictions=pred, coefficients=coef,
                         seconds=time.perf_counter() - t0)
 
 
@@ -814,7 +843,7 @@ class MLPTangentOperator(TangentOperator):
     def _linearize(self, block):
         return _mlp_cache_jit(self.model, self.params, block, self.proj)
 
-    def promoted(self, dtype=None) -> "MLPTangentOperator":
+    def promoted(self, dtype=None) -> MLPTangentOperator:
         dtype = _check_x64(dtype)
         cast = _caster(dtype)
         return MLPTangentOperator(self.model, cast(self.params), cast(self.x), cast(self.proj),

@@ -357,9 +357,10 @@ def entk_init_extended(key: jax.Array, sizes: Sequence[int] = (256, 512, 1024, 2
 
     ``key`` is one seed's key: the task, net and init are built as in
     :func:`data_scaling` for a seed with that key (e.g.
-    ``jax.random.split(key, seeds)[0]``), with a pool of ``max(sizes)`` points. Sizes below ``matfree_from`` use the dense kernel
-    and choose the ridge on the validation set (:func:`kernel_error`); from
-    ``matfree_from`` on, kernel ridge runs matrix-free
+    ``jax.random.split(key, seeds)[0]``), with a pool of ``max(sizes)`` points.
+    Sizes below ``matfree_from`` use the dense kernel and choose the ridge on the
+    validation set (:func:`kernel_error`); from ``matfree_from`` on, kernel ridge
+    runs matrix-free
     (:func:`ntk_explore.core.matfree.matfree_kernel_predict`: CG on Jacobian
     products in float64, a Nystrom preconditioner of ``rank`` columns, relative
     residual ``tol``; no ``n x n`` matrix) at the relative ridge chosen at the
