@@ -270,3 +270,23 @@ def test_refine_works_in_a_float32_session(key):
     dense = ne.kernel_regression(fn(x64, None, p64), y.astype(jnp.float64), fn(t64, x64, p64),
                                  ridge=ridge)
     assert ne.relative_frobenius(res.predictions, dense) < 1e-6
+
+
+def test_bad_values_are_named_before_any_solve(key):
+    model, params, x, x_test, y = _setup(key, 1)
+    kw = dict(kernel="entk", lr_scales=model.lr_scales(), ridge=0.1)
+    with pytest.raises(ValueError, match="y_train contains 1 non-finite"):
+        matfree.matfree_regression(model.apply, params, x, y.at[3, 0].set(jnp.nan), x_test, **kw)
+    with pytest.raises(ValueError, match="x_test contains"):
+        matfree.matfree_regression(model.apply, params, x, y, x_test.at[0, 0].set(jnp.inf), **kw)
+    with pytest.raises(ValueError, match="same number of rows"):
+        matfree.matfree_regression(model.apply, params, x, y[:-1], x_test, **kw)
+    with pytest.raises(ValueError, match="tol must be positive"):
+        matfree.matfree_regression(model.apply, params, x, y, x_test, tol=0.0, **kw)
+    with pytest.raises(ValueError, match="maxiter"):
+        matfree.matfree_regression(model.apply, params, x, y, x_test, maxiter=0, **kw)
+    # one output: y may be (n,) for the eNTK too, and predictions come back (t,)
+    flat = matfree.matfree_regression(model.apply, params, x, y[:, 0], x_test, tol=1e-10, **kw)
+    col = matfree.matfree_regression(model.apply, params, x, y, x_test, tol=1e-10, **kw)
+    assert flat.predictions.shape == (x_test.shape[0],)
+    assert ne.relative_frobenius(flat.predictions, col.predictions[:, 0]) < 1e-12

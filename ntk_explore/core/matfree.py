@@ -40,7 +40,7 @@ more VJP/JVP pair.
   (iterative refinement with a float64 copy of the operator that recomputes the
   forward pass per block, so no float64 cache is held); when float32
   corrections stop paying, the last stretch is float64 CG. At ``n = 10^5`` this
-  reached ``4.9e-5`` in 267 s (``benchmarks/results/scale.txt``). The
+  reached ``8.5e-5`` in 229 s (``benchmarks/results/scale.txt``). The
   preconditioner's Gram matrix is always accumulated in float64.
 
 The ridgeless limit (``ridge=0``): CG from ``c = 0`` stays in the range of
@@ -66,6 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from . import validation as V
 from .kernels import pntk_projection
 
 __all__ = [
@@ -507,6 +508,9 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
     t0 = time.perf_counter()
     if not ridge >= 0:
         raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    tol = V.check_positive_float("tol", tol)
+    if maxiter is not None:
+        maxiter = V.check_positive_int("maxiter", maxiter)
     if not 0 < inner_tol < 1:
         raise ValueError(f"inner_tol must be in (0, 1), got {inner_tol!r}")
     size = int(np.prod(b.shape[1:]))
@@ -651,6 +655,8 @@ def _as_rhs(y, n: int, q: int, kernel: str):
     """Targets -> ``(m, n, q)`` and a function mapping ``(m, t, q)`` back like ``y``."""
     y = jnp.asarray(y)
     if kernel == "entk":
+        if q == 1 and y.shape == (n,):
+            return y[None, :, None], lambda f: f[0, :, 0]
         if y.shape != (n, q):
             raise ValueError(f"y_train must be ({n}, {q}) for the eNTK, got {y.shape}")
         return y[None], lambda f: f[0]
@@ -679,7 +685,8 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
 
     Args:
       apply: ``apply(params, x) -> (n, k)``.
-      x_train: ``(n, ...)``; y_train: ``(n, k)`` (eNTK) or ``(n,)`` / ``(n, m)`` (pNTK).
+      x_train: ``(n, ...)``; y_train: ``(n, k)`` (eNTK; ``(n,)`` too when ``k = 1``) or
+        ``(n,)`` / ``(n, m)`` (pNTK); NaN or inf in any input raises ``ValueError``.
       x_test: ``(t, ...)``.
       kernel, lr_scales, pntk_mode, chunk_size, sharding: see :func:`tangent_operator`.
       ridge: ``lambda >= 0`` (absolute, like ``kernel_regression``'s).
@@ -706,6 +713,9 @@ def matfree_regression(apply: Callable, params, x_train, y_train, x_test, *,
       ConvergenceError: the true relative residual stayed above ``tol``.
     """
     t0 = time.perf_counter()
+    for name, a in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test)):
+        V.check_finite(name, a)
+    V.check_same_rows("x_train", x_train, "y_train", y_train)
     op = operator
     if op is None:
         op = tangent_operator(apply, params, x_train, kernel=kernel, lr_scales=lr_scales,
