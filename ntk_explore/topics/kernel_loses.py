@@ -369,8 +369,8 @@ def entk_init_extended(key: jax.Array, sizes: Sequence[int] = (256, 512, 1024, 2
     ``parametrization``.
 
     The eNTK at init of a net with ``P`` parameters has rank at most ``P``: past
-    ``n ~ P`` it is linear regression on ``P`` fixed random features, and its error
-    can only approach that model's approximation error.
+    ``n ~ P`` it is ridge regression on the net's ``P`` gradient features at init,
+    and its error can only approach the best linear model in those features.
     """
     unknown = set(settings) - {"d", "width", "depth", "g", "r", "n_val", "n_test",
                                "parametrization"}
