@@ -43,6 +43,7 @@ import numpy as np
 from ..core import metrics as km
 from ..core import tasks as tk
 from ..core.kernels import infinite_kernel_fn, mlp_ntk
+from ..core.matfree import matfree_kernel_predict
 from ..core.models import MLP, mlp
 from ..core.training import train
 
@@ -418,8 +419,6 @@ def entk_init_extended(key: jax.Array, sizes: Sequence[int] = (256, 512, 1024, 2
 
 def _matfree_fit(model, params, arrays, rel, rank, tol, n):
     """Predictions and CG iterations of one matrix-free ridge solve."""
-    from ..core.matfree import matfree_kernel_predict
-
     x, y, x_test = arrays
     res = matfree_kernel_predict(model, params, x, y, x_test, kernel="entk", ridge=rel,
                                  rank=min(rank, n // 2), tol=tol, return_result=True)

@@ -34,6 +34,24 @@ class App:
         for w in self.controls:
             w.observe(callback, names="value")
 
+    def _wire_toggle(self, description: str) -> None:
+        """One ``button`` (a ToggleButton, off) as the app's only control: for apps whose
+        work is too long to run by default."""
+        self.button = W.ToggleButton(value=False, layout=W.Layout(width="auto"),
+                                     description=description)
+        self._wire([self.button])
+
+    def _switched_off(self, *attributes: str) -> bool:
+        """If ``button`` is off: set ``attributes`` to ``None``, say so, clear the figure,
+        and return True (``update`` then returns)."""
+        if self.button.value:
+            return False
+        for name in attributes:
+            setattr(self, name, None)
+        self.readout.value = "off: switch the button on to compute"
+        self.out.clear_output()
+        return True
+
     def _cached(self, key, compute: Callable[[], object]):
         """The result for ``key`` (a tuple of settings), computed on a miss."""
         return self._memo.get_or(key, compute)

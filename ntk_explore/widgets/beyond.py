@@ -102,17 +102,11 @@ class ExtendCurveApp(App):
         self.task = scaling.teacher_task(n_pool=n_max) if task is None else task
         self.width, self.key = width, jax.random.key(0) if key is None else key
         self.parametrization, self.ridge = parametrization, ridge
-        self.button = W.ToggleButton(
-            value=False, layout=W.Layout(width="auto"),
-            description=f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)")
-        self._wire([self.button])
+        self._wire_toggle(f"extend the eNTK curve to n = {n_max:,} (matrix-free, ~{seconds} s)")
         self.update()
 
     def update(self):
-        if not self.button.value:
-            self.curves = self.exponent = self.figure = None
-            self.readout.value = "off: switch the button on to compute"
-            self.out.clear_output()
+        if self._switched_off("curves", "exponent", "figure"):
             return
         self.readout.value = f"computing n = {self.ns.tolist()} ..."
         self.curves = self._cached((), lambda: scaling.entk_init_curve(

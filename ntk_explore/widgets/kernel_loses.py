@@ -179,18 +179,12 @@ class ExtendKernelApp(App):
     def __init__(self, key, sizes=(256, 512, 1024, 2048, 4096, 8192, 16384), *, curves=None,
                  seconds=30, **settings):
         self.key, self.sizes, self.curves, self.settings = key, tuple(sizes), curves, settings
-        self.button = W.ToggleButton(
-            value=False, layout=W.Layout(width="auto"),
-            description=f"extend the eNTK at init to n = {max(self.sizes):,} "
-                        f"(matrix-free, ~{seconds} s)")
-        self._wire([self.button])
+        self._wire_toggle(f"extend the eNTK at init to n = {max(self.sizes):,} "
+                          f"(matrix-free, ~{seconds} s)")
         self.update()
 
     def update(self):
-        if not self.button.value:
-            self.extended = self.exponent = self.figure = None
-            self.readout.value = "off: switch the button on to compute"
-            self.out.clear_output()
+        if self._switched_off("extended", "exponent", "figure"):
             return
         self.readout.value = f"computing n = {list(self.sizes)} ..."
         ext = self.extended = self._cached((), lambda: kl.entk_init_extended(
