@@ -139,7 +139,6 @@ def multi(port: int, rank: int) -> dict:
     local = jax.local_devices()[0]
     with jax.default_device(local):
         r0 = matfree.matfree_regression(model.apply, params, x, y, x_test, **kw)
-        k_local = fn(x[:36], x_test, params)
         p = sum(a.size for a in jax.tree_util.tree_leaves(params))
         entk = _kernel_entry(ne, fn, p, x[:36], x_test, params, k_sharded)
         solve = _solve_entry(ne, fn, params, x, x_test, y, kw["ridge"], r1._replace(
