@@ -26,6 +26,9 @@ Public API (everything else is an implementation detail):
   (08: pNTK vs eNTK, look-ahead active learning), :mod:`.kernel_loses` (09: where a trained
   net beats and out-scales its kernels), :mod:`.tour` (00: every claim's
   live verdict)
+* :mod:`.exercises` -- checkers for the notebooks' coding exercises (:func:`exercises.check`)
+* :mod:`.core.verdicts` (also ``ntk_explore.verdicts``) -- every claim, its sources and
+  threshold, and the one rule (:func:`~ntk_explore.core.verdicts.judge`) that judges it
 * :mod:`.explore` -- caches, background warm-up and explorers (resumed runs) for the apps
 * :mod:`.plots`, :mod:`.widgets` -- figure functions and ipywidgets apps per topic (one ``App`` base)
 * :func:`device_summary`, :func:`on_accelerator`, :func:`by_device` -- which device
@@ -72,13 +75,15 @@ _LAZY = {"entk_convergence": "regimes"}
 def __getattr__(name: str):
     if name in TOPICS:
         return _importlib.import_module(f".topics.{name}", __name__)
+    if name in ("exercises", "verdicts"):
+        return _importlib.import_module(f".{'core.' if name == 'verdicts' else ''}{name}", __name__)
     if name in _LAZY:
         return getattr(_importlib.import_module(f".topics.{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'ntk_explore' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(TOPICS) | set(_LAZY))
+    return sorted(set(globals()) | set(TOPICS) | set(_LAZY) | {"exercises", "verdicts"})
 
 
 def device_summary() -> str:
@@ -115,5 +120,5 @@ __all__ = [
     "entk_convergence", "fit_loglog",
     "device_summary", "on_accelerator", "by_device",
     "datasets", "equivalence", "features", "ntk_table", "transfer",
-    "zigzag", "finetune", "scaling", "pntk_study", "active", "tour",
+    "zigzag", "finetune", "scaling", "pntk_study", "active", "tour", "exercises", "verdicts",
 ]

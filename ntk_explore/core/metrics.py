@@ -32,7 +32,7 @@ from . import validation as V
 __all__ = [
     "relative_norm", "relative_frobenius", "relative_error", "rms", "rmse", "test_loss",
     "linear_cka", "spearman", "auc", "LogLogFit", "fit_loglog", "Exponent", "exponent",
-    "fit_exponent", "compare_intervals", "unexplained_variance", "sign_accuracy",
+    "fit_exponent", "exponent_difference", "compare_intervals", "unexplained_variance", "sign_accuracy",
     "kernel_distance", "kernel_velocity", "target_alignment", "RELATIVE_RIDGES", "RidgeFit",
     "ridge_on_validation",
 ]
@@ -191,6 +191,23 @@ def fit_exponent(ns, errors) -> Exponent:
     if e.shape[1] != ns.size or ns.size < 2 or e.size < 3:
         raise ValueError(f"errors must be (seeds, {ns.size}) with at least 3 points, got {e.shape}")
     return exponent(np.tile(ns, e.shape[0]), e.reshape(-1))
+
+
+def exponent_difference(ns, errors_a, errors_b) -> Exponent:
+    """``alpha_a - alpha_b``, paired: the exponent of the ratio ``errors_a / errors_b``.
+
+    ``ns`` ``(S,)``; ``errors_a``, ``errors_b`` ``(seeds, S)`` (or ``(S,)``), positive,
+    row ``i`` of both measured on the same seed (task, split, init). Since
+    ``log(e_a / e_b) = log C - (alpha_a - alpha_b) log n``, one pooled fit of the log
+    ratio gives the difference and a 95% interval that uses the pairing (seed-to-seed
+    variation common to both learners cancels).
+    """
+    a = np.atleast_2d(np.asarray(errors_a, np.float64))
+    b = np.atleast_2d(np.asarray(errors_b, np.float64))
+    if a.shape != b.shape:
+        raise ValueError(f"errors_a and errors_b must have the same shape (paired by seed and "
+                         f"size), got {a.shape} and {b.shape}")
+    return fit_exponent(ns, a / b)
 
 
 def compare_intervals(lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> str:

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
+from .layout import watch
 from .live import LiveFigure
 
 __all__ = ["new_figure", "loglog_axes", "log_ticks", "place_legend", "LEGEND_FONTSIZE",
@@ -15,7 +16,7 @@ __all__ = ["new_figure", "loglog_axes", "log_ticks", "place_legend", "LEGEND_FON
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.6):
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
                              facecolor="white", squeeze=False, layout="constrained")
-    return fig, axes
+    return watch(fig), axes
 
 
 LEGEND_FONTSIZE = 9

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from .layout import check_now
+
 __all__ = ["FIGURE_DPI", "LiveFigure", "figure_png"]
 
 FIGURE_DPI = 100
@@ -78,4 +80,5 @@ class LiveFigure:
         self.canvas.restore_region(self._background)
         for artist in self.dynamic + self.overlays:
             self.fig.draw_artist(artist)
+        check_now(self.fig, self.canvas.get_renderer())
         return _encode(np.asarray(self.canvas.buffer_rgba()))

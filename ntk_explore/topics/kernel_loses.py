@@ -46,6 +46,7 @@ from ..core.kernels import infinite_kernel_fn, mlp_ntk
 from ..core.matfree import matfree_kernel_predict
 from ..core.models import MLP, mlp
 from ..core.training import train
+from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "DEFAULTS", "SIZES", "LEARNERS", "FLOPS_PER_SECOND", "MAX_SECONDS", "net_model", "layer_rates",
@@ -53,7 +54,7 @@ __all__ = [
     "kernel_error", "MATFREE_FROM", "ExtendedCurve", "entk_init_extended",
     "one_step_params", "readout_kernel_fn", "Curves", "data_scaling", "KernelPath",
     "kernel_path", "pretrained_curves", "parity_experiment", "ParityResult",
-    "TransferResult", "transfer_experiment", "Outcome", "data_scaling_verdict",
+    "TransferResult", "transfer_experiment", "data_scaling_verdict",
     "lazy_control_verdict", "kernel_moves_verdict", "pretrained_kernel_verdict",
     "validate_settings", "alpha_sweep", "snapshot_steps", "TRANSFER_LEARNERS",
     "BENCHMARK_RESULTS", "benchmark_results", "NOTEBOOK_RUN", "FULL_RUN",
@@ -613,74 +614,62 @@ def transfer_experiment(key: jax.Array, ms: Sequence[int] = (16, 32, 64, 128, 25
 # verdicts (for the tour and the notebook's check cells)
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """A measured claim: ``status`` is ``'holds'``, ``'does not hold'`` or ``'inconclusive'``.
+def _difference(curves: Curves, a: str, b: str, against: Curves | None = None) -> km.Exponent:
+    """Paired exponent difference ``alpha_a - alpha_b`` (same seeds and sizes)."""
+    other = curves if against is None else against
+    return km.exponent_difference(curves.ns, curves.errors[a], other.errors[b])
 
-    ``measured`` with its 95% interval ``ci95``, compared with ``against`` (its interval
-    ``against_ci95``); ``detail`` says what was measured.
-    """
 
-    claim: str
-    measured: float
-    ci95: tuple[float, float]
-    against: float
-    against_ci95: tuple[float, float]
-    status: str
-    detail: str = ""
+def _ex(e: km.Exponent) -> str:
+    return f"{e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
 
 
 def data_scaling_verdict(curves: Curves, net: str = "net",
-                         kernels: Sequence[str] = ("entk_init", "ntk")) -> Outcome:
-    """The net's exponent interval against the best kernel's (holds: wholly above)."""
+                         kernels: Sequence[str] = ("entk_init", "ntk")) -> Verdict:
+    """Net exponent minus the best kernel's, paired over seeds and sizes (claim: > 0)."""
     e = curves.exponents()
     best = max(kernels, key=lambda k: e[k].slope)
-    status = km.compare_intervals(*e[net].ci95, *e[best].ci95)
-    return Outcome("Trained nets scale better with data than their kernels", e[net].slope,
-                   e[net].ci95, e[best].slope, e[best].ci95, status,
-                   f"exponent net {e[net].slope:.2f} [{e[net].ci95[0]:.2f}, {e[net].ci95[1]:.2f}] vs "
-                   f"{best} {e[best].slope:.2f} [{e[best].ci95[0]:.2f}, {e[best].ci95[1]:.2f}], "
-                   f"n = {curves.ns[0]}..{curves.ns[-1]}, {curves.errors[net].shape[0]} seeds")
+    diff = _difference(curves, net, best)
+    return judge("index_scaling", diff.slope, diff.ci95,
+                 measured_what=f"exponent of the trained net minus that of {best} (paired)",
+                 interval_what="95% CI of the paired difference",
+                 detail=f"exponent net {_ex(e[net])} vs {best} {_ex(e[best])}, "
+                        f"n = {curves.ns[0]}..{curves.ns[-1]}, {curves.errors[net].shape[0]} seeds")
 
 
-def lazy_control_verdict(curves: Curves, tolerance: float = 0.15) -> Outcome:
-    """The lazy net's exponent within ``tolerance`` of the NTK's (holds), else does not hold;
-    inconclusive when the interval of the difference straddles the tolerance."""
+def lazy_control_verdict(curves: Curves) -> Verdict:
+    """Lazy net's exponent minus the NTK's, paired (claim: within the lazy-control band)."""
     lz, nt = curves.exponent("lazy"), curves.exponent("ntk")
-    diff = abs(lz.slope - nt.slope)
-    lo = max(0.0, max(lz.ci95[0] - nt.ci95[1], nt.ci95[0] - lz.ci95[1]))
-    status = ("holds" if diff <= tolerance else
-              "does not hold" if lo > tolerance else "inconclusive")
-    return Outcome("The lazy control behaves like the NTK", lz.slope, lz.ci95, nt.slope, nt.ci95,
-                   status, f"|exponent lazy - exponent NTK| = {diff:.3f} (tolerance {tolerance})")
+    diff = _difference(curves, "lazy", "ntk")
+    return judge("lazy_control", diff.slope, diff.ci95,
+                 measured_what="exponent of the lazy net minus that of the NTK (paired)",
+                 interval_what="95% CI of the paired difference",
+                 detail=f"exponent lazy {_ex(lz)} vs NTK {_ex(nt)}")
 
 
 def kernel_moves_verdict(rich: KernelPath, lazy: KernelPath | None = None,
-                         fraction: float = 0.05, ratio: float = 0.85) -> Outcome:
-    """The eNTK keeps moving after the loss has fallen to ``fraction`` of its start: holds when
-    ``S`` at that step is at most ``ratio`` of its final value (and the lazy net's final
-    ``S <= 0.01``); inconclusive when the loss never got there."""
+                         fraction: float = 0.05) -> Verdict:
+    """``S(K0, Kt)`` when the loss first reached ``fraction`` of its start, over its final value
+    (one run; the side condition: the lazy net's final ``S <= 0.01``)."""
     at, final = rich.distance_at_loss_fraction(fraction), float(rich.distance[-1])
     lazy_final = float(lazy.distance[-1]) if lazy is not None else 0.0
-    if not math.isfinite(at):
-        status = "inconclusive"
-    else:
-        status = "holds" if at <= ratio * final and lazy_final <= 0.01 else "does not hold"
-    return Outcome("The eNTK keeps evolving through most of training", at / final if final else math.nan,
-                   (at, at), ratio, (ratio, ratio), status,
-                   f"S(K0, Kt) {at:.3f} when the loss reached {fraction:.0%} of its start, "
-                   f"{final:.3f} at the end; lazy net's final S {lazy_final:.4f}")
+    ratio = at / final if final > 0 and math.isfinite(at) else math.nan
+    return judge("kernel_keeps_moving", ratio, (ratio, ratio),
+                 measured_what=f"S(K0, Kt) when the loss reached {fraction:.0%} of its start / final S",
+                 interval_what="one run (no interval)", extra=lazy_final <= 0.01,
+                 detail=f"S(K0, Kt) {at:.3f} at that step, {final:.3f} at the end; lazy net's "
+                        f"final S {lazy_final:.4f}")
 
 
-def pretrained_kernel_verdict(pre: Curves, net: Curves) -> Outcome:
-    """The pretrained eNTK's exponent interval wholly below the net's: holds."""
+def pretrained_kernel_verdict(pre: Curves, net: Curves) -> Verdict:
+    """Net exponent minus the pretrained eNTK's, paired (claim: > 0, it does not catch up)."""
     p, e = pre.exponent("pretrained"), net.exponent("net")
-    status = km.compare_intervals(*e.ci95, *p.ci95)
-    return Outcome("An eNTK pretrained on a few samples does not catch up with the net",
-                   p.slope, p.ci95, e.slope, e.ci95, status,
-                   f"pretrained eNTK (n_pre = {pre.settings['n_pre']}) {p.slope:.2f} "
-                   f"[{p.ci95[0]:.2f}, {p.ci95[1]:.2f}] vs net {e.slope:.2f} "
-                   f"[{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
+    diff = _difference(net, "net", "pretrained", against=pre)
+    return judge("pretrained_catch_up", diff.slope, diff.ci95,
+                 measured_what=f"exponent of the net minus that of the eNTK pretrained on "
+                               f"{pre.settings['n_pre']} samples (paired)",
+                 interval_what="95% CI of the paired difference",
+                 detail=f"pretrained eNTK {_ex(p)} vs net {_ex(e)}")
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,268 @@
+"""One rule for every verdict: the claims, where they come from, and how a measurement is judged.
+
+Every claim the package tests is one :class:`Claim` in :data:`CLAIMS`: its text, its
+sources, the range of a measured quantity that the claim predicts, and a sentence on
+why that range (the threshold) was chosen. A topic module measures a quantity and an
+interval around it; :func:`judge` turns them into a :class:`Verdict` with three outcomes:
+
+* ``'holds'`` -- the whole interval lies inside the claimed range (and any side
+  condition the caller passes is met);
+* ``'does not hold'`` -- the interval lies wholly outside the range, or a side
+  condition fails, or the measurement is not finite;
+* ``'inconclusive'`` -- the interval straddles an end of the range: this run cannot tell.
+
+Comparisons of two learners are judged the same way: the measured quantity is their
+difference (e.g. of data-scaling exponents) with the interval of that difference, and
+the claimed range is one side of zero. The tour (notebook 00) and each notebook call the
+same topic function, which calls :func:`judge`, so the same claim at the same settings
+gets the same verdict everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["Source", "Claim", "Verdict", "CLAIMS", "SOURCES", "STATUSES", "judge", "status_of",
+           "range_text", "LW", "SCALE", "ISSUES", "TALK", "MUP", "ZIGZAG", "HEAD", "PNTK",
+           "FORT", "BARATIN", "BA", "BARAK", "ARORA_CNTK"]
+
+STATUSES = ("holds", "does not hold", "inconclusive")
+INF = math.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a claim comes from: who wrote it, what, when, and a stable link."""
+
+    authors: str
+    title: str
+    year: int
+    venue: str
+    url: str
+
+    def __str__(self) -> str:
+        return f"{self.authors} ({self.year}), \u201c{self.title}\u201d, {self.venue}. {self.url}"
+
+    @property
+    def markdown(self) -> str:
+        """``Authors (year), [Title](url), venue`` for a notebook's text."""
+        return f"{self.authors} ({self.year}), [{self.title}]({self.url}), {self.venue}"
+
+
+# The four documents the package grew from.
+LW = Source("interstice", "NTK/GP Models of Neural Nets Can't Learn Features", 2021, "LessWrong",
+            "https://www.lesswrong.com/posts/76cReK4Mix3zKCWNT/ntk-gp-models-of-neural-nets-can-t-learn-features")
+SCALE = Source("Nikhil Vyas, Yamini Bansal, Preetum Nakkiran",
+               "Limitations of the NTK for Understanding Generalization in Deep Learning", 2022,
+               "arXiv:2206.10012", "https://arxiv.org/abs/2206.10012")
+ISSUES = Source("Haoran Liu, Anthony Tai, David J. Crandall, Chunfeng Huang",
+                "Issues with Neural Tangent Kernel Approach to Neural Networks", 2025,
+                "arXiv:2501.10929", "https://arxiv.org/abs/2501.10929")
+TALK = Source("Danica J. Sutherland", "A Defense of (Empirical) Neural Tangent Kernels", 2023,
+              "talk, University of Michigan AI Seminar, 23 March 2023",
+              "https://cse.engin.umich.edu/event/a-defense-of-empirical-neural-tangent-kernels")
+# Papers behind the claims the package measures.
+MUP = Source("Greg Yang, Edward J. Hu", "Tensor Programs IV: Feature Learning in Infinite-Width Neural "
+             "Networks", 2021, "ICML 2021, arXiv:2011.14522", "https://arxiv.org/abs/2011.14522")
+ZIGZAG = Source("Yi Ren, Shangmin Guo, Danica J. Sutherland", "Better Supervisory Signals by Observing "
+                "Learning Paths", 2022, "ICLR 2022, arXiv:2203.02485", "https://arxiv.org/abs/2203.02485")
+HEAD = Source("Yi Ren, Shangmin Guo, Wonho Bae, Danica J. Sutherland", "How to prepare your task head "
+              "for finetuning", 2023, "ICLR 2023, arXiv:2302.05779", "https://arxiv.org/abs/2302.05779")
+PNTK = Source("Mohamad Amin Mohamadi, Wonho Bae, Danica J. Sutherland", "A Fast, Well-Founded "
+              "Approximation to the Empirical Neural Tangent Kernel", 2023, "ICML 2023, arXiv:2206.12543",
+              "https://arxiv.org/abs/2206.12543")
+FORT = Source("Stanislav Fort, Gintare Karolina Dziugaite, Mansheej Paul, Sepideh Kharaghani, "
+              "Daniel M. Roy, Surya Ganguli", "Deep learning versus kernel learning: an empirical "
+              "study of loss landscape geometry and the time evolution of the Neural Tangent Kernel",
+              2020, "NeurIPS 2020, arXiv:2010.15110", "https://arxiv.org/abs/2010.15110")
+BARATIN = Source("Aristide Baratin, Thomas George, C\u00e9sar Laurent, R Devon Hjelm, Guillaume Lajoie, "
+                 "Pascal Vincent, Simon Lacoste-Julien", "Implicit Regularization via Neural Feature "
+                 "Alignment", 2021, "AISTATS 2021, arXiv:2008.00938", "https://arxiv.org/abs/2008.00938")
+BA = Source("Jimmy Ba, Murat A. Erdogdu, Taiji Suzuki, Zhichao Wang, Denny Wu, Greg Yang",
+            "High-dimensional Asymptotics of Feature Learning: How One Gradient Step Improves the "
+            "Representation", 2022, "NeurIPS 2022, arXiv:2205.01445", "https://arxiv.org/abs/2205.01445")
+BARAK = Source("Boaz Barak, Benjamin L. Edelman, Surbhi Goel, Sham Kakade, Eran Malach, Cyril Zhang",
+               "Hidden Progress in Deep Learning: SGD Learns Parities Near the Computational Limit",
+               2022, "NeurIPS 2022, arXiv:2207.08799", "https://arxiv.org/abs/2207.08799")
+ARORA_CNTK = Source("Sanjeev Arora, Simon S. Du, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang, "
+                    "Dingli Yu", "Harnessing the Power of Infinitely Wide Deep Nets on Small-data "
+                    "Tasks", 2020, "ICLR 2020, arXiv:1910.01663", "https://arxiv.org/abs/1910.01663")
+SOURCES = (LW, SCALE, ISSUES, TALK, MUP, ZIGZAG, HEAD, PNTK, FORT, BARATIN, BA, BARAK, ARORA_CNTK)
+"""Every source cited by a claim; the first four are the documents the package grew from."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A claim of the sources, stated as a range for one measurable quantity.
+
+    ``expected = (lo, hi)`` is the closed range the claim predicts (``-inf``/``inf`` for
+    a one-sided claim); ``expected_what`` says it in words; ``why`` is the reason for
+    that threshold, printed beside every verdict.
+    """
+
+    key: str
+    text: str
+    sources: tuple[Source, ...]
+    expected: tuple[float, float]
+    expected_what: str
+    why: str
+    notebook: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What was measured for one :class:`Claim`, and the outcome of :func:`judge`.
+
+    ``measured`` is the quantity; ``interval`` the range the verdict rests on (a 95%
+    interval, or a range over seeds/sizes, as ``interval_what`` says); ``status`` one of
+    :data:`STATUSES`; ``detail`` the numbers behind it in words.
+    """
+
+    claim: str
+    sources: tuple[Source, ...]
+    measured: float
+    measured_what: str
+    interval: tuple[float, float]
+    interval_what: str
+    expected: tuple[float, float]
+    expected_what: str
+    status: str
+    notebook: str
+    detail: str = ""
+    why: str = ""
+    key: str = ""
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def in_range(self) -> bool:
+        return bool(math.isfinite(self.measured) and self.expected[0] <= self.measured <= self.expected[1])
+
+    @property
+    def summary(self) -> str:
+        """``'holds: -0.48, 95% CI [-0.55, -0.41]; claim in [-0.6, -0.35]'``."""
+        lo, hi = self.interval
+        return (f"{self.status}: {self.measured:.3g}, {self.interval_what} [{lo:.3g}, {hi:.3g}]; "
+                f"claim {range_text(*self.expected)}")
+
+    def as_dict(self) -> dict:
+        """Plain values (for saving a run): sources as their titles."""
+        d = dataclasses.asdict(self)
+        d["sources"] = [s.title for s in self.sources]
+        return d
+
+
+def range_text(lo: float, hi: float) -> str:
+    """``'< 0'``, ``'> 0'`` or ``'in [-0.6, -0.35]'``."""
+    if lo == -INF:
+        return f"< {hi:g}"
+    if hi == INF:
+        return f"> {lo:g}"
+    return f"in [{lo:g}, {hi:g}]"
+
+
+def status_of(interval: tuple[float, float], expected: tuple[float, float], extra: bool = True) -> str:
+    """The rule: where the measured interval lies relative to the claimed range."""
+    lo, hi = interval
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not extra:
+        return "does not hold"
+    if expected[0] <= lo and hi <= expected[1]:
+        return "holds"
+    if hi < expected[0] or lo > expected[1]:
+        return "does not hold"
+    return "inconclusive"
+
+
+def judge(key: str, measured: float, interval: tuple[float, float], *, measured_what: str,
+          interval_what: str, extra: bool = True, detail: str = "") -> Verdict:
+    """The verdict on claim ``CLAIMS[key]`` for a measured quantity and its interval.
+
+    ``extra`` is a side condition named in the claim's ``expected_what`` (e.g. "and the
+    feature change at the widest net is above 0.1"); when it is false the claim does not
+    hold whatever the interval says.
+    """
+    if key not in CLAIMS:
+        raise KeyError(f"unknown claim {key!r}; the claims are {sorted(CLAIMS)}")
+    c = CLAIMS[key]
+    interval = (float(interval[0]), float(interval[1]))
+    return Verdict(c.text, c.sources, float(measured), measured_what, interval, interval_what,
+                   c.expected, c.expected_what, status_of(interval, c.expected, bool(extra)),
+                   c.notebook, detail, c.why, key)
+
+
+def _claims(*claims: Claim) -> dict[str, Claim]:
+    return {c.key: c for c in claims}
+
+
+CLAIMS = _claims(
+    Claim("features_ntk", "Hidden features move O(1/sqrt(width)) in NTK parametrization", (LW, MUP),
+          (-0.6, -0.35), "slope about -1/2",
+          "Theory gives -1/2; the band is wide enough for the finite-width bend of a fit over one "
+          "decade of widths and still excludes 0 (muP's prediction) and -1 (the kernel's own motion).",
+          "03_lazy_vs_feature_learning.ipynb"),
+    Claim("features_mup", "muP keeps hidden features moving as width grows", (LW, MUP),
+          (-0.15, 0.15), "slope about 0, and feature change > 0.1 at the widest net",
+          "Theory gives 0; a band of +-0.15 is under a third of the way to NTK's -1/2, so a slope "
+          "inside it cannot be the lazy scaling, and a change above 0.1 rules out features that "
+          "are flat only because they never move.",
+          "03_lazy_vs_feature_learning.ipynb"),
+    Claim("entk_motion", "The eNTK stays nearly constant in wide nets and moves in narrow ones",
+          (SCALE, LW), (-1.5, -0.5), "slope about -1, and less motion at the widest width than the narrowest",
+          "The relative change of the kernel over training scales like 1/width in NTK "
+          "parametrization (slope -1); +-0.5 keeps the band clear of 0, a kernel that does not "
+          "settle as the net widens.",
+          "03_lazy_vs_feature_learning.ipynb"),
+    Claim("transfer_sign", "Transfer through a fixed kernel only shifts the starting point (flip "
+          "the target and it hurts)", (LW,), (-INF, 0.0),
+          "benefit < 0 for the flipped target -B (and > 0 for +B at every size)",
+          "The claim is a sign: a fixed kernel can only carry over the starting function, which "
+          "helps a task that agrees with it and hurts one that is its negative.",
+          "04_transfer_through_a_fixed_kernel.ipynb"),
+    Claim("gp_ntk_tie", "GP and NTK regression tie in the published table", (ISSUES,),
+          (-0.1, 0.1), "within +-10% of each other",
+          "The published table's two kernels differ by under 1%, and the smallest gap it draws a "
+          "conclusion from (Laplacian vs NTK) is about 65%; 10% separates a tie from a real gap.",
+          "02_is_a_trained_net_its_ntk.ipynb"),
+    Claim("filtered_distillation", "Filtered distillation targets sit closer to p* than the "
+          "teacher's", (TALK, ZIGZAG), (0.0, 0.9), "distance ratio <= 0.9",
+          "A 10% smaller distance to the true probabilities p* is the smallest gain that one "
+          "teacher's training points resolve (its bootstrap half-width is a few per cent).",
+          "05_learning_paths_and_distillation.ipynb"),
+    Claim("head_probing", "Stopping head probing early leaves energy for feature change",
+          (TALK, HEAD), (0.8, 1.0), "Spearman >= 0.8 (and energy falling with probing steps)",
+          "With four probing lengths a rank correlation takes the values 1, 0.8, 0.6, ...: 0.8 "
+          "allows one swap of neighbours and nothing more.",
+          "06_how_to_prepare_your_task_head.ipynb"),
+    Claim("data_scaling_digits", "Trained nets scale better with data than their kernels", (SCALE,),
+          (0.0, INF), "exponent difference > 0 (net minus its best kernel)",
+          "The claim is a sign: a net that out-scales its kernels has the larger exponent; zero "
+          "is the threshold and the interval decides.",
+          "07_data_scaling_beyond_the_kernel.ipynb"),
+    Claim("pntk_gap", "pNTK approximates the eNTK, gap falling like width^-1/2", (TALK, PNTK),
+          (-0.65, -0.35), "slope about -1/2 (falling at every width step)",
+          "The pNTK's error is a sum of width-many zero-mean terms, so it falls like width^-1/2; "
+          "+-0.15 allows the fit's finite-width bend and excludes -1 and 0.",
+          "08_pntk_and_active_learning.ipynb"),
+    Claim("index_scaling", "A feature-learning net out-scales its kernels on a single-index task",
+          (SCALE, BA), (0.0, INF), "exponent difference > 0 (net minus its best kernel)",
+          "The claim is a sign: zero is the threshold and the interval of the difference decides.",
+          "09_where_the_kernel_loses.ipynb"),
+    Claim("lazy_control", "The lazy control behaves like the NTK", (SCALE, LW), (-0.15, 0.15),
+          "exponent difference within +-0.15 (lazy net minus NTK)",
+          "0.15 is a quarter of the gap between the rich net's and the kernels' exponents on this "
+          "task, so a lazy net inside it scales like its kernel, not like the rich net.",
+          "09_where_the_kernel_loses.ipynb"),
+    Claim("kernel_keeps_moving", "The eNTK keeps evolving through most of training", (SCALE, FORT),
+          (0.0, 0.85), "S(K0, Kt) at the 5%-loss step <= 0.85 of its final value",
+          "The claim is that much of the kernel's change comes after the loss has fallen; 0.85 "
+          "asks that at least 15% of the final distance is still to come at that step.",
+          "09_where_the_kernel_loses.ipynb"),
+    Claim("pretrained_catch_up", "An eNTK pretrained on a few samples does not catch up with the net",
+          (SCALE,), (0.0, INF), "exponent difference > 0 (net minus pretrained eNTK)",
+          "The claim is a sign: zero is the threshold and the interval of the difference decides.",
+          "09_where_the_kernel_loses.ipynb"),
+)
+"""Every claim the package measures, keyed by a short name."""
