@@ -333,7 +333,7 @@ def mlp_ntk(model: MLP) -> Callable:
     forming ``J``: for each layer, ``w_mult**2 * (X_in X_in'^T) * (D D'^T)``
     plus ``b_mult**2 * (D D'^T)`` for its bias.
     """
-    V.check_model("model", model)
+    V.check_model("model", model, MLP)
 
     def ntk(x1, x2, params):
         x1, x2 = _check_mlp_inputs(model, x1, x2, params)
@@ -346,7 +346,7 @@ def mlp_ntk(model: MLP) -> Callable:
 
 def mlp_pntk(model: MLP, *, mode: str = "sum") -> Callable:
     """Structured pNTK of an MLP: ``pntk(x1, x2, params) -> (n1, n2)``; see :func:`pntk`."""
-    V.check_model("model", model)
+    V.check_model("model", model, MLP)
     V.check_choice("mode", mode, ("sum", "first"))
     k = model.out_dim
     if mode == "sum":
@@ -536,7 +536,7 @@ def infinite_kernel_fn(model: MLP) -> Callable:
       ValueError: ``'standard'`` or a custom parametrization; inputs that are not
         ``(n, in_dim)`` or hold NaN/inf.
     """
-    V.check_model("model", model)
+    V.check_model("model", model, MLP)
     name = model.parametrization.name
     if name == "standard":
         raise ValueError(
