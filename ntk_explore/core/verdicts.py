@@ -25,7 +25,8 @@ import math
 
 __all__ = ["Source", "Claim", "Verdict", "CLAIMS", "SOURCES", "STATUSES", "judge", "status_of",
            "range_text", "LW", "SCALE", "ISSUES", "TALK", "MUP", "ZIGZAG", "HEAD", "PNTK",
-           "FORT", "BARATIN", "BA", "BARAK", "ARORA_CNTK"]
+           "FORT", "BARATIN", "BA", "BARAK", "ARORA_CNTK",
+           "JACOT", "ARORA", "LEE_LINEAR", "DYER"]
 
 STATUSES = ("holds", "does not hold", "inconclusive")
 INF = math.inf
@@ -88,7 +89,21 @@ BARAK = Source("Boaz Barak, Benjamin L. Edelman, Surbhi Goel, Sham Kakade, Eran 
 ARORA_CNTK = Source("Sanjeev Arora, Simon S. Du, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang, "
                     "Dingli Yu", "Harnessing the Power of Infinitely Wide Deep Nets on Small-data "
                     "Tasks", 2020, "ICLR 2020, arXiv:1910.01663", "https://arxiv.org/abs/1910.01663")
-SOURCES = (LW, SCALE, ISSUES, TALK, MUP, ZIGZAG, HEAD, PNTK, FORT, BARATIN, BA, BARAK, ARORA_CNTK)
+# The equivalence of a wide net and its tangent kernel (notebooks 01-02).
+JACOT = Source("Arthur Jacot, Franck Gabriel, Cl\u00e9ment Hongler", "Neural Tangent Kernel: Convergence "
+               "and Generalization in Neural Networks", 2018, "NeurIPS 2018, arXiv:1806.07572",
+               "https://arxiv.org/abs/1806.07572")
+ARORA = Source("Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang",
+               "On Exact Computation with an Infinitely Wide Neural Net", 2019,
+               "NeurIPS 2019, arXiv:1904.11955", "https://arxiv.org/abs/1904.11955")
+LEE_LINEAR = Source("Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, "
+                    "Jascha Sohl-Dickstein, Jeffrey Pennington", "Wide Neural Networks of Any Depth "
+                    "Evolve as Linear Models Under Gradient Descent", 2019,
+                    "NeurIPS 2019, arXiv:1902.06720", "https://arxiv.org/abs/1902.06720")
+DYER = Source("Ethan Dyer, Guy Gur-Ari", "Asymptotics of Wide Networks from Feynman Diagrams", 2020,
+              "ICLR 2020, arXiv:1909.11304", "https://arxiv.org/abs/1909.11304")
+SOURCES = (LW, SCALE, ISSUES, TALK, MUP, ZIGZAG, HEAD, PNTK, FORT, BARATIN, BA, BARAK, ARORA_CNTK,
+           JACOT, ARORA, LEE_LINEAR, DYER)
 """Every source cited by a claim; the first four are the documents the package grew from."""
 
 
@@ -225,6 +240,43 @@ CLAIMS = _claims(
           (-0.1, 0.1), "within +-10% of each other",
           "The published table's two kernels differ by under 1%, and the smallest gap it draws a "
           "conclusion from (Laplacian vs NTK) is about 65%; 10% separates a tie from a real gap.",
+          "02_is_a_trained_net_its_ntk.ipynb"),
+    Claim("laplacian_gap", "A kernel unrelated to networks (Laplacian) predicts clearly worse than "
+          "the NTK in the published table", (ISSUES,), (0.1, INF),
+          "(RMSE(Laplacian) - RMSE(NTKB1)) / RMSE(NTKB1) > 0.1",
+          "The same 10% that separates a tie from a real gap in the GP-vs-NTK claim, so the two "
+          "claims about the one table use one line.",
+          "02_is_a_trained_net_its_ntk.ipynb"),
+    Claim("entk_convergence", "The eNTK at initialisation approaches the infinite-width NTK, its "
+          "relative error falling like width^-1/2", (JACOT,), (-0.6, -0.4),
+          "slope about -1/2 (log relative error against log width)",
+          "Each eNTK entry averages width-many terms that are independent at initialisation (exactly "
+          "so for one hidden layer), so by the central limit theorem its spread around the limit "
+          "shrinks like width^-1/2; +-0.1 allows the bend of a fit that starts at narrow widths and "
+          "still excludes 0 (no convergence) and -1 (the rate at which training moves the kernel).",
+          "01_entk_vs_width.ipynb"),
+    Claim("kernel_motion_ntk", "Training moves an NTK-parametrized net's eNTK less the wider the "
+          "net, like 1/width", (JACOT, DYER), (-1.5, -0.5),
+          "slope about -1 (log relative eNTK change over training against log width)",
+          "The kernel's change during training is an average over hidden units of changes whose "
+          "leading part has mean zero, which leaves 1/width (Dyer and Gur-Ari); -0.5 is the weaker "
+          "rate the early proofs bound it by, so a slope below it shows the faster rate, and the "
+          "band stays clear of 0, a kernel that does not settle as the net widens.",
+          "02_is_a_trained_net_its_ntk.ipynb"),
+    Claim("kernel_motion_mup", "muP moves its eNTK more than NTK parametrization does, the more so "
+          "the wider the net", (MUP, LW), (0.0, INF),
+          "slope(muP) - slope(NTK) > 0 (kernel motion against width, paired by seed)",
+          "muP keeps each hidden unit's update from shrinking with width, so its kernel motion must "
+          "fall more slowly than NTK parametrization's; the claim is a sign, zero is the threshold "
+          "and the interval of the paired difference decides.",
+          "02_is_a_trained_net_its_ntk.ipynb"),
+    Claim("net_to_ntk", "A wide NTK-parametrized net trained by gradient descent approaches kernel "
+          "regression with its infinite-width NTK", (JACOT, ARORA, LEE_LINEAR), (-0.75, -0.25),
+          "slope about -1/2 (log RMS distance between net and NTK learner against log width)",
+          "From the same initial function, the gap between the net and the NTK learner is led by the "
+          "eNTK's spread at initialisation, which falls like width^-1/2 (notebook 01); +-0.25 allows "
+          "the smaller 1/width part from the kernel's motion and excludes 0, a net that does not "
+          "approach its kernel.",
           "02_is_a_trained_net_its_ntk.ipynb"),
     Claim("filtered_distillation", "Filtered distillation targets sit closer to p* than the "
           "teacher's", (TALK, ZIGZAG), (0.0, 0.9), "distance ratio <= 0.9",
