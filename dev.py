@@ -98,7 +98,10 @@ def test(args) -> int:
     # Parallel test workers: one BLAS thread each (oversubscribed OpenBLAS threads made a
     # 670x670 Cholesky ~100x slower on a 2-core machine).
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # tests/test_install.py: a fresh venv from the package index, the README's commands.
+    # Every figure drawn through plots.new_figure is checked for overlapping or cut-off text
+    # (ntk_explore/plots/layout.py): a notebook whose figure fails its layout fails under nbval.
+    env.setdefault("NTK_EXPLORE_CHECK_LAYOUT", "0")  # LAYOUT-FLAG: set to "1" once every notebook passes
+    # tests/test_install.py: a fresh venv from the package index, docs/library.md's commands.
     env.setdefault("NTK_EXPLORE_INSTALL_TEST", "1")
     # Test files (and each notebook's cells) stay together on one worker.
     workers = str(min(os.cpu_count() or 1, 4))
@@ -240,6 +243,24 @@ def _api_modules() -> list[str]:
             if not any(p.startswith("_") for p in f.parent.relative_to(ROOT).parts)]
 
 
+def _docs_pages() -> list[str]:
+    """docs/*.md rendered to site/docs/*.html (markdown2, from requirements-docs.txt); the
+    names, in order."""
+    out = SITE / "docs"
+    out.mkdir(parents=True, exist_ok=True)
+    render = ("import markdown2, pathlib, sys; src, dst = map(pathlib.Path, sys.argv[1:]); "
+              "body = markdown2.markdown(src.read_text(), extras=['tables', 'fenced-code-blocks', "
+              "'header-ids']).replace('.md#', '.html#').replace('.md\"', '.html\"'); "
+              "dst.write_text('<!doctype html><meta charset=utf-8><title>' + src.stem + '</title>' + body)")
+    names = []
+    for md in sorted((ROOT / "docs").glob("*.md")):
+        if _run(PY, "-c", render, md, out / f"{md.stem}.html") == 0:
+            names.append(md.stem)
+    if (ROOT / "docs" / "screenshots").is_dir():
+        shutil.copytree(ROOT / "docs" / "screenshots", out / "screenshots", dirs_exist_ok=True)
+    return names
+
+
 def docs(args) -> int:
     """Static HTML site in site/: the API reference (pdoc, from the docstrings) and every
     notebook executed, with its figures, as a page (nbconvert)."""
@@ -266,10 +287,12 @@ def docs(args) -> int:
         rc |= _run(*cmd, env=env) and _run(*cmd, env=env)  # one retry, see CELL_TIMEOUT_S
         pages.append(nb.stem)
     links = "".join(f"<li><a href='notebooks/{p}.html'>{p}</a></li>" for p in pages)
+    guides = "".join(f"<li><a href='docs/{name}.html'>{name}</a></li>" for name in _docs_pages())
     (SITE / "index.html").write_text(
         "<!doctype html><meta charset='utf-8'><title>ntk_explore</title>"
         "<h1>ntk_explore</h1><p>When is a trained network its neural tangent kernel?</p>"
         f"<h2>Notebooks (executed)</h2><ul>{links}</ul>"
+        f"<h2>Guides</h2><ul>{guides}</ul>"
         "<h2><a href='api/index.html'>API reference</a></h2>")
     print(f"site: {SITE / 'index.html'}" if rc == 0 else "docs build failed", flush=True)
     return rc

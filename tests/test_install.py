@@ -1,10 +1,10 @@
-"""A researcher's install: a fresh virtual environment, exactly the README's commands,
-then the README's ten-line example.
+"""A researcher's install: a fresh virtual environment, exactly the commands of
+``docs/library.md`` (linked from the README), then its ten-line example.
 
 It needs the package index (pip's cache makes a second run fast), so it runs when
 ``NTK_EXPLORE_INSTALL_TEST=1`` -- ``python3 dev.py test`` sets it -- and is skipped in
-a bare ``pytest`` run. The commands and the example are read from README.md, so the
-README cannot drift from what is tested.
+a bare ``pytest`` run. The commands and the example are read from docs/library.md, so
+the page cannot drift from what is tested.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "docs" / "library.md").read_text()
 
 pytestmark = pytest.mark.install
 
@@ -32,13 +32,13 @@ def _section(title: str) -> str:
 
 def readme_install_commands() -> list[str]:
     """The ``pip install`` lines of the README's install block (comments dropped)."""
-    block = re.search(r"```bash\n(.*?)```", _section("## Using the library"), re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", _section("## Install and a first example"), re.S).group(1)
     lines = [ln.split("#", 1)[0].strip() for ln in block.splitlines()]
     return [ln for ln in lines if ln.startswith("pip install")]
 
 
 def readme_example() -> str:
-    return re.search(r"```python\n(.*?)```", _section("## Using the library"), re.S).group(1)
+    return re.search(r"```python\n(.*?)```", _section("## Install and a first example"), re.S).group(1)
 
 
 def test_readme_commands_install_the_library_alone_and_neural_tangents_without_tensorflow():

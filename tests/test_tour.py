@@ -78,3 +78,23 @@ def test_sources_are_cited_not_file_names():
         assert s.authors in text and s.title in text and str(s.year) in text and s.url in text
         assert ".txt" not in text
 
+
+
+def test_saved_tour_is_dated_and_agrees_with_the_live_run(verdicts):
+    """The start page shows the saved run (package data): every claim the live run judges
+    has the same status there, and the saved run covers notebook 09's claims too."""
+    saved = tour.saved_verdicts()
+    assert len(saved.date) == 10 and saved.seconds > 0 and saved.machine
+    by_key = {v.key: v for v in saved.verdicts}
+    for v in verdicts.values():
+        assert v.key in by_key, f"the saved tour lacks {v.key}: rerun benchmarks/bench_tour.py"
+        assert by_key[v.key].status == v.status, (
+            f"{v.key}: saved {by_key[v.key].status!r}, live {v.status!r}; rerun benchmarks/bench_tour.py")
+    assert {"index_scaling", "pretrained_catch_up"} <= set(by_key)
+
+
+def test_saved_tour_round_trips(tmp_path, verdicts):
+    path = tmp_path / "tour.json"
+    tour.save_verdicts(list(verdicts.values()), path, seconds=1.5)
+    back = tour.saved_verdicts(path)
+    assert back.verdicts == tuple(verdicts.values()) and back.seconds == 1.5
