@@ -94,8 +94,8 @@ def convergence_loglog(ax, sweep, highlight=None):
     ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="theory: slope -1/2")
     if highlight is not None:
         ax.axvline(highlight, color="C3", lw=1, label=f"width {highlight}")
-    loglog_axes(ax, "hidden width n", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$", xbase=2)
-    place_legend(ax, "upper right")  # the errors fall to the lower right, away from it
+    loglog_axes(ax, "hidden width m", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$", xbase=2)
+    place_legend(ax, ncols=2)  # below the axes: inside, it covers the widest or narrowest points
 
 
 class EntkWidthFigure:
@@ -107,7 +107,7 @@ class EntkWidthFigure:
     """
 
     def __init__(self, theta, entk, ntk_inf, width, error, sweep):
-        fig, axes = new_figure(ncols=4, width=3.6, height=3.4)
+        fig, axes = new_figure(ncols=4, width=3.6, height=4.0)
         self.figure, self.axes = fig, axes[0]
         ext = [theta[0], theta[-1], theta[0], theta[-1]]
         self.ntk_inf = np.asarray(ntk_inf)

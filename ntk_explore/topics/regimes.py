@@ -1,5 +1,12 @@
 """How the eNTK at init approaches the infinite-width NTK: width sweeps (notebook 01).
 
+The claim (Jacot et al. 2018): in NTK parametrization the eNTK of a net of hidden width
+``m`` at its random initialisation converges to a fixed kernel as ``m`` grows, with a
+relative error ``||eNTK - NTK (x) I_k||_F / ||NTK (x) I_k||_F`` falling like ``m**-1/2``.
+:data:`CONVERGENCE` holds notebook 01's settings; :func:`convergence_sweep` runs them and
+:func:`entk_convergence_verdict` judges the fitted slope (claim ``'entk_convergence'`` of
+:mod:`ntk_explore.core.verdicts`), for the notebook and the tour alike.
+
 ``fit_loglog`` and ``LogLogFit`` live in :mod:`ntk_explore.core.metrics` (re-exported here).
 """
 
@@ -13,12 +20,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import validation as V
+from ..core.datasets import circle
 from ..core.kernels import check_kernel_memory, infinite_kernel_fn, mlp_ntk, structured_ntk
 from ..core.metrics import LogLogFit, fit_loglog, relative_norm
 from ..core.models import mlp
+from ..core.verdicts import Verdict, judge
 
 __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
-           "entk_convergence_grid", "entk_error"]
+           "entk_convergence_grid", "entk_error", "CONVERGENCE", "convergence_sweep",
+           "entk_convergence_verdict", "kernel_scale"]
+
+CONVERGENCE = {"n_points": 48, "depth": 2, "seeds": 5, "seed": 0,
+               "widths": (16, 32, 64, 128, 256, 512, 1024, 2048)}
+"""Notebook 01's settings: 48 points on the unit circle, 2 hidden layers, ReLU, NTK
+parametrization, 5 initialisations (``fold_in(key(seed), s)``) per width, widths 16-2048
+(the CPU defaults: the random draw for width 4096 alone would push the notebook past
+1 GB). The tour and the notebook judge the claim at these settings."""
 
 
 @V.checked
@@ -94,6 +111,55 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
                 kernels[s][j] = np.asarray(entk)
     return ConvergenceSweep(widths, errors, np.asarray(ntk_inf),
                             np.asarray(kernels) if keep_kernels else None)
+
+
+@V.checked
+def convergence_sweep(*, activation: str = "relu", parametrization: str = "ntk",
+                      **overrides) -> ConvergenceSweep:
+    """:func:`entk_convergence` at notebook 01's settings (:data:`CONVERGENCE`; pass any of
+    its keys to override one). Equal to the sweep notebook 01's app makes for the same
+    activation and parametrization."""
+    unknown = set(overrides) - set(CONVERGENCE)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; the settings are {sorted(CONVERGENCE)}")
+    c = {**CONVERGENCE, **overrides}
+    x, _ = circle(int(c["n_points"]))
+    pair = (activation, parametrization)
+    return entk_convergence_grid(x, c["widths"], key=jax.random.key(int(c["seed"])),
+                                 seeds=c["seeds"], depth=c["depth"], activations=pair[:1],
+                                 parametrizations=pair[1:])[pair]
+
+
+def entk_convergence_verdict(sweep: ConvergenceSweep | None = None) -> Verdict:
+    """Judge claim ``'entk_convergence'`` on the fitted slope of the seed-mean relative error
+    against width (95% interval of the log-log fit). ``sweep``: a
+    :class:`ConvergenceSweep`; ``None`` runs :func:`convergence_sweep` (ReLU, NTK
+    parametrization, notebook 01's settings: about 10 s on 2 CPU cores)."""
+    sweep = convergence_sweep() if sweep is None else sweep
+    fit, mean, w = sweep.fit, sweep.mean, sweep.widths
+    return judge("entk_convergence", fit.slope, fit.ci95,
+                 measured_what=f"log-log slope of ||eNTK - NTK||_F / ||NTK||_F against width "
+                               f"{w[0]}-{w[-1]} ({sweep.errors.shape[0]}-seed means)",
+                 interval_what="95% CI of the fit",
+                 detail=f"relative error {mean[0]:.3f} at width {w[0]}, {mean[-1]:.4f} at width "
+                        f"{w[-1]} (a factor {mean[0] / mean[-1]:.1f} for {w[-1] // w[0]} times the "
+                        f"width; width^-1/2 predicts {np.sqrt(w[-1] / w[0]):.1f})")
+
+
+@V.checked
+def kernel_scale(x: jax.Array, widths: Sequence[int], *, key: jax.Array,
+                 **model_kwargs) -> np.ndarray:
+    """Mean diagonal of the eNTK at init, ``(widths,)``, one initialisation per width.
+
+    For ``parametrization='standard'`` it grows in proportion to the width (its tangent
+    kernel has no limit); for ``'ntk'`` and ``'mup'`` it settles at the infinite NTK's."""
+    x = V.as_float_array("x", x, ndim=2)
+    out = []
+    for width in V.check_int_list("widths", widths):
+        model = mlp(x.shape[1], int(width), **model_kwargs)
+        entk = mlp_ntk(model)(x, None, model.init(key, dtype=x.dtype))
+        out.append(float(jnp.mean(jnp.diagonal(entk[..., 0, 0]))))
+    return np.asarray(out)
 
 
 def _check_sweep(x, widths, key, seeds):

@@ -10,16 +10,16 @@ import jax
 from .. import by_device, on_accelerator, plots
 from ..core import validation as V
 from ..core.datasets import circle
-from ..topics.regimes import entk_convergence_grid
+from ..topics.regimes import CONVERGENCE, entk_convergence_grid
 from ._app import App
 from ._display import show_png
 
 __all__ = ["EntkWidthApp", "WIDTHS", "WIDTHS_ACCELERATOR", "default_widths"]
 
-WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048)
-"""Default widths on the CPU: all six sweeps take seconds on 2 cores, and the
-random draw for width 4096 alone (17M normals, ~330 MB of temporaries) would
-push the notebook past Binder's 1 GB."""
+WIDTHS = tuple(CONVERGENCE["widths"])
+"""Default widths on the CPU (:data:`~ntk_explore.topics.regimes.CONVERGENCE`): all six
+sweeps take seconds on 2 cores, and the random draw for width 4096 alone (17M normals,
+~330 MB of temporaries) would push the notebook past Binder's 1 GB."""
 WIDTHS_ACCELERATOR = WIDTHS + (4096, 8192, 16384)
 """Default widths on a GPU/TPU: three more doublings of the width."""
 
@@ -66,8 +66,8 @@ class EntkWidthApp(App):
     ``error`` (relative Frobenius error shown), ``figure``, ``png`` (bytes shown).
     """
 
-    def __init__(self, *, n_points: int = 48, depth: int = 2, seeds: int = 5,
-                 widths=None, width: int = 256, key=None):
+    def __init__(self, *, n_points: int = CONVERGENCE["n_points"], depth: int = CONVERGENCE["depth"],
+                 seeds: int = CONVERGENCE["seeds"], widths=None, width: int = 256, key=None):
         n_points = V.check_positive_int("n_points", n_points, minimum=2)
         depth = V.check_positive_int("depth", depth)
         seeds = V.check_positive_int("seeds", seeds, minimum=2)
@@ -81,7 +81,7 @@ class EntkWidthApp(App):
         _warn_if_slow(n_points, widths, seeds, depth)
         self.x, self.theta = circle(n_points)
         self.depth, self.seeds, self.widths = depth, seeds, widths
-        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
+        self.key = V.check_key("key", jax.random.key(CONVERGENCE["seed"]) if key is None else key)
         # Every (activation, parametrization) pair is swept up front, sharing one
         # compiled function and one random draw per width and seed, so the
         # dropdowns only redraw.
@@ -100,7 +100,7 @@ class EntkWidthApp(App):
                                         width, float(sw.errors[0, j]), sw)
             for pair, sw in self._sweeps.items()}
         style = {"description_width": "initial"}
-        self.width = W.SelectionSlider(options=self.widths, value=width, description="width n",
+        self.width = W.SelectionSlider(options=self.widths, value=width, description="width m",
                                        continuous_update=False, style=style)
         self.seed = W.IntSlider(value=0, min=0, max=seeds - 1, description="init seed",
                                 continuous_update=False, style=style)
@@ -112,6 +112,11 @@ class EntkWidthApp(App):
         self.error = None
         self.figure = None
         self.update()
+
+    @property
+    def sweeps(self) -> dict:
+        """Every sweep made so far: ``{(activation, parametrization): ConvergenceSweep}``."""
+        return dict(self._sweeps)
 
     def sweep(self):
         """The width sweep for the current activation/parametrization, with its eNTKs."""
