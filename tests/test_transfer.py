@@ -47,6 +47,49 @@ def test_linearized_at_init_transfer_flips_sign_with_the_target(result):
     assert np.all(minus < 0), minus
 
 
+@pytest.fixture(scope="module")
+def sign_flip():
+    return T.sign_flip_run()
+
+
+def test_sign_flip_verdict_holds_with_its_seeds(sign_flip):
+    v = T.transfer_sign_verdict(sign_flip)
+    assert v.key == "transfer_sign" and v.status == "holds", v.summary
+    assert v.interval[1] < 0 and f"{T.SIGN_FLIP['seeds']} seeds" in v.interval_what
+    _, plus_lo, _ = T.mean_interval(sign_flip.effect(*T.LINEAR_AT_INIT, 1))
+    assert np.all(plus_lo > 0), plus_lo  # +B: helped at every size, with 95% confidence
+
+
+def test_linear_learners_alone_equal_the_full_experiment(result, sign_flip):
+    """Scoring only the linear learners skips pretraining but changes none of their numbers:
+    seed s of the sign-flip run is seed s of the notebook's full experiment."""
+    assert sign_flip.learners == T.LINEAR_AT_INIT and np.all(np.isnan(sign_flip.source_error))
+    for name in T.LINEAR_AT_INIT:
+        for sign in (1, -1):
+            full = result.errors[:, result.signs.index(sign), result.learners.index(name)]
+            part = sign_flip.errors[:2, sign_flip.signs.index(sign), sign_flip.learners.index(name)]
+            np.testing.assert_allclose(part, full, rtol=1e-5)
+
+
+def test_tour_transfer_verdict_is_the_notebooks(sign_flip):
+    from ntk_explore import tour
+
+    assert tour.transfer_verdict() == T.transfer_sign_verdict(sign_flip)
+
+
+def test_mean_interval_and_bad_learners(key):
+    mean, lo, hi = T.mean_interval([[1.0, 2.0], [3.0, 2.0]])
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    assert lo[0] < 2.0 < hi[0] and lo[1] == hi[1] == 2.0
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        T.mean_interval([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="learners"):
+        T.transfer_experiment(key=key, learners=("lin_init", "ridge"))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        T.transfer_sign_verdict(T.TransferResult(np.array([4, 8]), (1, -1), T.LINEAR_AT_INIT,
+                                                 np.ones((1, 2, 2, 2)), np.full(1, np.nan)))
+
+
 def test_feature_transfer_keeps_its_benefit_under_the_flip(result):
     """(2) fine-tuning and (4) the pretrained eNTK beat learning from scratch for both signs,
     and with a fresh (zero) head their error does not depend on the sign at all."""

@@ -34,20 +34,24 @@ def _curves(ax, result, sign, highlight):
                     label=LABELS[name], ms=4)
     if highlight is not None:
         ax.axvline(highlight, color="k", lw=0.8, alpha=0.5, label="_chosen m")
-    loglog_axes(ax, "target samples m", "relative test MSE on B (1 = predict 0)",
-                title=f"target B{'' if sign == 1 else ' flipped: -B'}", xbase=2)
+    seeds = result.errors.shape[0]
+    loglog_axes(ax, "target samples m", "relative test MSE (1 = predict 0)",
+                title=f"target {'+B' if sign == 1 else '-B (B flipped)'}: mean ± s.e., "
+                      f"{seeds} seed{'s' if seeds > 1 else ''}", xbase=2)
+    ax.set_xlim(result.sizes[0] / 1.25, result.sizes[-1] * 1.25)  # the marker stays visible
 
 
 def _effects(ax, result, m):
     j = list(result.sizes).index(m)
     x = np.arange(len(_EFFECTS))
     for k, sign in enumerate(result.signs):
-        vals = [result.effect(a, b, sign)[:, j].mean() for a, b, _ in _EFFECTS]
-        ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color="C0" if sign == 1 else "C3",
-               label=f"target {'+B' if sign == 1 else '-B'}")
+        effects = [result.effect(a, b, sign)[:, j] for a, b, _ in _EFFECTS]  # each (S,)
+        sem = [e.std(ddof=1) / np.sqrt(e.size) if e.size > 1 else 0.0 for e in effects]
+        ax.bar(x + (k - 0.5) * 0.38, [e.mean() for e in effects], 0.38, yerr=sem, capsize=2,
+               color="C0" if sign == 1 else "C3", label=f"target {'+B' if sign == 1 else '-B'}")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, [t for _, _, t in _EFFECTS], fontsize=9)
-    ax.set_ylabel("transfer benefit (error drop, relative MSE)")
+    ax.set_ylabel("benefit (drop in relative MSE)")
     ax.set_title(f"sign-flip test at m = {m}", fontsize=10)
     place_legend(ax)
 
@@ -72,6 +76,10 @@ class TransferFigure:
         handles, labels = self.axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
         _effects(self.axes[2], result, m)
+        # Constrained layout needs two passes here (the legend under the panels moves the
+        # axes, and the new tick labels widen the margins); LiveFigure runs the second and
+        # then freezes the layout.
+        fig.get_layout_engine().execute(fig)
         self.live = LiveFigure(fig, dynamic=[self.axes[2]], overlays=self._markers)
 
     def _check(self, m):

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from ..core import validation as V
 from ..core.kernels import infinite_kernel_fn, kernel_regression, mlp_ntk
@@ -44,9 +45,11 @@ from ..core.linearized import mse_dynamics
 from ..core.metrics import relative_error
 from ..core.models import MLP, mlp
 from ..core.training import train
+from ..core.verdicts import Verdict, judge
 
-__all__ = ["LEARNERS", "TransferTasks", "transfer_tasks", "TransferResult",
-           "transfer_experiment", "relative_error"]
+__all__ = ["LEARNERS", "LINEAR_AT_INIT", "SIGN_FLIP", "TransferTasks", "transfer_tasks",
+           "TransferResult", "transfer_experiment", "relative_error", "mean_interval",
+           "sign_flip_run", "transfer_sign_verdict"]
 
 LEARNERS = ("scratch", "finetune", "lin_init_from_A", "lin_pretrained", "ntk_inf", "lin_init")
 
@@ -125,10 +128,10 @@ class _Prepared(NamedTuple):
     params0: object
     params_a: object
     k0: np.ndarray       # (M + T, M + T) eNTK at theta_0 on target pool + test
-    ka: np.ndarray       # same at theta_A
-    kinf: np.ndarray     # infinite NTK
+    ka: np.ndarray       # same at theta_A (None when not pretrained)
+    kinf: np.ndarray     # infinite NTK (None when not asked for)
     f0: np.ndarray       # (M + T, 1) net at theta_0
-    fa: np.ndarray       # net at theta_A
+    fa: np.ndarray       # net at theta_A (None when not pretrained)
     fa_lin: np.ndarray   # linearized-at-theta_0 model after training on A
     source_error: float
 
@@ -141,26 +144,32 @@ def _new_head(params, params0, head: str):
     return list(params[:-1]) + [last]
 
 
+_NEEDS_PRETRAINING = ("finetune", "lin_pretrained")
+
+
 def _prepare(tasks: TransferTasks, model: MLP, key, lr: float, pretrain_steps: int,
-             head: str) -> _Prepared:
+             head: str, learners: Sequence[str]) -> _Prepared:
+    """Everything the ``learners`` need for one seed: the pretrained net (skipped, and
+    ``source_error`` NaN, when no learner uses it), the kernels and starting outputs."""
     params0 = model.init(key, dtype=tasks.x_source.dtype)
-    trained = train(model.apply, params0, tasks.x_source, tasks.y_source, lr=lr,
-                    steps=pretrain_steps, record_every=pretrain_steps, progress=False).params
-    source_error = relative_error(model.apply(trained, tasks.x_test), tasks.y_test_source)
-    params_a = _new_head(trained, params0, head)
     pts = jnp.concatenate([tasks.x_target, tasks.x_test])  # (M + T, d)
+    m = pts.shape[0]
     ntk = mlp_ntk(model)
     k0_all = ntk(jnp.concatenate([pts, tasks.x_source]), None, params0)[..., 0, 0]
-    m = pts.shape[0]
     f0 = np.asarray(model.apply(params0, pts))
     lin_a = mse_dynamics(k0_all[m:, m:], tasks.y_source, model.apply(params0, tasks.x_source),
                          ntk_test_train=k0_all[:m, m:], f0_test=f0, times=[lr * pretrain_steps])
-    return _Prepared(
-        model, params0, params_a, np.asarray(k0_all[:m, :m]),
-        np.asarray(ntk(pts, None, params_a)[..., 0, 0]),
-        np.asarray(infinite_kernel_fn(model)(pts).ntk), f0,
-        np.asarray(model.apply(params_a, pts)), lin_a.test[-1],
-        source_error)
+    params_a, ka, fa, source_error = params0, None, None, float("nan")
+    if any(name in learners for name in _NEEDS_PRETRAINING):
+        trained = train(model.apply, params0, tasks.x_source, tasks.y_source, lr=lr,
+                        steps=pretrain_steps, record_every=pretrain_steps, progress=False).params
+        source_error = relative_error(model.apply(trained, tasks.x_test), tasks.y_test_source)
+        params_a = _new_head(trained, params0, head)
+        ka = np.asarray(ntk(pts, None, params_a)[..., 0, 0])
+        fa = np.asarray(model.apply(params_a, pts))
+    kinf = np.asarray(infinite_kernel_fn(model)(pts).ntk) if "ntk_inf" in learners else None
+    return _Prepared(model, params0, params_a, np.asarray(k0_all[:m, :m]), ka, kinf, f0, fa,
+                     lin_a.test[-1], source_error)
 
 
 def _fit_linear(kernel, start, y, idx, test, time):
@@ -172,20 +181,28 @@ def _fit_linear(kernel, start, y, idx, test, time):
 
 
 def _score_size(prep: _Prepared, tasks: TransferTasks, m: int, sign: int, lr: float,
-                steps: int) -> list[float]:
-    """Relative test errors of the learners in ``LEARNERS`` order, ``m`` target samples."""
+                 steps: int, learners: Sequence[str]) -> list[float]:
+    """Relative test errors of ``learners`` (in that order) with ``m`` target samples."""
     n_pool = tasks.x_target.shape[0]
     idx, test = np.arange(m), np.arange(n_pool, n_pool + tasks.x_test.shape[0])
     x, y, y_test = tasks.x_target[:m], sign * np.asarray(tasks.y_target[:m]), sign * tasks.y_test
-    nets = [train(prep.model.apply, p, x, y, lr=lr, steps=steps, record_every=steps,
-                  progress=False).params for p in (prep.params0, prep.params_a)]
     t = lr * steps
-    preds = [prep.model.apply(p, tasks.x_test) for p in nets] + [
-        _fit_linear(prep.k0, prep.fa_lin, y, idx, test, t),
-        _fit_linear(prep.ka, prep.fa, y, idx, test, t),
-        kernel_regression(prep.kinf[np.ix_(idx, idx)], y, prep.kinf[np.ix_(test, idx)]),
-        _fit_linear(prep.k0, prep.f0, y, idx, test, t)]
-    return [relative_error(f, y_test) for f in preds]
+
+    def net(params):
+        trained = train(prep.model.apply, params, x, y, lr=lr, steps=steps, record_every=steps,
+                        progress=False).params
+        return prep.model.apply(trained, tasks.x_test)
+
+    predict = {
+        "scratch": lambda: net(prep.params0),
+        "finetune": lambda: net(prep.params_a),
+        "lin_init_from_A": lambda: _fit_linear(prep.k0, prep.fa_lin, y, idx, test, t),
+        "lin_pretrained": lambda: _fit_linear(prep.ka, prep.fa, y, idx, test, t),
+        "ntk_inf": lambda: kernel_regression(prep.kinf[np.ix_(idx, idx)], y,
+                                             prep.kinf[np.ix_(test, idx)]),
+        "lin_init": lambda: _fit_linear(prep.k0, prep.f0, y, idx, test, t),
+    }
+    return [relative_error(predict[name](), y_test) for name in learners]
 
 
 @V.checked
@@ -193,7 +210,7 @@ def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64
                         seeds: int = 2, signs: Sequence[int] = (1, -1), width: int = 256,
                         depth: int = 2, parametrization: str = "mup", alpha: float = 0.3,
                         lr: float = 1.0, pretrain_steps: int = 1000, steps: int = 300,
-                        head: str = "zero",
+                        head: str = "zero", learners: Sequence[str] = LEARNERS,
                         **task_kwargs) -> TransferResult:
     """Score the learners in ``LEARNERS`` on target B for each size, sign and seed.
 
@@ -214,6 +231,10 @@ def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64
         and only the hidden features carry over), ``'reinit'`` (the initial
         random head) or ``'keep'`` (the head trained on A, so they also inherit
         A's function as a starting point).
+      learners: which of :data:`LEARNERS` to score (default all; kept in that order).
+        Without ``'finetune'`` and ``'lin_pretrained'`` nothing is pretrained (and
+        ``source_error`` is NaN): the linear learners at init need only ``K_0``. A
+        learner's errors do not depend on which others are scored.
       **task_kwargs: passed to :func:`transfer_tasks` (``d``, ``n_source``,
         ``n_test``, ``overlap``); ``n_target`` defaults to ``max(sizes)``.
 
@@ -227,17 +248,86 @@ def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64
         raise ValueError(f"head must be 'zero', 'reinit' or 'keep', got {head!r}")
     if any(s not in (1, -1) for s in signs):
         raise ValueError(f"signs must be +1 or -1, got {signs}")
+    unknown = [name for name in learners if name not in LEARNERS]
+    if unknown or not learners:
+        raise ValueError(f"learners must be a non-empty subset of {LEARNERS}, got {learners!r}")
+    learners = tuple(name for name in LEARNERS if name in learners)
     rate = lr / alpha**2
-    errors = np.zeros((seeds, len(signs), len(LEARNERS), sizes.size))
+    errors = np.zeros((seeds, len(signs), len(learners), sizes.size))
     source = np.zeros(seeds)
     for s in range(seeds):
         k_task, k_init = jax.random.split(jax.random.fold_in(key, s))
         tasks = transfer_tasks(k_task, **task_kwargs)
         model = mlp(tasks.x_source.shape[1], width, depth, parametrization=parametrization,
                     alpha=alpha)
-        prep = _prepare(tasks, model, k_init, rate, pretrain_steps, head)
+        prep = _prepare(tasks, model, k_init, rate, pretrain_steps, head, learners)
         source[s] = prep.source_error
         for i, sign in enumerate(signs):
             for j, m in enumerate(sizes):
-                errors[s, i, :, j] = _score_size(prep, tasks, int(m), sign, rate, steps)
-    return TransferResult(sizes, tuple(int(v) for v in signs), LEARNERS, errors, source)
+                errors[s, i, :, j] = _score_size(prep, tasks, int(m), sign, rate, steps,
+                                                 learners)
+    return TransferResult(sizes, tuple(int(v) for v in signs), learners, errors, source)
+
+
+# ---------------------------------------------------------------------------
+# the sign-flip claim (notebook 04 and the tour)
+
+LINEAR_AT_INIT = ("lin_init_from_A", "lin_init")
+"""The two learners the sign-flip claim compares: both linearized at ``theta_0``, one
+started from its solution of A, one from ``f(theta_0)``."""
+
+SIGN_FLIP = dict(sizes=(8, 16, 32, 64, 128), seeds=8)
+"""Settings of the sign-flip verdict, in notebook 04 and in the tour alike. Only the
+linear learners at init are scored (no net is trained), so a seed costs about 0.2 s on
+2 CPU cores after a few seconds of compilation; 8 seeds make the 95% interval of the
+smallest benefit (for +B at m = 128) exclude 0."""
+
+
+def mean_interval(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds and its 95% t-interval: ``values`` ``(S, M)`` -> three ``(M,)``
+    arrays ``(mean, low, high)`` (``S >= 2``)."""
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or values.shape[0] < 2:
+        raise ValueError(f"values must be (seeds >= 2, M), got shape {values.shape}")
+    mean = values.mean(0)
+    half = stats.t.ppf(0.975, values.shape[0] - 1) * values.std(0, ddof=1) / np.sqrt(values.shape[0])
+    return mean, mean - half, mean + half
+
+
+@V.checked
+def sign_flip_run(key: jax.Array | None = None, *, sizes: Sequence[int] = SIGN_FLIP["sizes"],
+                  seeds: int = SIGN_FLIP["seeds"], dtype=jnp.float32) -> TransferResult:
+    """:func:`transfer_experiment` for the :data:`LINEAR_AT_INIT` learners only, at the
+    notebook's defaults otherwise (``key`` default ``jax.random.key(0)``, as the app's).
+    Seed ``s`` is the same draw as seed ``s`` of a full experiment with the same key."""
+    key = jax.random.key(0) if key is None else key
+    return transfer_experiment(key=key, sizes=sizes, seeds=seeds, learners=LINEAR_AT_INIT,
+                               dtype=dtype)
+
+
+@V.checked
+def transfer_sign_verdict(result: TransferResult) -> Verdict:
+    """Claim ``transfer_sign``: started from its solution of A, the model linearized at
+    init hurts on the flipped target -B at every target size (and helps on +B).
+
+    The measured quantity is the benefit ``err(lin_init) - err(lin_init_from_A)`` on -B
+    at the size where it is closest to 0; the interval is the union over sizes of the
+    95% t-intervals over seeds, so the claim holds only if every size's interval lies
+    below 0. Side condition: the seed-mean benefit on +B is positive at every size.
+    """
+    if result.errors.shape[0] < 2:
+        raise ValueError("the sign-flip verdict needs at least 2 seeds (an interval over seeds)")
+    minus, lo, hi = mean_interval(result.effect(*LINEAR_AT_INIT, -1))
+    plus, plus_lo, _ = mean_interval(result.effect(*LINEAR_AT_INIT, 1))
+    j = int(np.argmax(minus))
+    sizes = ", ".join(str(int(m)) for m in result.sizes)
+    return judge("transfer_sign", float(minus[j]), (float(lo.min()), float(hi.max())),
+                 measured_what=f"benefit of starting from the A-solution on -B (drop in relative "
+                               f"test MSE, linearized at init) at m = {int(result.sizes[j])}, "
+                               f"the size where it is closest to 0",
+                 interval_what=f"union over m = {sizes} of the 95% t-intervals over "
+                               f"{result.errors.shape[0]} seeds",
+                 extra=bool(np.all(plus > 0)),
+                 detail=f"benefit on -B from {minus.min():+.3f} to {minus.max():+.3f}; on +B "
+                        f"from {plus.min():+.3f} to {plus.max():+.3f} (lowest 95% bound "
+                        f"{plus_lo.min():+.3f})")
