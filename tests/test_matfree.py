@@ -281,7 +281,7 @@ def test_bad_values_are_named_before_any_solve(key):
         matfree.matfree_regression(model.apply, params, x, y, x_test.at[0, 0].set(jnp.inf), **kw)
     with pytest.raises(ValueError, match="same number of rows"):
         matfree.matfree_regression(model.apply, params, x, y[:-1], x_test, **kw)
-    with pytest.raises(ValueError, match="tol must be positive"):
+    with pytest.raises(ValueError, match=r"tol must be a number > 0 and < 1"):
         matfree.matfree_regression(model.apply, params, x, y, x_test, tol=0.0, **kw)
     with pytest.raises(ValueError, match="maxiter"):
         matfree.matfree_regression(model.apply, params, x, y, x_test, maxiter=0, **kw)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
@@ -45,50 +44,34 @@ __all__ = ["Verdict", "feature_sweeps", "feature_motion_verdict", "mup_verdict",
 # ---------------------------------------------------------------------------
 # width claims (notebook 03): one sweep per parametrization, shared by three verdicts
 
-FEATURE_WIDTHS = (64, 128, 256, 512, 1024)
+FEATURE_WIDTHS = features.TOUR["widths"]
 
 
 @V.checked
-def feature_sweeps(key: jax.Array | None = None, *, steps: int = 300, seeds: int = 2) -> dict:
-    """``{'ntk': FeatureSweep, 'mup': FeatureSweep}`` at :data:`features.DEFAULTS`
-    (float32 task, as in ``tests/test_features.py``)."""
-    task_key, key = (jax.random.key(0), jax.random.key(1)) if key is None else jax.random.split(key)
-    d = features.DEFAULTS
-    task = features.feature_task(task_key, n=d["n"], d=d["d"], scale=d["scale"], dtype=jnp.float32)
-    return {p: features.feature_sweep(task, FEATURE_WIDTHS, key=key, parametrization=p,
-                                      depth=d["depth"], lr=d["lr"], steps=steps, seeds=seeds)
-            for p in ("ntk", "mup")}
+def feature_sweeps(key: jax.Array | None = None, *, steps: int = features.TOUR["steps"],
+                   seeds: int = features.TOUR["seeds"]) -> dict:
+    """``{'ntk': FeatureSweep, 'mup': FeatureSweep}``: notebook 03's task and nets
+    (:func:`features.claim_sweeps`) at the tour's smaller settings (:data:`FEATURE_WIDTHS`,
+    ``features.TOUR``; float32, as in ``tests/test_features.py``)."""
+    return features.claim_sweeps(key, widths=FEATURE_WIDTHS, seeds=seeds, steps=steps)
 
 
 @V.checked
 def feature_motion_verdict(sweeps: dict) -> Verdict:
-    """Hidden-feature change vs width under NTK parametrization (``sweeps`` from :func:`feature_sweeps`)."""
-    fit = sweeps["ntk"].fit("feature")
-    return judge("features_ntk", fit.slope, fit.ci95,
-                 measured_what="log-log slope of relative hidden-feature change vs width (64-1024)",
-                 interval_what="95% CI of the fit")
+    """Hidden-feature change vs width under NTK parametrization (notebook 03's verdict function)."""
+    return features.features_ntk_verdict(sweeps)
 
 
 @V.checked
 def mup_verdict(sweeps: dict) -> Verdict:
-    """muP keeps hidden features moving at large width (fit over widths >= ``MUP_MIN_WIDTH``)."""
-    fit = sweeps["mup"].fit("feature", min_width=features.MUP_MIN_WIDTH)
-    widest = float(sweeps["mup"].mean("feature")[-1])
-    return judge("features_mup", fit.slope, fit.ci95,
-                 measured_what="log-log slope of relative hidden-feature change vs width (256-1024)",
-                 interval_what="95% CI of the fit", extra=widest > 0.1,
-                 detail=f"feature change at width 1024: {widest:.3f}")
+    """muP keeps hidden features moving at large width (notebook 03's verdict function)."""
+    return features.features_mup_verdict(sweeps)
 
 
 @V.checked
 def entk_motion_verdict(sweeps: dict) -> Verdict:
-    """Relative eNTK change after training falls with width under NTK parametrization."""
-    fit = sweeps["ntk"].fit("kernel")
-    motion = sweeps["ntk"].mean("kernel")
-    return judge("entk_motion", fit.slope, fit.ci95,
-                 measured_what="log-log slope of relative eNTK change over training vs width (NTK param.)",
-                 interval_what="95% CI of the fit", extra=bool(motion[-1] < motion[0]),
-                 detail=f"eNTK change {motion[0]:.3f} at width 64, {motion[-1]:.4f} at width 1024")
+    """Relative eNTK change after training falls with width (notebook 03's verdict function)."""
+    return features.entk_motion_verdict(sweeps)
 
 
 # ---------------------------------------------------------------------------
@@ -97,18 +80,9 @@ def entk_motion_verdict(sweeps: dict) -> Verdict:
 
 @V.checked
 def transfer_verdict(key: jax.Array | None = None) -> Verdict:
-    """Linearized-at-init transfer: benefit for +B, harm for -B (sign flip)."""
-    key = jax.random.key(0) if key is None else key
-    res = transfer.transfer_experiment(key=key, sizes=(8, 32, 128), seeds=1, dtype=jnp.float32)
-    plus = res.effect("lin_init_from_A", "lin_init", 1).mean(0)
-    minus = res.effect("lin_init_from_A", "lin_init", -1).mean(0)
-    measured = float(minus.mean())
-    return judge("transfer_sign", measured, (float(minus.min()), float(minus.max())),
-                 measured_what="mean benefit of pretraining on A for the flipped target -B "
-                               "(linearized at init)",
-                 interval_what="range over target sizes 8, 32, 128 (1 seed)",
-                 extra=bool(np.all(plus > 0)),
-                 detail=f"benefit for +B {plus.mean():+.3f}, for -B {measured:+.3f} (relative test MSE)")
+    """Linearized-at-init transfer: benefit for +B, harm for -B (sign flip), over
+    ``transfer.SIGN_FLIP``'s sizes and seeds: notebook 04's run and verdict function."""
+    return transfer.transfer_sign_verdict(transfer.sign_flip_run(key))
 
 
 @V.checked
