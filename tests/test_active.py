@@ -85,9 +85,40 @@ def test_lookahead_tracks_retraining(task):
     rc = active.retrain_check(task, [3, 50, 200], key=jax.random.key(0), steps=200,
                               retrain_steps=200, n_eval=100)
     assert rc.predicted.shape == rc.actual.shape == (3, 100, 10)
-    # measured cosines (key 0): 0.913, 0.977, 0.964; the notebook's verdict is a median
-    # above 0.8. The old bound (> 0.5) was four times the smallest gap to 1 away.
+    assert not set(rc.candidates) & set(rc.labelled)  # candidates come from the unlabelled pool
+    # the notebook reads a median cosine above 0.8 and length ratios near 1
     assert np.all(np.isfinite(rc.cosine)) and np.all(rc.cosine > 0.8), rc.cosine
+    assert np.all((rc.length_ratio > 0.5) & (rc.length_ratio < 2)), rc.length_ratio
+    # the relative error follows from the cosine and the length ratio
+    r = rc.length_ratio
+    np.testing.assert_allclose(rc.rel_error, np.sqrt(1 + r**2 - 2 * r * rc.cosine), rtol=1e-8)
+
+
+def test_retrain_check_refuses_a_labelled_candidate(task):
+    with pytest.raises(ValueError, match="already labelled"):
+        active.retrain_check(task, [3, 50], key=jax.random.key(0), labelled=np.arange(10))
+
+
+def test_labelled_candidate_has_no_lookahead_change():
+    """Why candidates must be unlabelled: a labelled point added again with its own residual
+    changes nothing (kernel regression interpolates it already), while gradient descent on
+    the duplicated point does change the net (the notebook's 1e-23 outlier)."""
+    rng = np.random.default_rng(2)
+    K = _spd(rng, 30)
+    L, E = np.arange(10), np.arange(20, 30)
+    r = rng.standard_normal((10, 2))
+    la = active.lookahead_prepare(K[np.ix_(L, L)], r)
+    delta = active.lookahead_delta(la, K[np.ix_(L, [3])], np.diag(K)[[3]], K[np.ix_(E, L)],
+                                   K[np.ix_(E, [3])], r[[3]])
+    fresh = active.lookahead_delta(la, K[np.ix_(L, [15])], np.diag(K)[[15]], K[np.ix_(E, L)],
+                                   K[np.ix_(E, [15])], r[[3]])
+    assert np.abs(delta).max() < 1e-6 * np.abs(fresh).max()
+
+
+def test_final_accuracy_mean_and_range():
+    runs = [active.AcquisitionCurve("random", np.array([20, 30]), np.array([0.5, a]))
+            for a in (0.7, 0.8, 0.9)]
+    assert active.final_accuracy(runs) == pytest.approx((0.8, 0.7, 0.9))
 
 
 # ---------------------------------------------------------------- fast paths == slow paths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import loglog_axes, new_figure, place_legend
+from .base import log_ticks, loglog_axes, new_figure, place_legend
 
 __all__ = ["LEARNER_NAMES", "STRATEGY_NAMES", "scaling_axes", "scaling_figure", "gap_axes", "cost_axes",
            "pntk_figure",
@@ -62,69 +62,96 @@ def extended_scaling_figure(curves, matfree_from: int, *, ridge: float = 1e-3):
 
 
 def gap_axes(ax, sweeps, labels):
-    """Relative pNTK/eNTK gap vs width for several sweeps, with fitted slopes."""
+    """Relative pNTK/eNTK gap vs width for several sweeps (mean over seeds, bars: the seeds'
+    range), with fitted slopes and a slope -1/2 guide through the first sweep's first point."""
     for i, (sweep, label) in enumerate(zip(sweeps, labels)):
         fit = sweep.fit
-        ax.errorbar(sweep.widths, sweep.mean, yerr=2 * sweep.sem, fmt="o", color=f"C{i}",
-                    capsize=3)
+        lo, hi = sweep.gaps.min(0), sweep.gaps.max(0)
+        ax.errorbar(sweep.widths, sweep.mean, yerr=[sweep.mean - lo, hi - sweep.mean], fmt="os"[i % 2],
+                    color=f"C{i}", capsize=3, ms=5, mfc="none" if i % 2 else f"C{i}")
         ax.plot(sweep.widths, fit.predict(sweep.widths), "-", color=f"C{i}",
                 label=f"{label}: slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
     w = sweeps[0].widths
     ax.plot(w, sweeps[0].mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="slope -1/2")
-    loglog_axes(ax, "hidden width", r"$\|eNTK - pNTK\otimes I_k\|_F / \|eNTK\|_F$", xbase=2)
+    seeds = sweeps[0].gaps.shape[0]
+    loglog_axes(ax, "hidden width", r"$\|eNTK - pNTK \otimes I_k\|_F\,/\,\|eNTK\|_F$",
+                title=f"pNTK error vs width ({seeds} seeds, bars: their range)", xbase=2)
     place_legend(ax)
 
 
 def cost_axes(ax, rows):
-    """eNTK/pNTK time and memory ratios against the number of outputs k."""
-    ks = [r.k for r in rows]
-    ax.plot(ks, [r.time_ratio for r in rows], "o-", label="time eNTK / pNTK")
-    ax.plot(ks, [r.memory_ratio for r in rows], "s--", label="memory eNTK / pNTK (= k^2)")
-    loglog_axes(ax, "outputs k", "ratio")
+    """eNTK/pNTK time and memory ratios against the number of outputs k (log-log)."""
+    ks = np.array([r.k for r in rows], float)
+    ax.plot(ks, [r.memory_ratio for r in rows], "s--", color="C1", label="memory (array sizes, = k^2)")
+    ax.plot(ks, [r.time_ratio for r in rows], "o-", color="C0", label="time (measured, best of repeats)")
+    ax.axhline(1.0, color="gray", lw=0.8)
+    loglog_axes(ax, "outputs k", "eNTK cost / pNTK cost", title="cost of the full eNTK over the pNTK")
     place_legend(ax)
 
 
 def pntk_figure(sweeps, labels, rows):
     """Gap vs width (left) and cost ratios vs k (right)."""
-    fig, axes = new_figure(ncols=2, width=4.8, height=3.8)
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.9)
     gap_axes(axes[0, 0], sweeps, labels)
     cost_axes(axes[0, 1], rows)
     return fig
 
 
 def acquisition_axes(ax, curves):
-    """Mean test accuracy vs labels per strategy; ``curves[strategy]`` is a list over seeds."""
+    """Mean test accuracy vs labels per strategy (shaded: the range over seeds);
+    ``curves[strategy]`` is a list over seeds."""
     for i, (name, runs) in enumerate(curves.items()):
         acc = np.stack([c.accuracy for c in runs])
-        mean = acc.mean(0)
-        ax.plot(runs[0].labels, mean, "o-", color=f"C{i}",
-                label=f"{STRATEGY_NAMES.get(name, name)} ({len(runs)} seeds)")
+        ax.plot(runs[0].labels, acc.mean(0), "o-", color=f"C{i}", ms=4,
+                label=f"{STRATEGY_NAMES.get(name, name)}")
         if len(runs) > 1:
-            se = acc.std(0, ddof=1) / np.sqrt(len(runs))
-            ax.fill_between(runs[0].labels, mean - 2 * se, mean + 2 * se, color=f"C{i}",
-                            alpha=0.15)
+            ax.fill_between(runs[0].labels, acc.min(0), acc.max(0), color=f"C{i}", alpha=0.15)
+    seeds = len(next(iter(curves.values())))
     ax.set_xlabel("labelled points")
     ax.set_ylabel("test accuracy")
+    ax.set_title(f"acquisition curves (mean of {seeds} seeds, band: their range)", fontsize=10)
     ax.grid(True, alpha=0.3)
     place_legend(ax)
 
 
+OUTLIER_DECADES = 3.0
+"""A retraining check's score more than this many decades below the median is drawn at the
+axis floor (a down-pointing marker) and named in the legend, so it cannot stretch the axis."""
+
+
+def _floor(scores: np.ndarray) -> float:
+    positive = scores[scores > 0]
+    return float(np.median(positive)) * 10.0 ** -OUTLIER_DECADES if positive.size else 1e-12
+
+
 def retrain_axes(ax, check):
-    """Look-ahead score vs the change measured by actually retraining (log-log)."""
-    ax.loglog(check.scores_actual, check.scores_pred, "o")
-    lo = min(check.scores_actual.min(), check.scores_pred.min())
-    hi = max(check.scores_actual.max(), check.scores_pred.max())
+    """Look-ahead score vs the change measured by actually retraining (log-log), one point
+    per candidate; outliers (see :data:`OUTLIER_DECADES`) are clipped to the floor and said."""
+    both = np.concatenate([check.scores_actual, check.scores_pred])
+    floor = _floor(both)
+    x, y = np.maximum(check.scores_actual, floor), np.maximum(check.scores_pred, floor)
+    out = (check.scores_actual < floor) | (check.scores_pred < floor)
+    ax.loglog(x[~out], y[~out], "o", color="C0", label="candidate")
+    if out.any():
+        ax.loglog(x[out], y[out], "v", color="C3", ms=8,
+                  label=f"{int(out.sum())} below {floor:.0e}, drawn at the floor")
+    lo, hi = min(x.min(), y.min()) / 1.5, max(x.max(), y.max()) * 1.5
     ax.plot([lo, hi], [lo, hi], "--", color="gray", label="y = x")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    log_ticks(ax.xaxis)
+    log_ticks(ax.yaxis)
     ax.set_xlabel("mean sq. change, actual retraining")
     ax.set_ylabel("mean sq. change, eNTK look-ahead")
-    ax.set_title(f"median cosine {np.median(check.cosine):.3f}", fontsize=10)
+    ax.set_title(f"{len(check.candidates)} candidates: median cosine {np.median(check.cosine):.2f}",
+                 fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     place_legend(ax)
 
 
 def active_figure(curves, check):
     """Acquisition curves (left) and look-ahead vs retraining (right)."""
-    fig, axes = new_figure(ncols=2, width=4.8, height=3.8)
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.9)
     acquisition_axes(axes[0, 0], curves)
     retrain_axes(axes[0, 1], check)
     return fig

@@ -23,6 +23,14 @@ version would append ``k x k`` blocks, which :func:`cholesky_append` supports.
 The acquisition score of a candidate is the mean squared change of the
 predictions on evaluation points, with the candidate's unknown label replaced
 by the net's predicted class (an expected-model-change criterion).
+
+A candidate already in the labelled set has a Schur complement of zero (up to the
+jitter): with the residual it already has, the look-ahead change is zero (kernel
+regression interpolates it already), with another one the update is 0/0. Gradient descent
+on a duplicated point does change the net, so candidates are always drawn from the
+unlabelled pool (:func:`retrain_check` refuses an overlap).
+
+Source: :data:`LOOKAHEAD` (Mohamadi, Bae & Sutherland 2022).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -43,14 +52,22 @@ from ..core.datasets import Task
 from ..core.kernels import mlp_pntk
 from ..core.models import MLP, init_from_draw, mlp
 from ..core.training import gd_checkpoints, precompile_gd
+from ..core.verdicts import Source
 
 __all__ = [
-    "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
+    "LOOKAHEAD", "cholesky_append", "Lookahead", "lookahead_prepare", "lookahead_delta",
     "lookahead_scores", "lookahead_resolve", "STRATEGIES", "AcquisitionCurve",
     "acquisition_curve", "RetrainCheck", "retrain_check", "pseudo_targets", "precompile",
+    "final_accuracy",
 ]
 
 STRATEGIES = ("random", "uncertainty", "lookahead")
+
+LOOKAHEAD = Source("Mohamad Amin Mohamadi, Wonho Bae, Danica J. Sutherland",
+                   "Making Look-Ahead Active Learning Strategies Feasible with Neural Tangent "
+                   "Kernels", 2022, "NeurIPS 2022, arXiv:2206.12569",
+                   "https://arxiv.org/abs/2206.12569")
+"""The paper behind the eNTK look-ahead acquisition of this module."""
 
 
 @V.checked
@@ -231,18 +248,20 @@ def _centered_outputs(model: MLP, params, params0, x):
 
 
 _NETS: collections.OrderedDict = collections.OrderedDict()
+_NETS_LOCK = threading.Lock()  # an app's background precompile shares this cache
 
 
 def _centered_net(model: MLP, key: jax.Array) -> _Net:
     """One :class:`_Net` per (model, key), shared across strategies and seeds (bounded)."""
     tag = (model, np.asarray(jax.random.key_data(key)).tobytes())
-    if tag in _NETS:
-        _NETS.move_to_end(tag)
-    else:
-        _NETS[tag] = _Net(model, key)
-        while len(_NETS) > 8:
-            _NETS.popitem(last=False)
-    return _NETS[tag]
+    with _NETS_LOCK:
+        if tag in _NETS:
+            _NETS.move_to_end(tag)
+        else:
+            _NETS[tag] = _Net(model, key)
+            while len(_NETS) > 12:
+                _NETS.popitem(last=False)
+        return _NETS[tag]
 
 
 @V.checked
@@ -303,13 +322,20 @@ def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 
     return AcquisitionCurve(strategy, np.array(counts), np.array(accs))
 
 
+def final_accuracy(runs: Sequence[AcquisitionCurve]) -> tuple[float, float, float]:
+    """``(mean, lowest, highest)`` test accuracy at the last round over ``runs`` (one per seed)."""
+    last = np.array([c.accuracy[-1] for c in runs], np.float64)
+    return float(last.mean()), float(last.min()), float(last.max())
+
+
 class RetrainCheck(NamedTuple):
     """Look-ahead vs actual retraining for a few candidates.
 
     ``predicted (C, E, k)``: look-ahead ``delta_c``; ``actual (C, E, k)``:
     outputs after retraining with ``c`` minus outputs after retraining without;
     ``cosine (C,)`` between them; ``rel_error (C,)`` ``||pred - actual|| / ||actual||``;
-    ``scores_pred``/``scores_actual (C,)`` mean squared changes.
+    ``scores_pred``/``scores_actual (C,)`` mean squared changes; ``labelled (m,)`` the
+    labelled pool indices the net was trained on (disjoint from ``candidates``).
     """
 
     candidates: np.ndarray
@@ -319,6 +345,15 @@ class RetrainCheck(NamedTuple):
     rel_error: np.ndarray
     scores_pred: np.ndarray
     scores_actual: np.ndarray
+    labelled: np.ndarray
+
+    @property
+    def length_ratio(self) -> np.ndarray:
+        """``||predicted_c|| / ||actual_c||`` per candidate: ``(C,)``. With the cosine it
+        gives the relative error: ``err^2 = 1 + r^2 - 2 r cos``."""
+        c = len(self.candidates)
+        return (np.linalg.norm(self.predicted.reshape(c, -1), axis=1)
+                / np.linalg.norm(self.actual.reshape(c, -1), axis=1))
 
 
 @V.checked
@@ -333,14 +368,19 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
     ``retrain_steps`` with the candidate added under its predicted label, and
     the change of outputs on ``n_eval`` pool points, minus the change from
     retraining as long without it, is compared with the look-ahead ``delta_c``
-    (eval points exclude ``L`` and the candidates).
+    (eval points exclude ``L`` and the candidates). The default labelled set is drawn
+    from the pool without the candidates; a given ``labelled`` must not contain any.
     """
     rng = np.random.default_rng(seed)
     N = task.x.shape[0]
-    if labelled is None:
-        labelled = rng.choice(N, n_labelled, replace=False)
-    labelled = np.asarray(labelled)
     cands = np.asarray(candidates)
+    if labelled is None:
+        labelled = rng.choice(np.setdiff1d(np.arange(N), cands), n_labelled, replace=False)
+    labelled = np.asarray(labelled)
+    both = np.intersect1d(labelled, cands)
+    if both.size:
+        raise ValueError(f"candidates {both.tolist()} are already labelled: a labelled point "
+                         "has no look-ahead change (kernel regression interpolates it already)")
     others = np.setdiff1d(np.arange(N), np.concatenate([labelled, cands]))
     evals = rng.choice(others, min(n_eval, others.size), replace=False)
     model = mlp(task.x.shape[1], width, 1, task.y.shape[1])
@@ -361,7 +401,8 @@ def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labe
     cos = np.sum(p2 * a2, 1) / (np.linalg.norm(p2, axis=1) * np.linalg.norm(a2, axis=1))
     return RetrainCheck(cands, delta, actual, cos,
                         np.linalg.norm(p2 - a2, axis=1) / np.linalg.norm(a2, axis=1),
-                        np.mean(np.sum(delta**2, -1), -1), np.mean(np.sum(actual**2, -1), -1))
+                        np.mean(np.sum(delta**2, -1), -1), np.mean(np.sum(actual**2, -1), -1),
+                        labelled)
 
 
 def _retrained_change(net: _Net, params, task, labelled, c, y_c, evals, f, lr, steps):

@@ -7,8 +7,12 @@ Sutherland). At init ``E[eNTK] = E[pNTK] I_k`` and
     ||eNTK - pNTK (x) I_k||_F / ||eNTK||_F = O(1 / sqrt(width)).
 
 This module measures that gap against width (at init and after training),
-compares kernel-regression predictions made with each kernel, and times both
+judges the claim that it falls like ``width^-1/2`` (:func:`pntk_verdict`, claim
+``'pntk_gap'`` of :mod:`ntk_explore.core.verdicts`), compares kernel-regression
+predictions made with each kernel (and the time of each solve), and times both
 kernels as ``k`` grows.
+
+Source: :data:`~ntk_explore.core.verdicts.PNTK` (Mohamadi, Bae & Sutherland 2023).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import types
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -25,6 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from ..core import validation as V
+from ..core.datasets import digits_task
 from ..core.kernels import (
     RCOND_CHOLESKY,
     check_kernel_memory,
@@ -37,12 +43,20 @@ from ..core.kernels import (
 from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, relative_norm
 from ..core.models import MLP, mlp
 from ..core.training import train
+from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "pntk_gap", "GapSweep", "gap_vs_width", "RegressionComparison", "entk_regression",
     "compare_regression",
     "CostRow", "cost_vs_k", "full_entk_bytes",
+    "VERDICT_SETTINGS", "verdict_sweep", "pntk_verdict",
 ]
+
+VERDICT_SETTINGS = types.MappingProxyType(dict(n_points=32, widths=(64, 256, 1024, 4096), seeds=2,
+                                                out_dim=10, depth=1, seed=1))
+"""Where the ``'pntk_gap'`` claim is judged (the tour and notebook 08 alike): the first
+``n_points`` ``load_digits`` training images, these widths, ``seeds`` initialisations per
+width from ``jax.random.key(seed)``, ``out_dim`` outputs, one hidden ReLU layer."""
 
 
 def _kron_eye(p, k: int):
@@ -114,11 +128,42 @@ def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, ou
     return GapSweep(widths, gaps, int(train_steps))
 
 
+def verdict_sweep(train_steps: int = 0, *, seed: int | None = None, lr: float = 1.0) -> GapSweep:
+    """:func:`gap_vs_width` at :data:`VERDICT_SETTINGS` on ``load_digits`` (trained on its
+    one-hot targets when ``train_steps > 0``; ``seed`` replaces the settings' seed)."""
+    s = VERDICT_SETTINGS
+    task = digits_task()
+    n, k = s["n_points"], s["out_dim"]
+    return gap_vs_width(task.x[:n], s["widths"], key=jax.random.key(s["seed"] if seed is None else seed),
+                        seeds=s["seeds"], out_dim=k, depth=s["depth"], y=task.y[:n, :k],
+                        train_steps=train_steps, lr=lr)
+
+
+def pntk_verdict(sweep: GapSweep | None = None) -> Verdict:
+    """The ``'pntk_gap'`` claim judged on a gap-vs-width ``sweep`` (default:
+    :func:`verdict_sweep`, at init).
+
+    Measured: the log-log slope of the seed-averaged relative gap against width, with the
+    fit's 95% interval; side condition: the gap falls at every width step. A ``sweep`` made
+    elsewhere (notebook 08's app) at :data:`VERDICT_SETTINGS` gives the same verdict.
+    """
+    sweep = verdict_sweep() if sweep is None else sweep
+    fit = sweep.fit
+    w = sweep.widths
+    when = "at init" if sweep.train_steps == 0 else f"after {sweep.train_steps} GD steps"
+    return judge("pntk_gap", fit.slope, fit.ci95,
+                 measured_what=(f"log-log slope of ||eNTK - pNTK x I|| / ||eNTK|| vs width "
+                                f"({w[0]}-{w[-1]}, {when})"),
+                 interval_what="95% CI of the fit", extra=bool(np.all(np.diff(sweep.mean) < 0)),
+                 detail=f"gap {sweep.mean[0]:.3f} at width {w[0]}, {sweep.mean[-1]:.4f} at width {w[-1]}")
+
+
 class RegressionComparison(NamedTuple):
     """Kernel-regression predictions ``(T, k)`` with the eNTK and with ``pNTK (x) I_k``.
 
     ``rel_diff`` = ``||pred_pntk - pred_entk|| / ||pred_entk||``; accuracies are
-    argmax accuracies against ``labels_test``.
+    argmax accuracies against ``labels_test``; ``seconds_entk``/``seconds_pntk``: wall time
+    of each route (its kernels, any compilation, and its solve).
     """
 
     pred_entk: np.ndarray
@@ -126,6 +171,8 @@ class RegressionComparison(NamedTuple):
     rel_diff: float
     acc_entk: float
     acc_pntk: float
+    seconds_entk: float = math.nan
+    seconds_pntk: float = math.nan
 
 
 def _entk_row_blocks(ent, x1, x2, params, block: int):
@@ -203,14 +250,17 @@ def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
     eNTK route one ``(n k, n k)`` system.
     """
     x, x_test = jnp.asarray(x), jnp.asarray(x_test)
+    t0 = time.perf_counter()
     pred_e = entk_regression(model, params, x, y, x_test, ridge=ridge)
+    t1 = time.perf_counter()
     pn = mlp_pntk(model)
-    pred_p = regress(pn(x, None, params), y, pn(x_test, x, params), ridge)
+    pred_p = np.asarray(regress(pn(x, None, params), y, pn(x_test, x, params), ridge))
+    t2 = time.perf_counter()
     labels_test = np.asarray(labels_test)
     return RegressionComparison(
         pred_e, pred_p, relative_frobenius(pred_p, pred_e),
         float(np.mean(pred_e.argmax(1) == labels_test)),
-        float(np.mean(pred_p.argmax(1) == labels_test)))
+        float(np.mean(pred_p.argmax(1) == labels_test)), t1 - t0, t2 - t1)
 
 
 class CostRow(NamedTuple):

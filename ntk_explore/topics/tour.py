@@ -174,15 +174,9 @@ def data_scaling_verdict(seed: int = 0) -> Verdict:
 
 @V.checked
 def pntk_verdict(seed: int = 1) -> Verdict:
-    """Relative gap ||eNTK - pNTK (x) I_k|| / ||eNTK|| at init vs width on 32 digits (k = 10)."""
-    x = scaling.digits_task().x[:32]
-    sweep = pntk_study.gap_vs_width(x, [64, 256, 1024, 4096], key=jax.random.key(seed), seeds=2,
-                                    out_dim=10, depth=1)
-    fit = sweep.fit
-    return judge("pntk_gap", fit.slope, fit.ci95,
-                 measured_what="log-log slope of ||eNTK - pNTK x I|| / ||eNTK|| vs width (64-4096, k=10)",
-                 interval_what="95% CI of the fit", extra=bool(np.all(np.diff(sweep.mean) < 0)),
-                 detail=f"gap {sweep.mean[0]:.3f} at width 64, {sweep.mean[-1]:.4f} at width 4096")
+    """Relative gap ||eNTK - pNTK (x) I_k|| / ||eNTK|| at init vs width on 32 digits (k = 10):
+    :func:`pntk_study.pntk_verdict` at its settings (notebook 08 judges the same sweep)."""
+    return pntk_study.pntk_verdict(pntk_study.verdict_sweep(seed=seed))
 
 
 # ---------------------------------------------------------------------------

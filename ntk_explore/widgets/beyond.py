@@ -126,44 +126,53 @@ class PntkApp(App):
     """pNTK/eNTK gap vs width at init and after training, for ``k`` outputs.
 
     Sliders: outputs k, training steps. Attributes: ``init_sweep``,
-    ``trained_sweep`` (:class:`~ntk_explore.topics.pntk_study.GapSweep`), ``figure``.
+    ``trained_sweep`` (:class:`~ntk_explore.topics.pntk_study.GapSweep`), ``cost_rows``
+    (:class:`~ntk_explore.topics.pntk_study.CostRow` per ``cost_ks``), ``figure``. The
+    defaults are :data:`~ntk_explore.topics.pntk_study.VERDICT_SETTINGS`, so
+    ``pntk_study.pntk_verdict(app.sweep(10, 0))`` is the tour's verdict.
     """
 
-    def __init__(self, *, n_points=32, widths=(64, 256, 1024, 4096), seeds=2, k=10,
-                 train_steps=200, cost_ks=(1, 2, 5, 10), key=None):
+    def __init__(self, *, n_points=None, widths=None, seeds=None, k=10, train_steps=200,
+                 cost_ks=(1, 2, 5, 10), cost_repeats=5, key=None):
         V.check_option("k", k, (2, 5, 10))
         V.check_option("train_steps", train_steps, (50, 200, 1000))
-        n_points = V.check_positive_int("n_points", n_points, minimum=2)
+        d = pntk_study.VERDICT_SETTINGS
+        n_points = V.check_positive_int("n_points", d["n_points"] if n_points is None else n_points,
+                                        minimum=2)
         self.task = scaling.digits_task()
         self.x = self.task.x[:n_points]
-        self.widths = tuple(sorted(V.check_int_list("widths", widths)))  # GapExplorer's order
-        self.seeds = V.check_positive_int("seeds", seeds, minimum=2)
-        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
+        self.widths = tuple(sorted(V.check_int_list("widths", d["widths"] if widths is None
+                                                    else widths)))  # GapExplorer's order
+        self.seeds = V.check_positive_int("seeds", d["seeds"] if seeds is None else seeds, minimum=2)
+        self.key = V.check_key("key", jax.random.key(d["seed"]) if key is None else key)
         self.k = W.SelectionSlider(options=(2, 5, 10), value=k, description="outputs k",
                                    continuous_update=False, style=_STYLE)
         self.train_steps = W.SelectionSlider(options=(50, 200, 1000), value=train_steps,
                                              description="training steps",
                                              continuous_update=False, style=_STYLE)
-        self.cost_rows = pntk_study.cost_vs_k(cost_ks, key=self.key, repeats=2)
+        self.cost_rows = pntk_study.cost_vs_k(cost_ks, key=self.key, repeats=cost_repeats)
         # One padded max(k)-output net per width serves every k (no recompile per k);
         # GD checkpoints at the slider's step counts (more steps resume).
         self.explorer = explore.GapExplorer(
-            self.x, self.widths, key=self.key, seeds=seeds, k_max=max(self.k.options),
+            self.x, self.widths, key=self.key, seeds=self.seeds, k_max=max(self.k.options),
             y=self.task.y[: self.x.shape[0], : max(self.k.options)],
             save_at=self.train_steps.options)
         self._wire([self.k, self.train_steps])
         self.update()
 
-    def _sweep(self, k, steps):
-        return self._cached((k, steps), lambda: self.explorer.sweep(k, steps))
+    def sweep(self, k: int, steps: int):
+        """The :class:`~ntk_explore.topics.pntk_study.GapSweep` for ``k`` outputs after
+        ``steps`` GD steps (0: at init), cached."""
+        return self._cached((int(k), int(steps)), lambda: self.explorer.sweep(k, steps))
 
     def update(self):
         k, steps = self.k.value, self.train_steps.value
-        self.init_sweep, self.trained_sweep = self._sweep(k, 0), self._sweep(k, steps)
+        self.init_sweep, self.trained_sweep = self.sweep(k, 0), self.sweep(k, steps)
         fi, ft = self.init_sweep.fit, self.trained_sweep.fit
-        self.readout.value = (f"k = {k}: slope at init <b>{fi.slope:.3f}</b> "
+        self.readout.value = (f"k = {k}: gap slope at init <b>{fi.slope:.3f}</b> "
                               f"[{fi.ci95[0]:.2f}, {fi.ci95[1]:.2f}]; after {steps} steps "
-                              f"<b>{ft.slope:.3f}</b> [{ft.ci95[0]:.2f}, {ft.ci95[1]:.2f}]")
+                              f"<b>{ft.slope:.3f}</b> [{ft.ci95[0]:.2f}, {ft.ci95[1]:.2f}] "
+                              f"(theory -0.5; 95% intervals of the fits)")
         self.figure = plots.pntk_figure([self.init_sweep, self.trained_sweep],
                                         ["init", f"after {steps} GD steps"], self.cost_rows)
         self.png = _show(self.out, self.figure)
@@ -174,9 +183,14 @@ class ActiveApp(App):
 
     Sliders: points per round, width. Attributes: ``curves`` (strategy -> list
     of :class:`~ntk_explore.topics.active.AcquisitionCurve` over seeds), ``final``
-    (strategy -> mean final accuracy), ``figure``. With ``precompile``, the
-    programs of every width and labelled-set size are compiled at construction.
+    (strategy -> mean final accuracy), ``check`` (the look-ahead vs retraining
+    :class:`~ntk_explore.topics.active.RetrainCheck`, at the default width), ``figure``.
+    With ``precompile``, the programs of every width and labelled-set size are compiled
+    in the background after construction, so that a later move only computes.
     """
+
+    CANDIDATES = (3, 50, 200, 400, 800, 1100)
+    """Pool indices whose look-ahead change is compared with retraining."""
 
     def __init__(self, *, seeds=2, rounds=5, steps=300, per_round=10, width=256, key=None,
                  precompile=True):
@@ -192,13 +206,14 @@ class ActiveApp(App):
         self.width = W.SelectionSlider(options=(128, 256, 512), value=width,
                                        description="width", continuous_update=False,
                                        style=_STYLE)
-        self.check = active.retrain_check(self.task, [3, 50, 200, 400, 800], key=self.key,
+        self.check = active.retrain_check(self.task, self.CANDIDATES, key=self.key, width=width,
                                           steps=steps, retrain_steps=steps, n_eval=150)
         self._wire([self.per_round, self.width])
         self.update()
-        if precompile:  # a few seconds now, so that a move only computes
-            sizes = [20 + r * p for p in self.per_round.options for r in range(rounds + 1)]
-            active.precompile(self.task, self.width.options, key=self.key, sizes=sizes)
+        sizes = [20 + r * p for p in self.per_round.options for r in range(rounds + 1)]
+        self._warm = self.warm_up(
+            [lambda: active.precompile(self.task, self.width.options, key=self.key, sizes=sizes)],
+            precompile)
 
     def _curves(self, per_round, width):
         def compute():
@@ -210,10 +225,9 @@ class ActiveApp(App):
 
     def update(self):
         self.curves = self._curves(self.per_round.value, self.width.value)
-        self.final = {s: float(sum(c.accuracy[-1] for c in runs) / len(runs))
-                      for s, runs in self.curves.items()}
+        self.final = {s: active.final_accuracy(runs)[0] for s, runs in self.curves.items()}
         labels = self.curves["random"][0].labels[-1]
-        self.readout.value = f"accuracy at {labels} labels: " + "; ".join(
+        self.readout.value = f"test accuracy at {labels} labels (mean of {self.seeds} seeds): " + "; ".join(
             f"{plots.STRATEGY_NAMES.get(s, s)} <b>{a:.3f}</b>" for s, a in self.final.items())
         self.figure = plots.active_figure(self.curves, self.check)
         self.png = _show(self.out, self.figure)
