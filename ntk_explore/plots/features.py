@@ -36,6 +36,10 @@ def _plot_quantity(ax, sweeps, quantity, min_widths, guide):
     for name, sweep in sweeps.items():
         c = _COLOURS.get(sweep.parametrization, None)
         mean = sweep.mean(quantity)
+        if sweep.seeds > 1:  # each seed faintly, the seed mean solid
+            per_seed = sweep.per_seed(quantity)  # (S, W)
+            ax.plot(np.tile(sweep.widths, sweep.seeds), per_seed.reshape(-1), ".", color=c,
+                    alpha=0.35, ms=4)
         ax.plot(sweep.widths, mean, "o", color=c)
         fit = sweep.fit(quantity, min_widths.get(name, 0))
         keep = sweep.widths >= min_widths.get(name, 0)
@@ -59,18 +63,18 @@ def feature_change_figure(sweeps: dict, min_widths: dict | None = None):
     a, b, c = axes[0]
     _plot_quantity(a, sweeps, "feature", min_widths, -0.5)
     widths = next(iter(sweeps.values())).widths
-    _loglog_axis(a, "hidden width n", "||h_T - h_0|| / ||h_0||  (mean over layers)", widths)
-    a.set_title("hidden pre-activation change", fontsize=10)
+    _loglog_axis(a, "hidden width n", "||h_T - h_0|| / ||h_0||", widths)
+    a.set_title("hidden features (mean over layers)", fontsize=10)
     _plot_quantity(b, sweeps, "kernel", min_widths, -1.0)
     _loglog_axis(b, "hidden width n", "||K_T - K_0||_F / ||K_0||_F", widths)
-    b.set_title("eNTK change on the training set", fontsize=10)
+    b.set_title("eNTK on the training set", fontsize=10)
     for name, sweep in sweeps.items():
         cka = sweep.cka.mean(0)  # (W, L)
         for l in range(cka.shape[1]):
             c.plot(sweep.widths, 1 - cka[:, l], "o-" if l == 0 else "s--",
                    color=_COLOURS.get(sweep.parametrization), label=f"{name}, layer {l + 1}")
-    _loglog_axis(c, "hidden width n", "1 - CKA(features at init, after training)", widths)
-    c.set_title("representation change, 1 - linear CKA (0 = unchanged)", fontsize=10)
+    _loglog_axis(c, "hidden width n", "1 - CKA(init, trained)", widths)
+    c.set_title("representation (0 = unchanged)", fontsize=10)
     place_legend(c)
     return fig
 
@@ -87,7 +91,8 @@ def kernel_factor_figure(sweeps: dict):
                     continue  # the input Gram and the output signal never move
                 ax.plot(sweep.widths, vals[:, l], "o-", color=_COLOURS.get(sweep.parametrization),
                         alpha=1.0 - 0.3 * l, label=f"{name}, layer {l + 1}")
-        _loglog_axis(ax, "hidden width n", "relative Frobenius change")
+        _loglog_axis(ax, "hidden width n", "relative Frobenius change",
+                     next(iter(sweeps.values())).widths)
         ax.set_title(title, fontsize=10)
         place_legend(ax)
     return fig
@@ -105,7 +110,7 @@ def coord_check_figure(checks: list):
                 ax.plot(check.widths, check.size[t, :, l], "o-", color=f"C{l}",
                         alpha=0.35 + 0.65 * (t + 1) / check.size.shape[0],
                         label=name if t == check.size.shape[0] - 1 else None)
-        _loglog_axis(ax, "hidden width n", "RMS coordinate of x_t - x_0")
+        _loglog_axis(ax, "hidden width n", "RMS coordinate of x_t - x_0", check.widths)
         ax.set_title(f"{check.parametrization}: steps 1..{check.steps[-1]} (darker = later)",
                      fontsize=9)
         place_legend(ax)

@@ -44,11 +44,14 @@ from ..core.kernels import KernelFactors, kernel_factors
 from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
 from ..core.models import MLP, init_from_draw, mlp
 from ..core.training import DivergenceError, full_loss, gd_segment
+from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
     "kernel_factors", "ChangeStats", "measure_change", "FeatureSweep", "feature_sweep",
-    "feature_sweeps", "precompile_sweep", "CoordCheck", "coord_check",
+    "feature_sweeps", "precompile_sweep", "CoordCheck", "coord_check", "TOUR", "claim_task",
+    "claim_sweeps", "features_ntk_verdict", "features_mup_verdict", "entk_motion_verdict",
+    "width_verdicts",
 ]
 
 
@@ -57,9 +60,11 @@ __all__ = [
 # the initial eNTK), so lr = 0.8 stays below the edge of stability at every
 # width for 'ntk' and 'mup' (above about 2 the nets catapult and even
 # NTK-parametrized features move by O(1)). The target scale 2.5 makes muP's
-# features move by about 0.2 while the NTK-parametrized net stays lazy.
+# features move by about 0.2 while the NTK-parametrized net stays lazy. Three seeds:
+# the slopes are fitted through every (seed, width) point, and with three seeds muP's
+# interval (widths 256-1024) lies well inside its +-0.15 band.
 DEFAULTS = dict(n=64, d=10, scale=2.5, widths=(64, 128, 256, 512, 1024), depth=2,
-                lr=0.8, steps=300, seeds=2)
+                lr=0.8, steps=300, seeds=3)
 MUP_MIN_WIDTH = 256  # fit muP slopes above its base width (64), where it equals 'ntk'
 
 # ---------------------------------------------------------------------------
@@ -184,19 +189,32 @@ class FeatureSweep:
     backprop_gram: np.ndarray
     loss: np.ndarray
 
+    def per_seed(self, quantity: str = "feature") -> np.ndarray:
+        """Layer mean of ``quantity`` (a field name) for each seed and width, ``(S, W)``."""
+        values = getattr(self, quantity)
+        return values.mean(axis=tuple(range(2, values.ndim))) if values.ndim > 2 else values
+
     def mean(self, quantity: str = "feature") -> np.ndarray:
         """Seed (and layer) mean of ``quantity`` (a field name), ``(W,)``."""
-        values = getattr(self, quantity)
-        return values.mean(axis=(0,) + tuple(range(2, values.ndim)))
+        return self.per_seed(quantity).mean(axis=0)
+
+    @property
+    def seeds(self) -> int:
+        return int(self.loss.shape[0])
 
     def fit(self, quantity: str = "feature", min_width: int = 0) -> LogLogFit:
-        """Log-log fit against width of :meth:`mean` over widths ``>= min_width``.
+        """Log-log fit against width over widths ``>= min_width``, pooled over seeds.
+
+        One least-squares line through every ``(log width, log value)`` pair of
+        :meth:`per_seed` (``S x W`` points; the 95% interval uses ``S W - 2`` degrees of
+        freedom), so more seeds narrow the interval as more widths do.
 
         For ``'mup'`` use ``min_width > base_width``: at the base width every
         parametrization coincides with NTK parametrization.
         """
         keep = self.widths >= min_width
-        return fit_loglog(self.widths[keep], self.mean(quantity)[keep])
+        values = self.per_seed(quantity)[:, keep]  # (S, W')
+        return fit_loglog(np.tile(self.widths[keep], values.shape[0]), values.reshape(-1))
 
 
 def _check_sweep_args(widths, seeds):
@@ -320,6 +338,94 @@ def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
             f"training diverged within {steps} steps (lr={lr:g}, {parametrization}, alpha "
             f"{alpha:g}): the loss is not finite or exploded; lower the learning rate")
     return out[steps]
+
+
+# ---------------------------------------------------------------------------
+# the width claims: one sweep per parametrization, three verdicts (notebook 03 and the tour)
+
+TOUR = dict(widths=(64, 256, 1024), seeds=3, steps=100)
+"""The tour's (notebook 00's) smaller settings for the same three verdicts: three widths
+(each new width costs a compilation, about 2 s on 2 CPU cores), three seeds and 100 steps
+(the training loss is then below 0.3% of the target's variance; the feature change is
+within a few per cent of its value at 300 steps). About 10 s on 2 CPU cores."""
+
+
+@V.checked
+def claim_task(key: jax.Array | None = None, dtype=jnp.float32) -> tuple[FeatureTask, jax.Array]:
+    """Notebook 03's task (:data:`DEFAULTS`) and the key that seeds its nets.
+
+    ``key`` (default ``jax.random.key(0)``) is split into the task's key and the
+    sweep's, as :class:`~ntk_explore.widgets.features.FeatureWidthApp` does, so the app,
+    :func:`claim_sweeps` and the tour train the same nets at the same settings.
+    """
+    k_task, k_nets = jax.random.split(jax.random.key(0) if key is None else key)
+    d = DEFAULTS
+    return feature_task(k_task, n=d["n"], d=d["d"], scale=d["scale"], dtype=dtype), k_nets
+
+
+@V.checked
+def claim_sweeps(key: jax.Array | None = None, *, widths: Sequence[int] = DEFAULTS["widths"],
+                 seeds: int = DEFAULTS["seeds"], steps: int = DEFAULTS["steps"]) -> dict:
+    """``{'ntk': FeatureSweep, 'mup': FeatureSweep}`` on :func:`claim_task` at the rate and
+    depth of :data:`DEFAULTS`; the verdicts below read them. :data:`TOUR` is a cheaper
+    choice of ``widths``, ``seeds``, ``steps``."""
+    task, k_nets = claim_task(key)
+    d = DEFAULTS
+    return {p: feature_sweep(task, widths, key=k_nets, parametrization=p, depth=d["depth"],
+                             lr=d["lr"], steps=steps, seeds=seeds) for p in ("ntk", "mup")}
+
+
+def _span(sweep: FeatureSweep, min_width: int = 0) -> str:
+    w = sweep.widths[sweep.widths >= min_width]
+    return f"widths {w[0]}-{w[-1]}, {w.size} widths x {sweep.seeds} seeds, {sweep.steps} GD steps"
+
+
+@V.checked
+def features_ntk_verdict(sweeps: dict) -> Verdict:
+    """Claim ``features_ntk``: the slope of the hidden-feature change vs width, NTK
+    parametrization (``sweeps`` as from :func:`claim_sweeps`)."""
+    sweep = sweeps["ntk"]
+    fit, m = sweep.fit("feature"), sweep.mean("feature")
+    return judge("features_ntk", fit.slope, fit.ci95,
+                 measured_what="log-log slope of the relative hidden-feature change vs width, "
+                               f"NTK parametrization ({_span(sweep)})",
+                 interval_what="95% CI of the fit pooled over seeds",
+                 detail=f"feature change {m[0]:.3f} at width {sweep.widths[0]}, {m[-1]:.3f} at "
+                        f"width {sweep.widths[-1]}")
+
+
+@V.checked
+def features_mup_verdict(sweeps: dict) -> Verdict:
+    """Claim ``features_mup``: the same slope under muP, fitted over widths
+    ``>= MUP_MIN_WIDTH`` (below, muP is still close to NTK parametrization), with the
+    side condition that the features still move by more than 0.1 at the widest net."""
+    sweep = sweeps["mup"]
+    fit, widest = sweep.fit("feature", MUP_MIN_WIDTH), float(sweep.mean("feature")[-1])
+    return judge("features_mup", fit.slope, fit.ci95,
+                 measured_what="log-log slope of the relative hidden-feature change vs width, "
+                               f"muP ({_span(sweep, MUP_MIN_WIDTH)})",
+                 interval_what="95% CI of the fit pooled over seeds", extra=widest > 0.1,
+                 detail=f"feature change at width {sweep.widths[-1]}: {widest:.3f}")
+
+
+@V.checked
+def entk_motion_verdict(sweeps: dict) -> Verdict:
+    """Claim ``entk_motion``: the slope of the relative eNTK change over training vs width,
+    NTK parametrization, with less motion at the widest width than at the narrowest."""
+    sweep = sweeps["ntk"]
+    fit, motion = sweep.fit("kernel"), sweep.mean("kernel")
+    return judge("entk_motion", fit.slope, fit.ci95,
+                 measured_what="log-log slope of the relative eNTK change over training vs "
+                               f"width, NTK parametrization ({_span(sweep)})",
+                 interval_what="95% CI of the fit pooled over seeds",
+                 extra=bool(motion[-1] < motion[0]),
+                 detail=f"eNTK change {motion[0]:.3f} at width {sweep.widths[0]}, "
+                        f"{motion[-1]:.4f} at width {sweep.widths[-1]}")
+
+
+def width_verdicts(sweeps: dict) -> list[Verdict]:
+    """The three verdicts of notebook 03, in its order: features (NTK), features (muP), eNTK."""
+    return [features_ntk_verdict(sweeps), features_mup_verdict(sweeps), entk_motion_verdict(sweeps)]
 
 
 # ---------------------------------------------------------------------------

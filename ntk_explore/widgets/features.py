@@ -9,7 +9,14 @@ import jax.numpy as jnp
 from ..core import validation as V
 from ..core.training import DivergenceError
 from ..plots.features import feature_change_figure
-from ..topics.features import DEFAULTS, MUP_MIN_WIDTH, feature_sweeps, feature_task, precompile_sweep
+from ..topics.features import (
+    DEFAULTS,
+    MUP_MIN_WIDTH,
+    claim_task,
+    feature_sweeps,
+    feature_task,
+    precompile_sweep,
+)
 from ._app import App
 from ._display import show_figure
 
@@ -46,9 +53,12 @@ class FeatureWidthApp(App):
         V.check_option("steps", self.cfg["steps"], [30, 100, 300, 1000])
         self.cfg["widths"] = tuple(sorted(V.check_int_list("widths", self.cfg["widths"])))
         key = V.check_key("key", jax.random.key(0) if key is None else key)
-        k_task, self.key = jax.random.split(key)
         c = self.cfg
-        self.task = feature_task(k_task, n=c["n"], d=c["d"], scale=c["scale"], dtype=dtype)
+        if all(c[k] == DEFAULTS[k] for k in ("n", "d", "scale")):
+            self.task, self.key = claim_task(key, dtype)  # the nets the verdicts judge
+        else:
+            k_task, self.key = jax.random.split(key)
+            self.task = feature_task(k_task, n=c["n"], d=c["d"], scale=c["scale"], dtype=dtype)
         self._full, self._quick = self.cache(32), self.cache(64)
         style = {"description_width": "initial"}
         self.parametrization = W.Dropdown(options=["ntk", "mup", "standard"], value="ntk",
