@@ -84,3 +84,30 @@ def test_grid_sweep_equals_one_sweep_per_pair():
         np.testing.assert_allclose(sweep.kernels[2, 1], entk, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="distinct"):
         regimes.entk_convergence_grid(x, (8, 16, 32), key=key, activations=("relu", "relu"))
+
+
+def test_entk_convergence_verdict_three_outcomes():
+    """The verdict is judge('entk_convergence') on the fitted slope: a -1/2 law holds, a
+    -1 law does not, a noisy short sweep is inconclusive."""
+    w = np.array([16, 32, 64, 128, 256, 512])
+    rng = np.random.default_rng(0)
+
+    def sweep(p, noise):
+        errors = 2.0 * w**p * np.exp(noise * rng.normal(size=(4, w.size)))
+        return regimes.ConvergenceSweep(w, errors, np.eye(3))
+
+    assert regimes.entk_convergence_verdict(sweep(-0.5, 0.01)).status == "holds"
+    assert regimes.entk_convergence_verdict(sweep(-1.0, 0.01)).status == "does not hold"
+    v = regimes.entk_convergence_verdict(sweep(-0.45, 0.6))
+    assert v.status == "inconclusive", v.summary
+    assert v.key == "entk_convergence" and v.notebook == "01_entk_vs_width.ipynb" and v.why
+
+
+def test_standard_parametrization_kernel_grows_with_width():
+    x, _ = datasets.circle(8)
+    std = regimes.kernel_scale(x, (64, 256, 1024), key=jax.random.key(0), depth=1,
+                               parametrization="standard")
+    ntk = regimes.kernel_scale(x, (64, 256, 1024), key=jax.random.key(0), depth=1)
+    assert std[0] == pytest.approx(ntk[0], rel=1e-9)  # equal at the base width 64
+    ratio = std / ntk  # the layers with fan-in m grow like m / 64; the input layer does not
+    assert np.all(np.diff(ratio) > 0) and ratio[-1] > 0.4 * 16, ratio
