@@ -85,3 +85,27 @@ def _after(K, labelled, c, evals, resid):
 def test_lookahead_slips_are_named(wrong, words):
     fb = E.check("lookahead_change", wrong)
     assert not fb.ok and words in fb.message, fb.message
+
+
+def test_problem_kernels_equal_the_library_routes():
+    """The checker's NumPy Jacobians give the library's eNTK and pNTK of the same net."""
+    import jax
+    import jax.numpy as jnp
+
+    from ntk_explore.core.kernels import empirical_ntk, pntk
+
+    def apply(params, x):
+        w, v = params
+        return jax.nn.relu(x @ w.T / jnp.sqrt(w.shape[1])) @ v.T / jnp.sqrt(w.shape[0])
+
+    theta, want = X.pntk_problem(1, 4)
+    rng = np.random.default_rng(1)  # the problem's own draws, in its order
+    w, v = rng.standard_normal((16, 3)), rng.standard_normal((4, 16))
+    x1, x2 = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    np.testing.assert_allclose(X.two_layer(w, v, x1), apply((w, v), x1), rtol=1e-5)
+    with jax.enable_x64(True):
+        params = (jnp.asarray(w), jnp.asarray(v))
+        lib_theta = np.asarray(empirical_ntk(apply, batch_size=None)(x1, x2, params))
+        lib_p = np.asarray(pntk(apply, 4, batch_size=None)(x1, x2, params))
+    np.testing.assert_allclose(theta, lib_theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(want, lib_p, rtol=1e-9, atol=1e-12)

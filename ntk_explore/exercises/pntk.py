@@ -7,9 +7,11 @@ sum-of-logits pNTK is the tangent kernel of the one scalar ``g = sum_c f_c / sqr
     pNTK(x, x') = grad g(x) . grad g(x') = (1/k) sum_{c, c'} Theta(x, x')_{cc'}
 
 (every pair of outputs, the cross terms ``c != c'`` included). The checker builds the
-blocks of a small random MLP with the structured eNTK and compares the reader's answer
-with the library's pNTK computed by a different route: automatic differentiation of
-``g`` itself (:func:`ntk_explore.core.kernels.pntk`).
+blocks of a small random one-hidden-layer net from its explicit per-output Jacobians and
+compares the reader's answer with the pNTK computed by a different route: the Jacobian of
+``g`` formed first, then multiplied (``tests/test_exercises_pntk.py`` checks both against
+the library's :func:`~ntk_explore.core.kernels.empirical_ntk` and
+:func:`~ntk_explore.core.kernels.pntk`). All in NumPy, so a check takes milliseconds.
 
 **The look-ahead change.** Kernel regression through the labelled set ``L`` predicts
 ``K(E, L) K(L, L)^-1 r_L`` on evaluation points ``E`` (``r``: residuals ``y - f``).
@@ -21,31 +23,42 @@ which never re-solves.
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..core.kernels import mlp_ntk, pntk
-from ..core.models import mlp
 from ..topics.active import lookahead_delta, lookahead_prepare
 from . import Feedback, compare, register, run_answer
 
-__all__ = ["pntk_problem", "check_pntk_from_entk", "lookahead_problem", "reference_lookahead",
+__all__ = ["two_layer", "jacobians", "pntk_problem", "check_pntk_from_entk", "lookahead_problem", "reference_lookahead",
            "check_lookahead_change"]
 
 
+def two_layer(w, v, x):
+    """``f(x) = V relu(W x / sqrt(d)) / sqrt(h)``: ``W (h, d)``, ``V (k, h)``, ``x (n, d)`` -> ``(n, k)``."""
+    h, d = w.shape
+    return np.maximum(x @ w.T / np.sqrt(d), 0) @ v.T / np.sqrt(h)
+
+
+def jacobians(w, v, x) -> np.ndarray:
+    """Explicit Jacobians of :func:`two_layer`'s outputs: ``(k, n, P)`` with ``P = h d + k h``
+    (``W`` flattened, then ``V``)."""
+    (h, d), k, n = w.shape, v.shape[0], x.shape[0]
+    pre = x @ w.T / np.sqrt(d)  # (n, h)
+    on, feat = (pre > 0).astype(float), np.maximum(pre, 0) / np.sqrt(h)
+    jw = v[:, None, :, None] * on[None, :, :, None] * x[None, :, None, :] / np.sqrt(d * h)  # (k, n, h, d)
+    jv = np.einsum("ce,nh->cneh", np.eye(k), feat)  # (k, n, k, h): output c moves with row c of V
+    return np.concatenate([jw.reshape(k, n, h * d), jv.reshape(k, n, k * h)], axis=2)
+
+
 def pntk_problem(seed: int, k: int, *, n1: int = 5, n2: int = 4, d: int = 3, width: int = 16):
-    """eNTK blocks ``(n1, n2, k, k)`` of a random one-hidden-layer MLP, and its pNTK
-    ``(n1, n2)`` by differentiating ``sum_c f_c / sqrt(k)`` (float64)."""
-    model = mlp(d, width, 1, k)
-    kp, k1, k2 = jax.random.split(jax.random.key(seed), 3)
-    with jax.enable_x64(True):
-        params = model.init(kp, jnp.float64)
-        x1 = jax.random.normal(k1, (n1, d), jnp.float64)
-        x2 = jax.random.normal(k2, (n2, d), jnp.float64)
-        theta = np.asarray(mlp_ntk(model)(x1, x2, params))
-        want = np.asarray(pntk(model.apply, k, batch_size=None)(x1, x2, params))
-    return theta, want
+    """eNTK blocks ``(n1, n2, k, k)`` of a random :func:`two_layer` net, and its pNTK
+    ``(n1, n2)`` from the Jacobian of ``g = sum_c f_c / sqrt(k)`` formed first (float64)."""
+    rng = np.random.default_rng(seed)
+    w, v = rng.standard_normal((width, d)), rng.standard_normal((k, width))
+    x1, x2 = rng.standard_normal((n1, d)), rng.standard_normal((n2, d))
+    j1, j2 = jacobians(w, v, x1), jacobians(w, v, x2)  # (k, n, P)
+    theta = np.einsum("anp,bmp->nmab", j1, j2)
+    g1, g2 = j1.sum(0) / np.sqrt(k), j2.sum(0) / np.sqrt(k)  # Jacobians of g: (n, P)
+    return theta, g1 @ g2.T
 
 
 def _near(got, want) -> bool:
@@ -94,8 +107,8 @@ def check_pntk_from_entk(answer) -> Feedback:
         if not fb.ok:
             slip = _pntk_slip(got, theta)
             return Feedback(False, f"with k = {k}: {slip or fb.message}")
-    return Feedback(True, "your pNTK equals the kernel of sum_c f_c / sqrt(k) computed by "
-                          "automatic differentiation, on two random nets (k = 3 and 4).")
+    return Feedback(True, "your pNTK equals the kernel of g = sum_c f_c / sqrt(k) computed from "
+                          "g's own Jacobian, on two random nets (k = 3 and 4).")
 
 
 def lookahead_problem(seed: int, *, m: int = 8, n_eval: int = 6, k: int = 3, n_pool: int = 20):
