@@ -28,8 +28,8 @@ import numpy as np
 from ..topics.active import lookahead_delta, lookahead_prepare
 from . import Feedback, compare, register, run_answer
 
-__all__ = ["two_layer", "jacobians", "pntk_problem", "check_pntk_from_entk", "lookahead_problem", "reference_lookahead",
-           "check_lookahead_change"]
+__all__ = ["two_layer", "jacobians", "pntk_problem", "check_pntk_from_entk", "lookahead_problem",
+           "reference_lookahead", "check_lookahead_change"]
 
 
 def two_layer(w, v, x):
