@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import LogLocator, NullLocator
 
 from .base import log_ticks, new_figure, place_legend
 
@@ -22,6 +22,9 @@ def _loglog_axis(ax, xlabel, ylabel, widths=None):
         ax.set_xticks(widths, [str(int(w)) for w in widths])
     ax.xaxis.set_minor_locator(NullLocator())
     log_ticks(ax.yaxis)  # after the data: the tick steps follow the range drawn
+    lo, hi = sorted(ax.get_ylim())
+    if sum(lo <= t <= hi for t in ax.get_yticks()) < 3:  # e.g. only 0.1 and 0.2 in view
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -82,15 +85,15 @@ def feature_change_figure(sweeps: dict, min_widths: dict | None = None):
 def kernel_factor_figure(sweeps: dict):
     """Relative change of each layer's feature Gram and backprop Gram vs width."""
     fig, axes = new_figure(ncols=2, width=4.8, height=3.7)
-    for ax, q, title in ((axes[0, 0], "feature_gram", "feature (layer-input) Gram G_l"),
-                         (axes[0, 1], "backprop_gram", "backprop-signal Gram B_l")):
+    for ax, q, title in ((axes[0, 0], "feature_gram", "feature Gram G_l (input of W_l)"),
+                         (axes[0, 1], "backprop_gram", "backprop Gram B_l (output of W_l)")):
         for name, sweep in sweeps.items():
             vals = getattr(sweep, q).mean(0)  # (W, L+1)
             for l in range(vals.shape[1]):
                 if np.all(vals[:, l] <= 1e-12):
                     continue  # the input Gram and the output signal never move
                 ax.plot(sweep.widths, vals[:, l], "o-", color=_COLOURS.get(sweep.parametrization),
-                        alpha=1.0 - 0.3 * l, label=f"{name}, layer {l + 1}")
+                        alpha=1.0 - 0.3 * l, label=f"{name}, W_{l + 1}")
         _loglog_axis(ax, "hidden width n", "relative Frobenius change",
                      next(iter(sweeps.values())).widths)
         ax.set_title(title, fontsize=10)

@@ -154,7 +154,8 @@ class FeatureWidthApp(App):
             f"eNTK-change slope <b>{fits[1].slope:.2f}</b> (95% CI {fits[1].ci95[0]:.2f} to "
             f"{fits[1].ci95[1]:.2f}); feature change at width {sw.widths[-1]}: "
             f"{sw.mean('feature')[-1]:.3f}; final train loss at most "
-            f"{sw.loss.max():.2g}. Lazy theory: -0.5 and -1; muP: 0 and 0.")
+            f"{sw.loss.max():.2g}. Lazy theory: -0.5 and -1; muP theory: 0 for the features, and "
+            "a kernel change that does not fall.")
         self.figure = feature_change_figure({p: sw}, {p: self.min_width(p)})
         self.figure.suptitle(f"{what}; lr {sw.lr:g}, depth {self.depth.value}, {sw.steps} GD "
                              "steps", fontsize=9)
