@@ -31,6 +31,7 @@ about 1 is "predicts zero").
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -49,7 +50,7 @@ from ..core.verdicts import Verdict, judge
 
 __all__ = ["LEARNERS", "LINEAR_AT_INIT", "SIGN_FLIP", "TransferTasks", "transfer_tasks",
            "TransferResult", "transfer_experiment", "relative_error", "mean_interval",
-           "sign_flip_run", "transfer_sign_verdict"]
+           "sign_flip_run", "transfer_sign_verdict", "settings_text"]
 
 LEARNERS = ("scratch", "finetune", "lin_init_from_A", "lin_pretrained", "ntk_inf", "lin_init")
 
@@ -331,3 +332,22 @@ def transfer_sign_verdict(result: TransferResult) -> Verdict:
                  detail=f"benefit on -B from {minus.min():+.3f} to {minus.max():+.3f}; on +B "
                         f"from {plus.min():+.3f} to {plus.max():+.3f} (lowest 95% bound "
                         f"{plus_lo.min():+.3f})")
+
+
+def _defaults(fn) -> dict:
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def settings_text(result: TransferResult | None = None) -> str:
+    """The experiment's set-up in one sentence, from the defaults of
+    :func:`transfer_experiment` and :func:`transfer_tasks` (and ``result``'s sizes and seeds)."""
+    e, t = _defaults(transfer_experiment), _defaults(transfer_tasks)
+    sizes = e["sizes"] if result is None else tuple(int(m) for m in result.sizes)
+    seeds = e["seeds"] if result is None else int(result.errors.shape[0])
+    return (f"inputs in d = {t['d']} dimensions; task A: {t['n_source']} samples; target B: "
+            f"m = {', '.join(map(str, sizes))} samples, overlap {t['overlap']:g} with A (so B "
+            f"shares {t['overlap'] ** 2:.0%} of its variance with A); {t['n_test']} test points; "
+            f"{e['parametrization']} MLPs with {e['depth']} hidden layers of width {e['width']}, "
+            f"output scale {e['alpha']:g}; {e['pretrain_steps']} GD steps on A, {e['steps']} on "
+            f"B, base rate {e['lr']:g} (divided by the output scale squared); {seeds} seeds")
