@@ -188,10 +188,32 @@ def test_one_step_and_readout_ridge_equal_plain_references(tiny):
 
 
 def test_kernel_path_distance_matches_direct_entk(key):
-    path = kl.kernel_path(key, n=24, n_kernel=10, n_after=20, snapshots=3, steps=8, d=5,
-                          width=16, n_val=8, n_test=8, dtype=jnp.float64)
-    assert path.steps[0] == 0 and path.distance[0] == pytest.approx(0.0, abs=1e-12)
+    path = kl.kernel_path(key, n=24, n_kernel=10, n_after=20, snapshots=3, steps=40, d=5,
+                          width=16, n_val=8, n_test=8, lr=0.2, fraction=0.5, dtype=jnp.float64)
+    assert path.steps[0] == 0 and path.steps[-1] == 40
+    assert path.distance[0] == pytest.approx(0.0, abs=1e-12)
     assert np.all(path.distance >= -1e-12) and path.velocity.shape == path.steps.shape
+    assert path.loss_curve.shape == (41,) and path.kernels.shape == (path.steps.size, 10, 10)
+    # the snapshot kernels are the eNTK of the net at those steps, trained the same way
+    k_task, k_init = jax.random.split(key)
+    s = {**kl.DEFAULTS, "r": 1, "d": 5, "width": 16, "n_val": 8, "n_test": 8}
+    task = kl.make_task(k_task, s, jnp.float64)
+    model = kl.net_model(5, 16)
+    p0 = model.init(k_init, dtype=jnp.float64)
+    x, y = task.train_set(24)
+    i = int(path.steps.size // 2)
+    p = kl.train_net(model, p0, x, y, lr=0.2, steps=int(path.steps[i])).params
+    np.testing.assert_allclose(path.kernels[i], kl.entk_fn(model, p)(x[:10], x[:10]), rtol=1e-9)
+    assert path.distance[i] == pytest.approx(km.kernel_distance(path.kernels[0], path.kernels[i]))
+    # the first step whose loss is at most half the start is a snapshot, and is the first
+    first = int(np.nonzero(path.loss_curve <= 0.5 * path.loss_curve[0])[0][0])
+    assert path.loss_step == first and path.steps[path.loss_index] == first
+    assert path.after_error_at_loss_fraction() == path.after_error[path.loss_index]
+    np.testing.assert_allclose(path.distance_from(0), path.distance, atol=1e-12)
+    short = kl.kernel_paths(key, 2, n=24, n_kernel=10, n_after=20, snapshots=3, steps=40, d=5,
+                            width=16, n_val=8, n_test=8, lr=0.2, fraction=0.5,
+                            dtype=jnp.float64)
+    np.testing.assert_array_equal(short[1].steps, [0, short[1].loss_step, 40])
 
 
 # ---------------------------------------------------------------------------
@@ -233,43 +255,23 @@ def test_rich_net_beats_lazy_net_over_seeds():
     (lambda: kl.transfer_experiment(jax.random.key(0), (1, 4)), "m"),
     (lambda: kl.transfer_experiment(jax.random.key(0), (4, 8), n_pre=10**6), "n_pre"),
     (lambda: kl.check_cost(kl.net_model(32, 16384, 2, alpha=64.0), 2048, 100000), "width"),
+    (lambda: kl.data_scaling(jax.random.key(0), (8, 16, 32), widht=4), "widht"),
+    (lambda: kl.kernel_path(jax.random.key(0), n=32, stpes=3), "stpes"),
+    (lambda: kl.transfer_experiment(jax.random.key(0), (4, 8), widht=4), "widht"),
+    (lambda: kl.transfer_experiment(jax.random.key(0), (4, 8), pretraining="twice"), "pretraining"),
+    (lambda: kl.data_scaling(jax.random.key(0), (8, 16, 32), learners=("nett",)), "learners"),
+    (lambda: kl.data_scaling(jax.random.key(0), (8, 16, 32), seeds=0), "seeds"),
 ])
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         call()
 
 
-def _synthetic_curves(n_pre=128, seed=0):
-    """Curves with power-law errors (what data_scaling returns, without the training)."""
-    ns = np.array([64, 128, 256, 512, 1024])
-    rng = np.random.default_rng(seed)
-    noise = lambda: np.exp(0.05 * rng.standard_normal((3, ns.size)))  # noqa: E731
-    errors = {"net": ns ** -0.9 * noise(), "entk_init": ns ** -0.1 * noise(),
-              "ntk": ns ** -0.1 * noise(), "lazy": ns ** -0.12 * noise(),
-              "pretrained": ns ** -0.3 * noise()}
-    return kl.Curves(ns, errors, {**kl.DEFAULTS, "n_pre": n_pre})
-
-
-def test_app_moves_and_reports_bad_settings():
-    """The app on precomputed curves (the notebook passes data_scaling's; the compute path is
-    tested above): slider moves redraw, bad settings give a message naming the argument."""
-    from ntk_explore.widgets.kernel_loses import KernelLosesApp
-
-    app = KernelLosesApp(_synthetic_curves(128), {64: _synthetic_curves(64, seed=1)})
-    png = app.figure_png
-    app.alpha.value = 16.0
-    assert app.figure_png != png
-    app.alpha.value = 1.0
-    assert app.figure_png == png  # the cached drawing of the default state
-    app.n_pre.value = 64
-    assert "n_pre = <b>64</b>" in app.readout.value
-    assert app.check().startswith("ok")  # the default box is a valid setting
-    app.check_r.value = 40
-    assert "cannot run" in app.check() and "r (the number of directions)" in app.message
-    app.check_r.value, app.check_width.value, app.check_steps.value = 1, 16384, 10**6
-    assert "cannot run" in app.check() and "width" in app.message
-    app.check_width.value, app.check_steps.value, app.check_n_pre.value = 256, 1000, 3
-    assert "cannot run" in app.check() and "n_pre" in app.message
+def test_an_integer_key_is_refused_with_a_message():
+    for call in (lambda: kl.data_scaling(0, (8, 16, 32)), lambda: kl.kernel_path(0),
+                 lambda: kl.transfer_experiment(0, (4, 8))):
+        with pytest.raises(TypeError, match="jax.random.key"):
+            call()
 
 
 def test_data_scaling_runs_every_learner_on_a_small_grid():
@@ -309,7 +311,7 @@ def test_entk_init_extended_equals_dense_ridge_on_both_routes(key):
                                 **EXT)
     # the same task, net and init, built here from the documented recipe
     k_task, k_init = jax.random.split(key)
-    task = tk.index_task(k_task, 256, d=8, n_val=64, n_test=64, dtype=jnp.float32)
+    task = kl.make_task(k_task, {**kl.DEFAULTS, "r": 1, **EXT}, jnp.float32)
     model = kl.net_model(8, 16)
     p0 = model.init(k_init, dtype=jnp.float32)
     kern = kl.entk_fn(model, p0)
@@ -332,7 +334,7 @@ def test_entk_init_extended_equals_dense_ridge_on_both_routes(key):
 
 
 def test_entk_init_extended_bad_input(key):
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match=r"unknown setting.*widht"):
         kl.entk_init_extended(key, (32, 64, 128), widht=16)
     with pytest.raises(ValueError, match="matfree_from"):
         kl.entk_init_extended(key, (32, 64, 128), matfree_from=16, **EXT)
@@ -340,16 +342,141 @@ def test_entk_init_extended_bad_input(key):
         kl.entk_init_extended(key, (32, 64), **EXT)
 
 
-def test_extend_kernel_app_is_off_until_switched_on(key):
-    from ntk_explore.widgets.kernel_loses import ExtendKernelApp
+# ---------------------------------------------------------------------------
+# fixed validation and test sets (whatever n, n_pre, width, alpha or rate is chosen)
 
-    app = ExtendKernelApp(key, (32, 64, 128), matfree_from=64, seconds=1, rank=16, **EXT)
-    assert app.extended is None and app.figure is None and not app.button.value
-    assert "n = 128" in app.button.description
-    app.button.value = True
-    ref = kl.entk_init_extended(key, (32, 64, 128), matfree_from=64, rank=16, **EXT)
-    assert app.extended.errors == pytest.approx(ref.errors, rel=1e-6)
-    assert app.exponent.slope == pytest.approx(ref.exponent().slope, rel=1e-6)
-    assert "exponent" in app.readout.value and app.png
-    app.button.value = False
-    assert app.extended is None and app.figure is None
+TINY = dict(d=5, width=8, steps=5, n_val=8, n_test=8)
+
+
+def test_validation_and_test_sets_do_not_move_with_any_setting():
+    key = jax.random.key(4)
+    base = kl.data_scaling(key, (4, 8, 16), seeds=2, learners=("ntk", "pretrained"), n_pre=16,
+                           **TINY)
+    assert len(set(base.eval_sets)) == 2  # one per seed, and the seeds differ
+    variants = [dict(n_pre=64), dict(width=16), dict(lazy_alpha=4.0), dict(lr=0.1),
+                dict(steps=3), dict(one_step_lr=2.0)]
+    for change in variants:
+        other = kl.data_scaling(key, (4, 8, 16, 32), seeds=2, learners=("ntk", "pretrained"),
+                                **{**TINY, "n_pre": 16, **change})
+        assert other.eval_sets == base.eval_sets, change
+    # the fixed kernel's error cannot depend on n_pre (it did when the test set moved with it)
+    pre = kl.pretrained_curves(key, (16, 64, 256), (4, 8, 16), seeds=2, **TINY)
+    ntk = [kl.data_scaling(key, (4, 8, 16), seeds=2, learners=("ntk",), n_pre=n, **TINY)
+           for n in (16, 256)]
+    np.testing.assert_array_equal(ntk[0].errors["ntk"], ntk[1].errors["ntk"])
+    assert {c.eval_sets for c in pre.values()} == {base.eval_sets}
+
+
+def test_pretraining_rows_are_apart_from_training_rows_and_nested():
+    s = {**kl.DEFAULTS, "r": 1, **TINY}
+    task = kl.make_task(jax.random.key(0), s)
+    xp, _ = kl.pretrain_set(task, 32)
+    np.testing.assert_array_equal(xp[:16], kl.pretrain_set(task, 16)[0])
+    x, _ = task.train_set(kl.PRETRAIN_FROM)
+    assert not np.any(np.all(np.asarray(x)[:, None, :] == np.asarray(xp)[None, :, :], axis=-1))
+    # the same key, sizes and d draw the same inputs whatever the link
+    other = kl.make_task(jax.random.key(0), s, g="relu")
+    np.testing.assert_array_equal(task.x, other.x)
+    np.testing.assert_array_equal(task.x_test, other.x_test)
+
+
+def test_transfer_on_a_tiny_grid():
+    tr = kl.transfer_experiment(jax.random.key(5), (4, 8, 16), seeds=2, n_pre=32, **TINY)
+    assert set(tr.errors) == set(kl.TRANSFER_LEARNERS) and tr.pretraining == "one_step"
+    for name, err in tr.errors.items():
+        assert err.shape == (2, 3) and np.all(np.isfinite(err)) and np.all(err > 0), name
+    again = kl.transfer_experiment(jax.random.key(5), (4, 16), seeds=2, n_pre=64,
+                                   pretraining="gd", learners=("probe", "linearized_init"),
+                                   **TINY)
+    assert again.eval_sets == tr.eval_sets  # fixed whatever m, n_pre or the recipe
+    # the kernel learners at init do not depend on the pretraining at all
+    np.testing.assert_array_equal(again.errors["linearized_init"][:, 0],
+                                  tr.errors["linearized_init"][:, 0])
+    r = tr.ratios()
+    pre, tgt = tr.best(kl.USES_PRETRAINED), tr.best(kl.TARGET_ONLY)
+    np.testing.assert_allclose(r["to_entk_init"],
+                               tr.errors[pre][:, 0] / tr.errors["linearized_init"][:, 0])
+    np.testing.assert_allclose(r["to_target_only"], tr.errors[pre][:, 0] / tr.errors[tgt][:, 0])
+    with pytest.raises(ValueError, match="none of"):
+        again.best(("finetune",))
+
+
+def test_probe_is_ridge_on_the_pretrained_features():
+    """The ``probe`` learner = ridge (chosen on validation) on [phi(x) / sqrt(width), 1] of the
+    net after one big first-layer step on the source samples."""
+    key = jax.random.key(6)
+    tr = kl.transfer_experiment(key, (6, 12), seeds=1, n_pre=16, learners=("probe",),
+                                dtype=jnp.float64, **TINY)
+    k_task, k_init = jax.random.split(jax.random.split(key, 1)[0])
+    s = {**kl.DEFAULTS, "r": 1, **TINY}
+    src = kl.make_task(k_task, s, jnp.float64, g="he1_he3")
+    tgt = kl.make_task(k_task, s, jnp.float64, g="relu")
+    model = kl.net_model(5, 8)
+    p0 = model.init(k_init, dtype=jnp.float64)
+    pre = kl.one_step_params(model, p0, *kl.pretrain_set(src, 16))
+    feats = lambda z: np.concatenate(  # noqa: E731
+        [np.asarray(model.features(pre, z)[1][-1]) / np.sqrt(8), np.ones((z.shape[0], 1))], 1)
+    x, y = tgt.train_set(12)
+    F, Fv, Ft = feats(x), feats(tgt.x_val), feats(tgt.x_test)
+    fit = km.ridge_on_validation(F @ F.T, y, Fv @ F.T, tgt.y_val, Ft @ F.T)
+    assert tr.errors["probe"][0, 1] == pytest.approx(
+        km.unexplained_variance(fit.predictions[0], tgt.y_test), rel=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# the kernel-through-training verdict
+
+
+def _path(err_at, err_end, s_at=0.1, s_end=0.1):
+    steps = np.array([0, 10, 100])
+    return kl.KernelPath(steps, np.array([1.0, 0.05, 0.01]), np.array([0.0, s_at, s_end]),
+                         np.zeros(3), np.zeros(3), np.array([0.6, err_at, err_end]), 1.0,
+                         np.zeros((3, 2, 2)), np.linspace(1, 0.01, 101), 10)
+
+
+def test_kernel_moves_verdict_three_outcomes():
+    holds = kl.kernel_moves_verdict([_path(0.30, 0.25), _path(0.26, 0.22), _path(0.33, 0.27)])
+    assert holds.status == "holds" and holds.interval[0] > 1 and holds.key == "kernel_keeps_moving"
+    worse = kl.kernel_moves_verdict([_path(0.25, 0.28), _path(0.2, 0.23), _path(0.3, 0.33)])
+    assert worse.status == "does not hold"  # the after-kernel got worse after that step
+    settled = kl.kernel_moves_verdict([_path(0.25, 0.25), _path(0.2, 0.2001), _path(0.3, 0.3)])
+    assert settled.status == "inconclusive"  # ratio 1 within the interval: cannot tell
+    mixed = kl.kernel_moves_verdict([_path(0.30, 0.25), _path(0.2, 0.21), _path(0.3, 0.31)])
+    assert mixed.status == "inconclusive"
+    one = kl.kernel_moves_verdict([_path(0.30, 0.25)])
+    assert one.interval == (one.measured, one.measured) and one.status == "holds"
+    never = _path(0.3, 0.25)
+    never = kl.KernelPath(**{**never.__dict__, "loss_step": -1})
+    assert kl.kernel_moves_verdict([never, _path(0.3, 0.25)]).status == "does not hold"
+
+
+def test_tour_gives_the_notebooks_verdicts_at_the_notebooks_settings(monkeypatch):
+    """The tour's 09 functions call the notebook's topic functions at kl.NOTEBOOK_RUN."""
+    from ntk_explore.topics import tour
+
+    tiny = dict(sizes=(4, 8, 16), seeds=2, width=8, n_val=8, n_test=8,
+                learners=("net", "entk_init", "pretrained"), n_pres=(16,), path_n=24,
+                path_snapshots=2, path_seeds=2)
+    for k, v in tiny.items():
+        monkeypatch.setitem(kl.NOTEBOOK_RUN, k, v)
+    monkeypatch.setitem(kl.DEFAULTS, "d", 5)
+    monkeypatch.setitem(kl.DEFAULTS, "steps", 100)
+    monkeypatch.setitem(kl.DEFAULTS, "lr", 0.2)
+    curves, pre = kl.scaling_curves(jax.random.key(0))
+    paths = kl.verdict_paths(jax.random.key(1))
+    nb = [kl.data_scaling_verdict(curves), kl.kernel_moves_verdict(paths),
+          kl.pretrained_kernel_verdict(pre[16], curves)]
+    tv = tour.kernel_loses_verdicts(0)
+    assert [v.key for v in tv] == ["index_scaling", "kernel_keeps_moving", "pretrained_catch_up"]
+    for a, b in zip(nb, tv):
+        np.testing.assert_equal((a.key, a.status, a.measured, a.interval, a.detail),
+                                (b.key, b.status, b.measured, b.interval, b.detail))
+
+
+def test_extended_curve_starts_on_the_first_seed_of_data_scaling(key):
+    """Same key, width, n_val and n_test: the dense sizes of the extended eNTK curve are the
+    first seed's eNTK-at-init errors in data_scaling (the same task, init and test set)."""
+    curves = kl.data_scaling(key, (16, 32, 64), seeds=2, learners=("entk_init",), **EXT)
+    ext = kl.entk_init_extended(jax.random.split(key, 2)[0], (16, 32, 64, 128),
+                                matfree_from=128, rank=16, **EXT)
+    np.testing.assert_allclose(ext.errors[:3], curves.errors["entk_init"][0], rtol=1e-12)

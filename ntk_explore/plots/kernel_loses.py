@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import loglog_axes, new_figure
+from .base import log_ticks, loglog_axes, new_figure, place_legend
 from .live import FIGURE_DPI, LiveFigure
 
 __all__ = ["LABELS", "scaling_figure", "ScalingLive", "kernel_path_figure", "pretrained_figure",
@@ -16,12 +16,15 @@ LABELS = {
     "net": "trained net (rich)", "lazy": "trained net (lazy, large alpha)",
     "entk_init": "eNTK at init", "ntk": "infinite-width NTK", "after": "after-kernel",
     "pretrained": "eNTK after pretraining", "one_step": "one big step + ridge on readout",
-    "finetune": "fine-tuned net", "linearized_init": "linearized at init",
-    "linearized_pretrained": "linearized at pretrained", "target_only": "target-only net",
+    "probe": "ridge on pretrained features", "finetune": "fine-tuned pretrained net",
+    "target_only": "net trained on the target only",
+    "target_one_step": "one big step on the target + ridge",
+    "linearized_init": "eNTK at init (linearized net)",
 }
 COLORS = {"net": "C3", "lazy": "C1", "entk_init": "C0", "ntk": "C9", "after": "C2",
-          "pretrained": "C4", "one_step": "C5", "finetune": "C3", "linearized_init": "C0",
-          "linearized_pretrained": "C4", "target_only": "C1"}
+          "pretrained": "C4", "one_step": "C5", "probe": "C4", "finetune": "C3",
+          "target_only": "C1", "target_one_step": "C5", "linearized_init": "C0"}
+PRETRAINED = ("probe", "finetune")  # drawn solid in the transfer figure; the others dashed
 
 
 def scaling_figure(curves, learners=None, *, title: str | None = None):
@@ -85,34 +88,62 @@ class ScalingLive:
 
 
 def kernel_path_figure(rich, lazy=None):
-    """Four panels against GD step: training loss, kernel distance S(K0, Kt), kernel velocity,
-    and centred-target alignment with the after-kernel's test error; rich and lazy on the same axes.
+    """Five panels against GD step for a rich (and a lazy) net, and a legend panel.
+
+    Top: the training loss at every step (relative to its start); the after-kernel's test
+    error; the kernel velocity between snapshots. Bottom: the kernel distance
+    ``S(K0, Kt)`` (and, for the rich net, ``S(K_s, K_t)`` from the kernel at the step ``s``
+    where its loss first reached its ``fraction`` of the start); the centred-target
+    alignment. ``rich``/``lazy``: ``KernelPath``-like (``steps``, ``loss_curve``,
+    ``after_error``, ``velocity``, ``distance``, ``alignment``, ``loss_step``,
+    ``loss_index``, ``distance_from``, ``alpha``, ``fraction``). Step 0 is drawn at 0.5 on
+    the log axes.
     """
-    fig, axes = new_figure(4, 1, width=3.6, height=3.4)
+    fig, axes = new_figure(3, 2, width=3.7, height=3.1)
     runs = [(rich, "rich", "C3")] + ([(lazy, "lazy", "C1")] if lazy is not None else [])
     for path, label, c in runs:
-        s = np.maximum(np.asarray(path.steps), 0.5)  # step 0 drawn at 0.5 on the log axis
-        lab = f"{label} (alpha = {path.alpha:g})"
-        axes[0, 0].plot(s, path.loss / path.loss[0], "o-", ms=3, color=c, label=lab)
-        axes[0, 1].plot(s, np.maximum(path.distance, 1e-6), "o-", ms=3, color=c, label=lab)
-        axes[0, 2].plot(s[1:], np.maximum(path.velocity[1:], 1e-12), "o-", ms=3, color=c, label=lab)
-        axes[0, 3].plot(s, path.after_error, "o-", ms=3, color=c, label=f"{label}: after-kernel error")
-        axes[0, 3].plot(s, path.alignment, "s--", ms=3, color=c, alpha=0.6,
-                        label=f"{label}: alignment")
-    at = rich.distance_at_loss_fraction(0.05)
-    if np.isfinite(at):
-        axes[0, 1].axhline(at, color="gray", lw=0.8, ls=":", label="S when loss = 5% of start")
-    loglog_axes(axes[0, 0], "GD step (step 0 drawn at 0.5)", "training loss / initial loss",
-                title="training loss")
-    loglog_axes(axes[0, 1], "GD step", "S(K0, Kt) (dimensionless)", title="kernel distance")
-    loglog_axes(axes[0, 2], "GD step", "S(K(t-1), K(t)) per step", title="kernel velocity")
-    axes[0, 3].set_xscale("log")
-    axes[0, 3].set_xlabel("GD step")
-    axes[0, 3].set_ylabel("test MSE / Var(y); alignment")
-    axes[0, 3].set_title("after-kernel error and alignment", fontsize=10)
-    axes[0, 3].grid(True, alpha=0.3)
-    for ax in axes[0]:
-        ax.legend(fontsize=9, loc="best", framealpha=0.9)
+        s = np.maximum(np.asarray(path.steps, float), 0.5)
+        every = np.maximum(np.arange(np.asarray(path.loss_curve).size, dtype=float), 0.5)
+        lab = f"{label} net (alpha = {path.alpha:g})"
+        axes[0, 0].plot(every, path.loss_curve / path.loss_curve[0], "-", lw=1.2, color=c, label=lab)
+        axes[0, 1].plot(s, path.after_error, "o-", ms=3, color=c)
+        axes[0, 2].plot(s[1:], np.maximum(path.velocity[1:], 1e-12), "o-", ms=3, color=c)
+        axes[1, 0].plot(s, np.maximum(path.distance, 1e-6), "o-", ms=3, color=c)
+        axes[1, 1].plot(s, path.alignment, "o-", ms=3, color=c)
+    i = rich.loss_index
+    if i is not None:
+        t5 = max(float(rich.loss_step), 0.5)
+        later = np.asarray(rich.steps) >= rich.loss_step
+        axes[1, 0].plot(np.maximum(np.asarray(rich.steps, float), 0.5)[later][1:],
+                        np.maximum(rich.distance_from(i)[later][1:], 1e-6), "s--", ms=3,
+                        color="C2", label=f"S(K at step {rich.loss_step}, Kt), rich net")
+        for ax in axes.flat[:5]:
+            ax.axvline(t5, color="0.4", lw=0.9, ls=":")
+        axes[0, 0].plot([], [], color="0.4", lw=0.9, ls=":",
+                        label=f"rich net's loss first at {rich.fraction:.0%} of its start")
+    loglog_axes(axes[0, 0], "GD step", "training loss / initial loss", title="training loss")
+    axes[0, 1].set_xscale("log")
+    axes[0, 1].set_yscale("log")
+    log_ticks(axes[0, 1].xaxis)
+    log_ticks(axes[0, 1].yaxis)
+    axes[0, 1].set_xlabel("GD step")
+    axes[0, 1].set_ylabel("test MSE / Var(y)")
+    axes[0, 1].set_title("after-kernel test error", fontsize=10)
+    axes[0, 1].grid(True, which="both", alpha=0.3)
+    loglog_axes(axes[0, 2], "GD step", "S(K(prev), K(t)) per step", title="kernel velocity")
+    loglog_axes(axes[1, 0], "GD step", "kernel distance (dimensionless)",
+                title="kernel distance S")
+    axes[1, 1].set_xscale("log")
+    log_ticks(axes[1, 1].xaxis)
+    axes[1, 1].set_xlabel("GD step")
+    axes[1, 1].set_ylabel("alignment (dimensionless)")
+    axes[1, 1].set_title("centred-target alignment", fontsize=10)
+    axes[1, 1].grid(True, alpha=0.3)
+    axes[1, 2].axis("off")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    h2, l2 = axes[1, 0].get_legend_handles_labels()
+    axes[1, 2].legend(handles + h2, labels + l2, loc="center", fontsize=9, frameon=False,
+                      title="step 0 is drawn at 0.5", title_fontsize=9)
     return fig
 
 
@@ -142,17 +173,19 @@ def pretrained_figure(exponents: dict, net, highlight: int | None = None):
 
 
 def transfer_loses_figure(result):
-    """Target test error vs target samples ``m`` for every transfer learner (seed mean, min-max band)."""
-    fig, axes = new_figure(1, 1, width=6.0, height=4.2)
+    """Target test error vs target samples ``m`` for every transfer learner (seed mean, min-max
+    band); the learners that use the pretrained net solid, the others dashed."""
+    fig, axes = new_figure(1, 1, width=6.4, height=4.2)
     ax = axes[0, 0]
     ms = np.asarray(result.ms)
     for name, err in result.errors.items():
         c = COLORS.get(name)
         ax.fill_between(ms, err.min(0), err.max(0), color=c, alpha=0.12, lw=0)
-        ax.plot(ms, err.mean(0), "o-", ms=4, color=c, label=LABELS.get(name, name))
+        ax.plot(ms, err.mean(0), "o-" if name in PRETRAINED else "s--", ms=4, color=c,
+                label=LABELS.get(name, name))
     loglog_axes(ax, "target samples m", "target test MSE / Var(y)", xbase=2,
-                title=f"transfer: pretrain on {result.g1}(w.x), learn {result.g2}(w.x)")
-    ax.legend(fontsize=9, loc="lower left", framealpha=0.9)
+                title=f"pretrain on {result.g1}(w.x), learn {result.g2}(w.x)")
+    place_legend(ax, "right")
     return fig
 
 

@@ -184,35 +184,39 @@ def pntk_verdict(seed: int = 1) -> Verdict:
 # wraps a kernel_loses verdict (three outcomes: holds / does not hold / inconclusive).
 
 LOSES_NB = "09_where_the_kernel_loses.ipynb"
-LOSES_SIZES = (128, 256, 512, 1024, 2048)  # 5 sizes spanning 16x
+LOSES_SIZES = kernel_loses.NOTEBOOK_RUN["sizes"]  # notebook 09's sizes (128..2048)
 
 
-def index_scaling_verdict(seed: int = 0, seeds: int = 2, curves=None) -> Verdict:
-    """Net vs kernel exponents on the single-index task, n = 128..2048 (intervals compared)."""
-    curves = curves or kernel_loses.data_scaling(jax.random.key(seed), LOSES_SIZES, seeds=seeds,
-                                                 learners=("net", "entk_init", "ntk"))
+def index_scaling_verdict(seed: int = 0, curves=None) -> Verdict:
+    """Net vs kernel exponents on the single-index task at notebook 09's settings
+    (``kernel_loses.NOTEBOOK_RUN``, ``key(seed)``): the same call, so the same verdict."""
+    if curves is None:
+        curves, _ = kernel_loses.scaling_curves(jax.random.key(seed), learners=("net", "entk_init"))
     return kernel_loses.data_scaling_verdict(curves)
 
 
-def kernel_keeps_moving_verdict(seed: int = 1, n: int = 2048) -> Verdict:
-    """S(K0, Kt) when the loss reached 5% of its start, over its final value (rich net)."""
-    rich = kernel_loses.kernel_path(jax.random.key(seed), n=n)
-    lazy = kernel_loses.kernel_path(jax.random.key(seed), n=n,
-                                    alpha=kernel_loses.DEFAULTS["lazy_alpha"])
-    return kernel_loses.kernel_moves_verdict(rich, lazy)
+def kernel_keeps_moving_verdict(seed: int = 1, paths=None) -> Verdict:
+    """The after-kernel's test error when the loss first reached 5% of its start, over its
+    final value, over notebook 09's seeds (``kernel_loses.verdict_paths``)."""
+    if paths is None:
+        paths = kernel_loses.verdict_paths(jax.random.key(seed))
+    return kernel_loses.kernel_moves_verdict(paths)
 
 
-def pretrained_catch_up_verdict(seed: int = 0, seeds: int = 2, n_pre: int = 512) -> Verdict:
-    """Exponent of the eNTK after pretraining on ``n_pre`` samples against the net's."""
-    curves = kernel_loses.data_scaling(jax.random.key(seed), LOSES_SIZES, seeds=seeds,
-                                       learners=("net", "pretrained"), n_pre=n_pre)
+def pretrained_catch_up_verdict(seed: int = 0, curves=None) -> Verdict:
+    """Exponent of the eNTK after pretraining (notebook 09's largest ``n_pre``) against the net's."""
+    if curves is None:
+        curves, _ = kernel_loses.scaling_curves(jax.random.key(seed), learners=("net", "pretrained"))
     return kernel_loses.pretrained_kernel_verdict(curves, curves)
 
 
 def kernel_loses_verdicts(seed: int = 0) -> list[Verdict]:
-    """The three verdicts of notebook 09 (about 1-2 minutes on 2 CPU cores)."""
-    return [index_scaling_verdict(seed), kernel_keeps_moving_verdict(seed + 1),
-            pretrained_catch_up_verdict(seed)]
+    """The three verdicts of notebook 09 at its settings (one data-scaling run shared by the
+    first and the last; about a minute on 2 CPU cores)."""
+    curves, _ = kernel_loses.scaling_curves(jax.random.key(seed),
+                                            learners=("net", "entk_init", "pretrained"))
+    return [index_scaling_verdict(seed, curves), kernel_keeps_moving_verdict(seed + 1),
+            pretrained_catch_up_verdict(seed, curves)]
 
 
 @V.checked

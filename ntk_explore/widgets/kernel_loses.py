@@ -27,32 +27,39 @@ _STYLE = {"description_width": "initial"}
 
 
 class _Merged:
-    """Curves of several sweeps on the same sizes, as one object the figure functions read."""
+    """Curves of several sweeps on the same sizes, as one object the figure functions read;
+    ``eval_sets``: the validation/test-set digests of every sweep it draws from."""
 
-    def __init__(self, ns, errors):
-        self.ns, self.errors = ns, errors
+    def __init__(self, ns, errors, eval_sets=()):
+        self.ns, self.errors, self.eval_sets = ns, errors, tuple(eval_sets)
 
     def exponent(self, name):
         return km.fit_exponent(self.ns, self.errors[name])
 
 
 class KernelLosesApp:
-    """Sliders: output scale ``alpha`` (1 = the rich net, ``lazy_alpha`` = the lazy control) and
-    pretraining samples ``n_pre``; learner check boxes (redraw only). Attributes after each
-    update: ``curves`` (what the figure shows), ``exponents`` (learner -> Exponent),
-    ``figure_png``; ``message`` after :meth:`check`.
+    """Sliders: output scale ``alpha`` (1 = the rich net, ``lazy_alpha`` = the lazy control) and,
+    when more than one was computed, pretraining samples ``n_pre``; learner check boxes (redraw
+    only). Attributes after each update: ``curves`` (what the figure shows), ``exponents``
+    (learner -> Exponent), ``figure_png`` (``None`` when no learner is ticked); ``message``
+    after :meth:`check`.
+
+    Every curve was measured on the same validation and test sets for a given seed
+    (:func:`~ntk_explore.topics.kernel_loses.make_task`); :meth:`eval_sets` lists them for
+    the curves on screen.
 
     Args:
       curves: a :func:`~ntk_explore.topics.kernel_loses.data_scaling` result holding
-        ``net``, ``lazy``, ``entk_init``, ``ntk`` and ``pretrained`` (computed here when ``None``).
+        ``net``, ``lazy`` and ``entk_init`` (``ntk``, ``pretrained`` optional; computed here
+        when ``None``).
       pretrained: ``{n_pre: Curves}`` from
-        :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for the other slider
-        values (computed here for ``n_pres`` when ``None``).
+        :func:`~ntk_explore.topics.kernel_loses.pretrained_curves` for other ``n_pre``
+        values (computed here for ``n_pres`` when ``None`` and ``curves`` is ``None``).
       key, sizes, seeds, n_pres, settings: what to compute when ``curves`` is ``None``.
     """
 
     def __init__(self, curves=None, pretrained=None, *, key=None,
-                 sizes=(128, 256, 512, 1024, 2048), seeds=2, n_pres=(128, 512),
+                 sizes=(128, 256, 512, 1024, 2048), seeds=2, n_pres=(512,),
                  dtype=jnp.float32, **settings):
         key = jax.random.key(0) if key is None else key
         n_pres = tuple(int(n) for n in n_pres)
@@ -63,22 +70,26 @@ class KernelLosesApp:
             curves = kl.data_scaling(key, sizes, seeds=seeds, dtype=dtype,
                                      learners=("net", "lazy", "entk_init", "ntk", "pretrained"),
                                      **{**settings, "n_pre": n_pres[-1]})
-        if pretrained is None:
-            pretrained = kl.pretrained_curves(key, [n for n in n_pres if n != curves.settings["n_pre"]],
-                                              curves.ns, seeds=curves.errors["net"].shape[0],
-                                              dtype=dtype, **settings)
+            if pretrained is None:
+                pretrained = kl.pretrained_curves(key, n_pres[:-1], curves.ns, seeds=seeds,
+                                                  dtype=dtype, **settings)
         self.base = curves
-        self.pre = {**pretrained, int(curves.settings["n_pre"]): curves}
+        self.pre = dict(pretrained or {})
+        if "pretrained" in curves.errors:
+            self.pre[int(curves.settings["n_pre"])] = curves
         self.ns = curves.ns
         self.alphas = {1.0: "net", float(curves.settings["lazy_alpha"]): "lazy"}
         self.alpha = W.SelectionSlider(options=list(self.alphas), value=1.0,
                                        description="output scale alpha (1 = rich)",
                                        continuous_update=False, style=_STYLE)
-        self.n_pre = W.SelectionSlider(options=sorted(self.pre), value=int(curves.settings["n_pre"]),
+        options = sorted(self.pre) or [int(curves.settings["n_pre"])]
+        self.n_pre = W.SelectionSlider(options=options, value=options[-1],
                                        description="pretraining samples n_pre",
                                        continuous_update=False, style=_STYLE)
         self.show = {name: W.Checkbox(value=True, description=plots.LABELS[name], indent=False)
-                     for name in ("net", "entk_init", "ntk", "pretrained")}
+                     for name in ("net", "entk_init", "ntk", "pretrained")
+                     if name == "net" or (name == "pretrained" and self.pre)
+                     or name in curves.errors}
         self.check_r = W.BoundedIntText(value=1, min=-10**6, max=10**6, description="r", style=_STYLE)
         self.check_n_pre = W.BoundedIntText(value=512, min=-10**9, max=10**9, description="n_pre",
                                             style=_STYLE)
@@ -93,6 +104,7 @@ class KernelLosesApp:
         for w in (self.alpha, self.n_pre, *self.show.values()):
             w.observe(lambda _change: self.update(), names="value")
         self.message = ""
+        self.figure_png = None
         self._live = plots.ScalingLive(self.ns, self._series())  # every curve drawn once
         self._pngs = {}  # rendered frame per (alpha, n_pre, learners shown)
         self.update()
@@ -100,11 +112,11 @@ class KernelLosesApp:
     def _series(self) -> dict:
         """Every curve a frame can show: ``{key: (label, color, errors, exponent)}``."""
         out = {}
-        for name, errors in (("net", self.base.errors["net"]), ("lazy", self.base.errors["lazy"]),
-                             ("entk_init", self.base.errors["entk_init"]),
-                             ("ntk", self.base.errors["ntk"])):
-            out[name] = (plots.LABELS[name], plots.COLORS[name], errors,
-                         km.fit_exponent(self.ns, errors))
+        for name in ("net", "lazy", "entk_init", "ntk"):
+            if name in self.base.errors:
+                errors = self.base.errors[name]
+                out[name] = (plots.LABELS[name], plots.COLORS[name], errors,
+                             km.fit_exponent(self.ns, errors))
         for n_pre, c in sorted(self.pre.items()):
             errors = c.errors["pretrained"]
             out[f"pretrained:{n_pre}"] = (f"{plots.LABELS['pretrained']} (n_pre = {n_pre})",
@@ -115,10 +127,23 @@ class KernelLosesApp:
     def current(self) -> _Merged:
         """The curves the sliders select: net at ``alpha`` (as ``'net'``), kernels, pretrained."""
         base = self.base
-        errors = {"net": base.errors[self.alphas[self.alpha.value]],
-                  "entk_init": base.errors["entk_init"], "ntk": base.errors["ntk"],
-                  "pretrained": self.pre[self.n_pre.value].errors["pretrained"]}
-        return _Merged(self.ns, {k: v for k, v in errors.items() if self.show[k].value})
+        errors = {"net": base.errors[self.alphas[self.alpha.value]]}
+        sources = [base]
+        for name in ("entk_init", "ntk"):
+            if name in base.errors:
+                errors[name] = base.errors[name]
+        if self.pre:
+            pre = self.pre[self.n_pre.value]
+            errors["pretrained"] = pre.errors["pretrained"]
+            sources.append(pre)
+        shown = {k: v for k, v in errors.items() if k in self.show and self.show[k].value}
+        digests = {d for c in sources for d in getattr(c, "eval_sets", ())}
+        return _Merged(self.ns, shown, sorted(digests))
+
+    def eval_sets(self) -> tuple:
+        """The validation/test-set digests (one per seed) behind the curves on screen: one
+        set of digests per seed whatever the sliders say."""
+        return self.curves.eval_sets
 
     def _frame_keys(self) -> tuple:
         keys = {"net": self.alphas[self.alpha.value], "entk_init": "entk_init", "ntk": "ntk",
@@ -128,13 +153,15 @@ class KernelLosesApp:
     def update(self):
         self.curves = self.current()
         if not self.curves.errors:
-            self.readout.value = "<b>tick at least one learner</b>"
+            self.exponents, self.figure_png = {}, None
+            self.out.clear_output()
+            self.readout.value = "<b>no learner ticked</b>: tick at least one to draw the figure"
             return
         self.exponents = {k: self.curves.exponent(k) for k in self.curves.errors}
         rows = ", ".join(f"{plots.LABELS[k]} {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
                          for k, e in self.exponents.items())
-        self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>, n_pre = "
-                              f"<b>{self.n_pre.value}</b>; exponents (95%): {rows}")
+        pre = f", n_pre = <b>{self.n_pre.value}</b>" if self.pre else ""
+        self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>{pre}; exponents (95%): {rows}")
         keys = self._frame_keys()
         png = self._pngs.get(keys)
         if png is None:  # only the shown curves, legend and title are redrawn (LiveFigure)
@@ -158,7 +185,8 @@ class KernelLosesApp:
     def widget(self) -> W.Widget:
         checks = W.HBox([self.check_r, self.check_n_pre, self.check_width, self.check_steps,
                          self.check_button])
-        return W.VBox([W.HBox([self.alpha, self.n_pre]), W.HBox(list(self.show.values())),
+        sliders = [self.alpha] + ([self.n_pre] if len(self.n_pre.options) > 1 else [])
+        return W.VBox([W.HBox(sliders), W.HBox(list(self.show.values())),
                        self.readout, self.out, checks, self.check_out])
 
     def _ipython_display_(self):
