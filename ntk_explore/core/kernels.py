@@ -44,10 +44,6 @@ __all__ = [
 # memory guard
 
 
-def _memory_limit_bytes() -> int:
-    return V.memory_limit_bytes()
-
-
 def check_kernel_memory(n1: int, n2: int, k: int = 1, itemsize: int = 8,
                         limit_bytes: int | None = None, *, extra_bytes: int = 0,
                         extra_what: str = "") -> int:
@@ -581,8 +577,7 @@ def _tanh_kernel_fn(model: MLP, prior_scale: float) -> Callable:
 # kernel regression
 
 
-class NotPositiveDefiniteError(np.linalg.LinAlgError):
-    """The training kernel has negative eigenvalues beyond round-off (a ``ValueError``)."""
+NotPositiveDefiniteError = V.NotPositiveDefiniteError  # raised by V.check_kernel_matrix
 
 
 RCOND_CHOLESKY = 1e-10
@@ -604,7 +599,7 @@ def _cholesky_solve(A, y):
 
 
 def kernel_regression(k_train: np.ndarray, y_train: np.ndarray, k_test_train: np.ndarray, *,
-                      ridge: float = 0.0, max_jitter: float | None = None) -> np.ndarray:
+                      ridge: float = 0.0) -> np.ndarray:
     """Kernel (ridge) regression ``K(test, train) (K(train, train) + ridge I)^+ y``.
 
     Solved in float64. A well-conditioned kernel (LAPACK's reciprocal condition
@@ -620,7 +615,6 @@ def kernel_regression(k_train: np.ndarray, y_train: np.ndarray, k_test_train: np
       y_train: ``(n,)`` or ``(n, m)`` targets.
       k_test_train: ``(t, n)`` kernel between test and training inputs.
       ridge: non-negative ridge ``lambda``.
-      max_jitter: ignored (kept so old calls still run; no jitter is ever added).
 
     Returns:
       predictions ``(t,)`` or ``(t, m)``, float64.
@@ -652,13 +646,7 @@ def kernel_regression(k_train: np.ndarray, y_train: np.ndarray, k_test_train: np
         alpha = _cholesky_solve(A, y)
         if alpha is not None:
             return Ks @ alpha
-    try:
-        lam, U = V.check_kernel_matrix("k_train + ridge I" if ridge else "k_train",
-                                       K + ridge * np.eye(n), dtype=dtype)
-    except ValueError as err:
-        if "positive semi-definite" in str(err):
-            raise NotPositiveDefiniteError(str(err).replace("smallest eigenvalue",
-                                                            "smallest eigenvalue")) from None
-        raise
+    lam, U = V.check_kernel_matrix("k_train + ridge I" if ridge else "k_train",
+                                   K + ridge * np.eye(n), dtype=dtype)
     inv = np.divide(1.0, lam, out=np.zeros_like(lam), where=lam > 0)
     return Ks @ (U @ (inv[:, None] * (U.T @ y.reshape(n, -1)))).reshape(y.shape)

@@ -54,11 +54,35 @@ def relative_frobenius(a, b) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def _pair(name_a: str, a, name_b: str, b, *, finite: bool = True):
+    """Two float64 arrays of exactly the same, non-empty shape (no broadcasting: ``(n,)``
+    against ``(n, 1)`` would silently compare every pair)."""
+    a = V.as_float_array(name_a, a, numpy=True, finite=finite)
+    b = V.as_float_array(name_b, b, numpy=True, finite=finite)
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and "
+                         f"{b.shape}; reshape one (e.g. y.reshape(-1)) so they match exactly")
+    if a.size == 0:
+        raise ValueError(f"{name_a} and {name_b} are empty (shape {a.shape}): nothing to compare")
+    return a, b
+
+
+def _column_pair(name_a: str, a, name_b: str, b):
+    """``(t,)`` / ``(t, 1)`` arrays as two ``(t,)`` arrays; other shapes must match exactly."""
+    a = V.as_float_array(name_a, a, numpy=True)
+    b = V.as_float_array(name_b, b, numpy=True)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if b.ndim == 2 and b.shape[1] == 1:
+        b = b[:, 0]
+    return _pair(name_a, a, name_b, b)
+
+
 def relative_error(f, y) -> float:
     """``mean((f - y)**2) / mean(y**2)`` for ``f``, ``y`` of the same shape ``(T, k)``."""
-    f, y = np.asarray(f, np.float64), np.asarray(y, np.float64)
-    if f.shape != y.shape:
-        raise ValueError(f"f and y must have the same shape, got {f.shape} and {y.shape}")
+    f, y = _pair("f", f, "y", y)
+    if not np.any(y):
+        raise ValueError("y is all zero: the relative error mean((f - y)^2) / mean(y^2) is undefined")
     return float(np.mean((f - y) ** 2) / np.mean(y**2))
 
 
@@ -68,15 +92,14 @@ def rms(a, axis=None) -> np.ndarray:
 
 
 def rmse(pred, y) -> float:
-    """Root mean squared error of ``(t,)`` predictions."""
-    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(y)) ** 2)))
+    """Root mean squared error of predictions and targets of the same shape (``(t,)``, ``(t, k)``)."""
+    pred, y = _pair("pred", pred, "y", y)
+    return float(np.sqrt(np.mean((pred - y) ** 2)))
 
 
 def test_loss(pred, y) -> float:
     """Mean over test points of ``||pred - y||**2 / 2``; ``pred``, ``y``: ``(T, k)``."""
-    pred, y = np.asarray(pred, np.float64), np.asarray(y, np.float64)
-    if pred.shape != y.shape:
-        raise ValueError(f"pred and y must have the same shape, got {pred.shape} and {y.shape}")
+    pred, y = _pair("pred", pred, "y", y)
     return float(0.5 * np.sum((pred - y) ** 2) / y.shape[0])
 
 
@@ -97,26 +120,46 @@ def linear_cka(a, b) -> float:
     of saturated features cancel badly in float32). 1 means the same features up
     to rotation and scale; 0 means unrelated.
     """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+    a = V.as_float_array("a", a, ndim=2, numpy=True)
+    b = V.as_float_array("b", b, ndim=2, numpy=True)
+    if a.shape[0] != b.shape[0]:
         raise ValueError(f"a and b must be (n, p) and (n, q), got {a.shape} and {b.shape}")
-    ka, kb = _centred_gram(a), _centred_gram(b)
-    return float(np.sum(ka * kb) / (np.linalg.norm(ka) * np.linalg.norm(kb)))
+    ka, kb = _centred_gram(a / _scale(a)), _centred_gram(b / _scale(b))
+    na, nb = np.linalg.norm(ka), np.linalg.norm(kb)
+    if na == 0 or nb == 0:
+        raise ValueError(f"{'a' if na == 0 else 'b'} has the same features for every input (a "
+                         "constant representation): CKA is undefined")
+    return float(np.sum(ka * kb) / (na * nb))
+
+
+def _scale(a: np.ndarray) -> float:
+    """``max |a|`` (1 for an all-zero array): divide by it before squaring, so that neither
+    tiny nor huge values underflow or overflow."""
+    m = float(np.max(np.abs(a))) if a.size else 0.0
+    return m if m > 0 else 1.0
 
 
 def spearman(a, b) -> float:
-    """Spearman rank correlation of two ``(m,)`` arrays (no ties expected);
-    ``nan`` when either holds a non-finite value (e.g. a diverged run)."""
+    """Spearman rank correlation of two ``(m,)`` arrays, ``m >= 2``; ties share their average
+    rank (the tie-corrected coefficient). Documented values: ``nan`` when either holds a
+    non-finite value (e.g. a diverged run). A constant input has no ranking: ``ValueError``."""
+    a, b = _pair("a", a, "b", b, finite=False)
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"a and b must be 1-D with at least 2 values, got shape {a.shape}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return math.nan
-    ra = np.argsort(np.argsort(np.asarray(a)))
-    rb = np.argsort(np.argsort(np.asarray(b)))
+    for name, v in (("a", a), ("b", b)):
+        if np.all(v == v[0]):
+            raise ValueError(f"{name} is constant ({v[0]!r} everywhere): a rank correlation "
+                             "is undefined")
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def auc(pos, neg) -> float:
     """P(score of a random positive > a random negative), ties count 1/2."""
-    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    pos = V.as_float_array("pos", pos, ndim=1, numpy=True, min_rows=0)[:, None]
+    neg = V.as_float_array("neg", neg, ndim=1, numpy=True, min_rows=0)[None, :]
     if pos.size == 0 or neg.size == 0:
         raise ValueError("auc needs at least one positive and one negative score")
     return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
@@ -221,16 +264,19 @@ def compare_intervals(lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> str
 
 
 def unexplained_variance(pred, y) -> float:
-    """Test MSE / Var(y) for ``pred`` and ``y`` of the same shape ``(t, 1)`` or ``(t,)``."""
-    pred, y = np.asarray(pred, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
-    if pred.shape != y.shape:
-        raise ValueError(f"pred and y must have the same size, got {pred.shape} and {y.shape}")
-    return float(np.mean((pred - y) ** 2) / np.var(y))
+    """Test MSE / Var(y) for ``pred`` and ``y`` of shape ``(t,)`` or ``(t, 1)`` (either);
+    ``(t, k)`` arrays must match exactly. A constant ``y`` (no variance) is refused."""
+    pred, y = _column_pair("pred", pred, "y", y)
+    var = float(np.var(y))
+    if not var > 0:
+        raise ValueError(f"y is constant ({y.reshape(-1)[0]!r}): its variance is 0, so the "
+                         "unexplained variance is undefined")
+    return float(np.mean((pred - y) ** 2) / var)
 
 
 def sign_accuracy(pred, y) -> float:
     """Fraction of signs that agree (parity labels are +-1); shapes as :func:`unexplained_variance`."""
-    pred, y = np.asarray(pred, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
+    pred, y = _column_pair("pred", pred, "y", y)
     return float(np.mean(np.sign(pred) == np.sign(y)))
 
 
@@ -240,22 +286,27 @@ def sign_accuracy(pred, y) -> float:
 RELATIVE_RIDGES = (1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 
 
-def _as_matrix(k) -> np.ndarray:
-    k = np.asarray(k, np.float64)
+def _as_matrix(k, name: str = "K") -> np.ndarray:
+    """A kernel as a finite, non-zero float64 matrix scaled to ``max |K| = 1`` (every metric
+    below is invariant to a positive scale; scaling first avoids overflow and underflow)."""
+    k = V.as_float_array(name, k, numpy=True)
     if k.ndim == 4:  # (n1, n2, k, k) eNTK blocks -> (n1 k, n2 k)
         n1, n2, a, b = k.shape
         k = k.transpose(0, 2, 1, 3).reshape(n1 * a, n2 * b)
     if k.ndim != 2:
-        raise ValueError(f"a kernel must be (n1, n2) or (n1, n2, k, k), got shape {k.shape}")
-    return k
+        raise ValueError(f"{name} must be (n1, n2) or (n1, n2, k, k), got shape {k.shape}")
+    if not np.any(k):
+        raise ValueError(f"{name} is all zero: it has no direction, so its distance or "
+                         "alignment is undefined")
+    return k / _scale(k)
 
 
 def kernel_distance(k0, kt) -> float:
     """``1 - <K0, Kt>_F / (||K0|| ||Kt||)`` for kernels of the same shape; in ``[0, 2]``."""
-    a, b = _as_matrix(k0), _as_matrix(kt)
+    a, b = _as_matrix(k0, "k0"), _as_matrix(kt, "kt")
     if a.shape != b.shape:
         raise ValueError(f"kernels must have the same shape, got {a.shape} and {b.shape}")
-    return float(1.0 - np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(np.clip(1.0 - np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b)), 0.0, 2.0))
 
 
 def kernel_velocity(kernels, steps) -> np.ndarray:
@@ -273,10 +324,15 @@ def kernel_velocity(kernels, steps) -> np.ndarray:
 def target_alignment(k, y) -> float:
     """``y^T K y / (||K||_F ||y||**2)`` with ``y`` ``(n,)`` or ``(n, 1)`` centred; ``K`` ``(n, n)``."""
     k = _as_matrix(k)
-    y = np.asarray(y, np.float64).reshape(-1)
-    if k.shape != (y.size, y.size):
-        raise ValueError(f"K must be ({y.size}, {y.size}) for y of size {y.size}, got {k.shape}")
+    y = V.as_float_array("y", y, numpy=True)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or k.shape != (y.size, y.size):
+        raise ValueError(f"K must be (n, n) and y (n,) or (n, 1), got {k.shape} and {y.shape}")
     y = y - y.mean()
+    if not np.any(y):
+        raise ValueError("y is constant: once centred it is zero, so the alignment is undefined")
+    y = y / _scale(y)
     return float(y @ k @ y / (np.linalg.norm(k) * (y @ y)))
 
 
@@ -308,18 +364,22 @@ def ridge_on_validation(k_train, y_train, k_val_train, y_val, *k_eval_train,
     Equals :func:`ntk_explore.core.kernels.kernel_regression` at the chosen ridge
     (one ``eigh`` instead of one Cholesky per grid point).
     """
-    K = np.asarray(k_train, np.float64)
-    y = np.asarray(y_train, np.float64)
+    K = V.as_float_array("k_train", k_train, ndim=2, numpy=True)
+    y = V.as_float_array("y_train", y_train, numpy=True)
     y2 = y.reshape(y.shape[0], -1)
-    yv = np.asarray(y_val, np.float64).reshape(len(y_val), -1)
-    kv = np.asarray(k_val_train, np.float64)
-    grid = np.asarray(grid, np.float64)
+    yv = V.as_float_array("y_val", y_val, numpy=True)
+    yv = yv.reshape(yv.shape[0], -1)
+    kv = V.as_float_array("k_val_train", k_val_train, ndim=2, numpy=True)
+    grid = V.as_float_array("grid", grid, ndim=1, numpy=True)
     n = K.shape[0]
     if K.shape != (n, n) or y2.shape[0] != n or kv.shape[1:] != (n,) or yv.shape[0] != kv.shape[0]:
         raise ValueError(f"shapes do not match: k_train {K.shape}, y_train {y.shape}, "
                          f"k_val_train {kv.shape}, y_val {np.shape(y_val)}")
     if grid.size == 0 or np.any(grid <= 0):
         raise ValueError(f"grid must hold positive relative ridges, got {grid.tolist()}")
+    if not np.var(yv) > 0:
+        raise ValueError("y_val is constant: validation errors relative to its variance are "
+                         "undefined; use a validation set whose targets vary")
     lam, u = np.linalg.eigh(K)  # reads the lower triangle only: no symmetrised copy
     scale = max(float(np.trace(K)) / n, 1e-300)
     uty = u.T @ y2  # (n, m)

@@ -277,10 +277,6 @@ class _Label:
 jax.tree_util.register_pytree_node(MLP, MLP.tree_flatten, MLP.tree_unflatten)
 
 
-def _check_positive_int(name: str, value) -> int:
-    return V.check_positive_int(name, value)
-
-
 def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
         activation: str = "relu", parametrization: str | Parametrization = "ntk",
         base_width: int = 64, sigma_w: float = math.sqrt(2.0), sigma_b: float = 0.1,
@@ -324,7 +320,7 @@ def mlp(in_dim: int, width: int, depth: int, out_dim: int = 1, *,
             raise ValueError(f"parametrization.{field} must hold 3 exponents (input, hidden, "
                              f"output), got {values!r}")
         for i, v in enumerate(values):
-            V._as_real(f"parametrization.{field}[{i}]", v)
+            V.as_real(f"parametrization.{field}[{i}]", v)
     sigma_w = V.check_positive_float("sigma_w", sigma_w)
     alpha = V.check_positive_float("alpha", alpha)
     sigma_b = V.check_nonnegative_float("sigma_b", sigma_b)

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from . import validation as V
 from .matfree import MatfreeResult, matfree_regression
 
 __all__ = ["data_mesh", "row_sharding", "sharded_kernel", "sharded_matfree_regression"]
@@ -80,9 +81,17 @@ def sharded_kernel(kernel_fn: Callable, mesh: Mesh | None = None) -> Callable:
         return body(x1, x2, *args)
 
     def kernel(x1, x2=None, *args):
-        x2 = x1 if x2 is None else x2
+        x1 = V.as_float_array("x1", x1, ndim=None)
+        x2 = x1 if x2 is None else V.as_float_array("x2", x2, ndim=None)
+        for i, leaf in enumerate(jax.tree.leaves(args)):
+            V.check_finite(f"params (leaf {i})", leaf)
         n1 = x1.shape[0]
-        out = run(_pad_rows(jnp.asarray(x1), ndev), jnp.asarray(x2), *args)
+        padded = _pad_rows(x1, ndev)
+        # Inside shard_map the kernel's own checks see tracers; run them here, on every call,
+        # on one device's block: eval_shape traces kernel_fn afresh, so its memory guard reads
+        # its limit (and NTK_EXPLORE_MAX_KERNEL_BYTES) now, not only at the first compile.
+        jax.eval_shape(kernel_fn, padded[: padded.shape[0] // ndev], x2, *args)
+        out = run(padded, x2, *args)
         return jax.tree.map(lambda a: a[:n1], out)
 
     return kernel

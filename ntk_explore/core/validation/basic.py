@@ -1,4 +1,4 @@
-"""Argument checks shared by every public entry point.
+"""Argument checks, one argument (or pair) per function: the building blocks.
 
 Each helper checks one argument (or a pair), raises ``TypeError`` (wrong kind of
 object) or ``ValueError`` (right kind, bad value or shape) whose message names the
@@ -15,23 +15,19 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import types
-import typing
 from collections.abc import Sequence
-from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "checked", "Constraint", "Range", "IsKey", "IntList", "OneOf", "InstanceOf", "IsCallable",
-    "Inputs", "MatchesModel", "PositiveInt", "NonNegativeInt", "PositiveFloat",
-    "NonNegativeFloat", "UnitInterval", "OpenUnitInterval", "Key", "Sizes",
+    "as_real", "is_int_like", "is_tracer", "param_shapes",
     "as_float_array", "check_same_rows", "check_key", "check_params_match", "check_finite",
     "check_positive_int", "check_nonnegative_int", "check_positive_float",
     "check_nonnegative_float", "check_choice", "check_callable", "check_int_list",
-    "check_kernel_matrix", "check_model", "round_off", "memory_limit_bytes", "check_memory",
+    "check_kernel_matrix", "NotPositiveDefiniteError", "check_model", "round_off",
+    "memory_limit_bytes", "check_memory",
 ]
 
 
@@ -42,7 +38,7 @@ def _describe(x) -> str:
     return f"{type(x).__name__} {x!r}" if not isinstance(x, (list, tuple)) else f"a {type(x).__name__}"
 
 
-def _is_tracer(x) -> bool:
+def is_tracer(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
@@ -66,7 +62,7 @@ def as_float_array(name: str, x, *, ndim: int | None = None, dim: int | None = N
         raise TypeError(f"{name} must be an array, got None")
     if isinstance(x, (str, bytes, dict, set)) or callable(x) and not hasattr(x, "shape"):
         raise TypeError(f"{name} must be a numeric array, got {_describe(x)}")
-    if not _is_tracer(x):
+    if not is_tracer(x):
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError) as err:
@@ -98,7 +94,7 @@ def as_float_array(name: str, x, *, ndim: int | None = None, dim: int | None = N
 
 def check_finite(name: str, x) -> None:
     """Raise ``ValueError`` if the (concrete) array ``x`` holds NaN or inf."""
-    if _is_tracer(x):
+    if is_tracer(x):
         return
     if isinstance(x, jax.Array):  # reduce on the device, copy back one flag
         if not jnp.issubdtype(x.dtype, jnp.inexact):
@@ -131,7 +127,7 @@ def check_key(name: str, key, *, optional: bool = False):
     """
     if key is None and optional:
         return None
-    if isinstance(key, jax.Array) or _is_tracer(key):
+    if isinstance(key, jax.Array) or is_tracer(key):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             if key.ndim == 0:
                 return key
@@ -144,7 +140,7 @@ def check_key(name: str, key, *, optional: bool = False):
         f"jax.random.fold_in(key, i)")
 
 
-def _int_like(value) -> bool:
+def is_int_like(value) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return False
     if isinstance(value, numbers.Integral):
@@ -155,7 +151,7 @@ def _int_like(value) -> bool:
 
 def check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
     """``value`` as a Python ``int`` in ``[minimum, maximum]`` (NumPy integers accepted)."""
-    if not _int_like(value):
+    if not is_int_like(value):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
@@ -169,7 +165,7 @@ def check_nonnegative_int(name: str, value, *, maximum: int | None = None) -> in
     return check_positive_int(name, value, minimum=0, maximum=maximum)
 
 
-def _as_real(name: str, value) -> float:
+def as_real(name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) and not (
             isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0
             and value.dtype.kind in "iuf"):
@@ -182,7 +178,7 @@ def _as_real(name: str, value) -> float:
 
 def check_positive_float(name: str, value) -> float:
     """``value`` as a finite ``float > 0``."""
-    value = _as_real(name, value)
+    value = as_real(name, value)
     if not value > 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return value
@@ -190,7 +186,7 @@ def check_positive_float(name: str, value) -> float:
 
 def check_nonnegative_float(name: str, value) -> float:
     """``value`` as a finite ``float >= 0``."""
-    value = _as_real(name, value)
+    value = as_real(name, value)
     if not value >= 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return value
@@ -216,7 +212,7 @@ def check_int_list(name: str, values, *, minimum: int = 1, min_len: int = 1,
                    distinct: bool = True) -> tuple[int, ...]:
     """A non-empty sequence of integers ``>= minimum`` as a tuple (order kept)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-        if _int_like(values):
+        if is_int_like(values):
             values = [values]
         else:
             raise TypeError(f"{name} must be a sequence of integers, got {_describe(values)}")
@@ -237,7 +233,7 @@ def check_model(name: str, model, cls) -> None:
                         f"{type(model).__name__}")
 
 
-def _param_shapes(model):
+def param_shapes(model):
     """Expected ``[{'w': (fan_out, fan_in), 'b': (fan_out,)}, ...]`` from the layer sizes
     (``None`` for model-like objects without ``in_dim``/``width``/``depth``/``out_dim``)."""
     try:
@@ -251,7 +247,7 @@ def _param_shapes(model):
 def check_params_match(model, params, name: str = "params", *, finite: bool = True) -> None:
     """Raise ``ValueError`` unless ``params`` has the tree and shapes ``model.init`` makes
     (and, with ``finite``, no NaN/inf in concrete leaves)."""
-    want = _param_shapes(model)
+    want = param_shapes(model)
     if want is None:
         return
     try:
@@ -266,7 +262,7 @@ def check_params_match(model, params, name: str = "params", *, finite: bool = Tr
             f"depth={model.depth}, out_dim={model.out_dim}, bias={model.bias}): expected "
             f"shapes {want}, got {got}; use params = model.init(key)")
     for i, leaf in enumerate(jax.tree.leaves(params)):
-        if _is_tracer(leaf):
+        if is_tracer(leaf):
             continue
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
         if not jnp.issubdtype(dtype, jnp.floating):
@@ -279,6 +275,10 @@ def round_off(dtype, n: int) -> float:
     """Relative size of round-off in an ``n x n`` kernel stored as ``dtype``: ``n eps``."""
     dt = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
     return max(int(n), 1) * float(np.finfo(dt).eps)
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError, ValueError):
+    """A kernel matrix with an eigenvalue below ``-tol * lam_max`` (not a valid kernel)."""
 
 
 def check_kernel_matrix(name: str, K, *, dtype=None, sym_tol: float | None = None,
@@ -311,7 +311,7 @@ def check_kernel_matrix(name: str, K, *, dtype=None, sym_tol: float | None = Non
     lam, U = np.linalg.eigh((K + K.T) / 2)
     top = max(float(lam[-1]), 0.0)
     if lam[0] < 0 and -lam[0] > psd_tol * max(top, scale):
-        raise ValueError(f"{name} must be positive semi-definite: smallest eigenvalue "
+        raise NotPositiveDefiniteError(f"{name} must be positive semi-definite: smallest eigenvalue "
                          f"{lam[0]:.3g} against largest {top:.3g} (relative "
                          f"{-lam[0] / max(top, scale):.3g} > tolerance {psd_tol:.3g})")
     lam = np.where(lam <= round_off(dtype, m) * top, 0.0, lam)
@@ -377,279 +377,6 @@ def check_option(name: str, value, options) -> None:
 
 def check_in_range(name: str, value, lo: float, hi: float) -> None:
     """Raise unless ``lo <= value <= hi`` (a slider would silently clip it)."""
-    v = _as_real(name, value)
+    v = as_real(name, value)
     if not lo <= v <= hi:
         raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}], got {value!r}")
-
-
-# ---------------------------------------------------------------------------
-# declared checks: constraints carried by a parameter's annotation
-#
-# A public function declares what each argument accepts in its signature, with
-# ``typing.Annotated``; :func:`checked` reads the declarations once and applies them on
-# every call, before the body runs. The rule travels with the parameter: rename it and
-# the check follows; a parameter without a declaration gets only its base type checked.
-#
-#     @checked
-#     def sweep(key: Key, widths: Sizes, *, lr: PositiveFloat = 0.1, seeds: PositiveInt = 2,
-#               tol: Annotated[float, Range(0, 1, lo_open=True, hi_open=True)] = 1e-6): ...
-#
-# Why not a library: pydantic's ``validate_call`` and beartype check types but neither
-# knows a JAX key, a tracer (shape-only checks under ``jit``) or relations between
-# arguments (``x`` has ``model.in_dim`` features, ``y`` as many rows as ``x``), and each
-# would add a dependency to a package that must start within Binder's 1 GB. The
-# constraint vocabulary follows ``annotated-types`` (Ge/Gt/Le/Lt as one ``Range``).
-
-
-class Constraint:
-    """One declared rule. ``check(name, value, args)`` raises with a message naming
-    ``name`` and returns the value to pass on (unchanged unless the rule converts it)."""
-
-    def check(self, name: str, value, args: dict):  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class Range(Constraint):
-    """A real number (``integer=False``) or integer in ``[lo, hi]``; ``lo_open``/``hi_open``
-    make an end exclusive; ``None`` is unbounded. NumPy scalars are accepted."""
-
-    def __init__(self, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False,
-                 integer: bool | None = None):
-        self.lo, self.hi, self.lo_open, self.hi_open, self.integer = lo, hi, lo_open, hi_open, integer
-
-    def _text(self) -> str:
-        parts = []
-        if self.lo is not None:
-            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
-        if self.hi is not None:
-            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
-        return " and ".join(parts)
-
-    def check(self, name, value, args):
-        if self.integer:
-            value = check_positive_int(name, value, minimum=-(2**62))
-        else:
-            value = _as_real(name, value)
-        bad = ((self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo))
-               or (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)))
-        if bad:
-            kind = "an integer" if self.integer else "a number"
-            raise ValueError(f"{name} must be {kind} {self._text()}, got {value!r}")
-        return value
-
-
-class IsKey(Constraint):
-    """One JAX PRNG key (``jax.random.key(seed)`` or the legacy ``PRNGKey``)."""
-
-    def check(self, name, value, args):
-        return check_key(name, value)
-
-
-class IntList(Constraint):
-    """A non-empty sequence of integers ``>= minimum`` (a single integer is accepted)."""
-
-    def __init__(self, minimum: int = 1, *, min_len: int = 1, distinct: bool = False):
-        self.minimum, self.min_len, self.distinct = minimum, min_len, distinct
-
-    def check(self, name, value, args):
-        check_int_list(name, value, minimum=self.minimum, min_len=self.min_len,
-                       distinct=self.distinct)
-        return value
-
-
-class OneOf(Constraint):
-    """One of a fixed set of strings."""
-
-    def __init__(self, *choices: str):
-        self.choices = choices
-
-    def check(self, name, value, args):
-        return check_choice(name, value, self.choices)
-
-
-class InstanceOf(Constraint):
-    """An instance of ``cls``; ``hint`` says how to make one."""
-
-    def __init__(self, cls, hint: str = ""):
-        self.cls, self.hint = cls, hint
-
-    def check(self, name, value, args):
-        if not isinstance(value, self.cls):
-            raise TypeError(f"{name} must be a {self.cls.__name__}{' ' + self.hint if self.hint else ''}, "
-                            f"got {type(value).__name__}")
-        return value
-
-
-class IsCallable(Constraint):
-    """A callable (a model's ``apply``, a kernel function)."""
-
-    def check(self, name, value, args):
-        check_callable(name, value)
-        return value
-
-
-class Inputs(Constraint):
-    """A finite numeric array; ``ndim`` dimensions; with ``model``, the name of the argument
-    holding the model, its last axis must have ``model.in_dim`` features; with
-    ``rows_of``, as many rows as that argument. Tracers are checked for shape only."""
-
-    def __init__(self, ndim: int | None = 2, *, model: str | None = None,
-                 rows_of: str | None = None, finite: bool = True, min_rows: int = 1):
-        self.ndim, self.model, self.rows_of = ndim, model, rows_of
-        self.finite, self.min_rows = finite, min_rows
-
-    def check(self, name, value, args):
-        dim = getattr(args.get(self.model), "in_dim", None) if self.model else None
-        as_float_array(name, value, ndim=self.ndim, dim=dim, finite=self.finite,
-                       min_rows=self.min_rows)
-        if self.rows_of is not None and args.get(self.rows_of) is not None:
-            check_same_rows(self.rows_of, args[self.rows_of], name, value)
-        return value
-
-
-class MatchesModel(Constraint):
-    """Parameters with the tree and shapes that ``args[model].init`` makes (finite unless
-    ``finite=False``: a diverged run's parameters are reported by the callee)."""
-
-    def __init__(self, model: str = "model", *, finite: bool = True):
-        self.model, self.finite = model, finite
-
-    def check(self, name, value, args):
-        if args.get(self.model) is not None:
-            check_params_match(args[self.model], value, name, finite=self.finite)
-        return value
-
-
-PositiveInt = Annotated[int, Range(1, integer=True)]
-"""An integer >= 1 (widths, sizes, seeds, steps, ...)."""
-NonNegativeInt = Annotated[int, Range(0, integer=True)]
-PositiveFloat = Annotated[float, Range(0, lo_open=True)]
-"""A finite real > 0 (learning rates, scales)."""
-NonNegativeFloat = Annotated[float, Range(0)]
-"""A finite real >= 0 (ridges, noise levels)."""
-UnitInterval = Annotated[float, Range(0, 1)]
-"""A real in [0, 1] (fractions, thresholds)."""
-OpenUnitInterval = Annotated[float, Range(0, 1, lo_open=True, hi_open=True)]
-"""A real in (0, 1) (tolerances, fractions that must leave something on both sides)."""
-Key = Annotated[jax.Array, IsKey()]
-"""One JAX PRNG key."""
-Sizes = Annotated[Sequence[int], IntList(1)]
-"""A non-empty list of integers >= 1 (widths, training-set sizes)."""
-
-
-def _base_check(name: str, value, base) -> None:
-    """What an undeclared parameter gets: its base type only (no rule chosen by name)."""
-    if base is bool and not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    if base is int and not _int_like(value):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if base is float:
-        _as_real(name, value)
-    if base is str and not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-
-
-def _declarations(fn) -> dict:
-    """``{parameter: (base type or None, [constraints])}`` from ``fn``'s annotations."""
-    hints = typing.get_type_hints(fn, include_extras=True)
-    out = {}
-    for name, hint in hints.items():
-        if name == "return":
-            continue
-        constraints, base = [], hint
-        args = typing.get_args(hint)
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
-            inner = [a for a in args if a is not type(None)]
-            base = inner[0] if len(inner) == 1 else None
-        if typing.get_origin(base) is Annotated:
-            constraints = [c for c in base.__metadata__ if isinstance(c, Constraint)]
-            base = typing.get_args(base)[0]
-        out[name] = (base if base in (int, float, bool, str) else None, constraints)
-    return out
-
-
-def checked(fn):
-    """Decorator: apply the constraints each parameter declares in its annotation
-    (``Annotated[T, Range(...)]``, :data:`PositiveInt`, :data:`Key`, :class:`Inputs`, ...)
-    before the body runs; undeclared parameters get their base type checked (``int``,
-    ``float``, ``bool``, ``str``). ``None`` passes where the annotation allows it, tracers
-    get shape checks only. Values are passed on unchanged."""
-    import functools
-    import inspect
-
-    sig = inspect.signature(fn)
-    decl: dict | None = None
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        nonlocal decl
-        if decl is None:
-            decl = _declarations(fn)
-        try:
-            bound = sig.bind(*args, **kwargs).arguments
-        except TypeError as err:
-            raise TypeError(f"{fn.__name__}(): {err}") from None
-        for name, value in bound.items():
-            if value is None or name not in decl:
-                continue
-            base, constraints = decl[name]
-            if _is_tracer(value):
-                if any(isinstance(c, Inputs) for c in constraints):
-                    next(c for c in constraints if isinstance(c, Inputs)).check(name, value, bound)
-                continue
-            if not constraints:
-                _legacy_check(name, value, str(fn.__annotations__.get(name, "")), bound)
-            for c in constraints:
-                c.check(name, value, bound)
-        return fn(*args, **kwargs)
-
-    wrapper.declarations = lambda: dict(decl or _declarations(fn))
-    return wrapper
-
-
-# ---------------------------------------------------------------------------
-# transition: rules chosen by an argument's name, for functions not yet declared
-
-POSITIVE_INTS = frozenset(
-    "width depth n d seeds n_train n_test dim classes hidden rounds per_round in_dim out_dim "
-    "n_classes bins block repeats teacher_width n_pool n_source n_target n_eval batch_size "
-    "n_init num epochs trials base_width records kernel_records n_labelled draw_size "
-    "student_epochs lo hi k".split())
-POSITIVE_FLOATS = frozenset("lr eta hp_lr ft_lr scale length alpha divergence_factor".split())
-NONNEGATIVE_FLOATS = frozenset(
-    "ridge sigma_b smoothing noise jitter overlap easy_threshold rate test_fraction".split())
-_X_NAMES = frozenset("x x1 x2 x_test x_batch x_tilde".split())
-_PARAM_NAMES = frozenset("params params0 params1 bparams".split())
-
-
-def _legacy_check(name, value, ann: str, bound: dict) -> None:
-    base = ann.replace("| None", "").replace("None |", "").strip()
-    if name == "key":
-        check_key("key", value)
-    elif name in _PARAM_NAMES and _looks_like_model(bound.get("model")) and name != "bparams":
-        check_params_match(bound["model"], value, name, finite=name != "params1")
-    elif name in _X_NAMES:
-        model = bound.get("model")
-        dim = model.in_dim if _looks_like_model(model) and name != "x_tilde" else None
-        as_float_array(name, value, ndim=2 if dim else None, dim=dim)
-    elif base == "int":
-        check_positive_int(name, value, minimum=1 if name in POSITIVE_INTS else 0)
-    elif base == "float":
-        if name in POSITIVE_FLOATS:
-            check_positive_float(name, value)
-        elif name in NONNEGATIVE_FLOATS:
-            check_nonnegative_float(name, value)
-        else:
-            _as_real(name, value)
-    elif base in ("Sequence[int]", "tuple[int, ...]"):
-        sizes = name in ("widths", "ns", "sizes", "ks")
-        check_int_list(name, value, minimum=1 if sizes else 0, min_len=1 if sizes else 0,
-                       distinct=False)
-    elif base == "str" and not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-    elif base == "bool" and not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-
-
-def _looks_like_model(model) -> bool:
-    return _param_shapes(model) is not None and hasattr(model, "apply")
