@@ -16,7 +16,6 @@ import math
 
 import jax
 import numpy as np
-from scipy import stats
 
 from ..core import validation as V
 from ..core.verdicts import (
@@ -87,18 +86,9 @@ def transfer_verdict(key: jax.Array | None = None) -> Verdict:
 
 @V.checked
 def gp_ntk_tie_verdict(trials: int = 6, n: int = 300, seed: int = 11342) -> Verdict:
-    """GP1 vs NTKB1 regression error, as coded in the published table's code (paired over trials)."""
-    res = ntk_table.run_table(trials, n=n, form="as-coded", seed=seed, methods=("GP1", "NTKB1"))
-    gp, ntk = res.mean("GP1"), res.mean("NTKB1")
-    rel = (np.asarray(res.rmse["GP1"]) - np.asarray(res.rmse["NTKB1"])) / ntk
-    half = float(stats.t.ppf(0.975, rel.size - 1) * np.std(rel, ddof=1) / math.sqrt(rel.size))
-    mid = float(rel.mean())
-    paper_gp, paper_ntk = ntk_table.PAPER_TABLE["GP1"][0], ntk_table.PAPER_TABLE["NTKB1"][0]
-    return judge("gp_ntk_tie", mid, (mid - half, mid + half),
-                 measured_what=f"(RMSE(GP1) - RMSE(NTKB1)) / RMSE(NTKB1), {trials} trials of n={n}",
-                 interval_what=f"95% t-interval over {trials} paired trials",
-                 detail=f"GP1 {gp:.4f}, NTKB1 {ntk:.4f} (published: "
-                        f"{(paper_gp - paper_ntk) / paper_ntk:+.3f})")
+    """GP1 vs NTKB1 regression error, as coded in the published table's code (paired over
+    trials): notebook 02's verdict function (:func:`ntk_table.gp_ntk_tie_verdict`)."""
+    return ntk_table.gp_ntk_tie_verdict(trials=trials, n=n, seed=seed)
 
 
 def _bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 2000) -> tuple[float, float]:
