@@ -100,39 +100,6 @@ def test_bad_inputs():
         F.ft_start(hd, hd.init(jax.random.key(0)), jnp.ones((4, 3)), jnp.ones((3, 2)))
 
 
-def test_widget_tau_slider_recomputes(setup):
-    from ntk_explore.widgets.finetune import FinetuneApp
-
-    data, pre = setup
-    app = FinetuneApp(seeds=2, taus=(0, 30), tau=0, ft_steps=20, data=data, pretrained=pre,
-                      warm_up=False)
-    before = app.step.start.energy, app.readout.value
-    app.tau.value = 30
-    assert app.step.start.energy < before[0] and app.readout.value != before[1]
-    assert app.sweep.energy.shape == (2, 2)
-
-
-def test_widget_quick_view_then_full_sweep(setup):
-    from ntk_explore.widgets.finetune import QUICK, FinetuneApp
-
-    data, pre = setup
-    app = FinetuneApp(seeds=3, taus=(0, 30, 300), tau=30, ft_steps=80, data=data,
-                      pretrained=pre, warm_up=False)
-    assert app.full and app.sweep.energy.shape == (3, 3) and app.sweep.ft_steps == 80
-    app.ft_lr.value = 1.0  # a new setting: the quick sweep first, labelled as such
-    assert not app.full and app.sweep.energy.shape == (QUICK["seeds"], 3)
-    assert app.sweep.ft_steps == QUICK["ft_steps"] and "quick sweep" in app.readout.value
-    full = F.tau_sweep(pre, data, key=app.k_heads, taus=(0, 30, 300), seeds=3, ft_lr=1.0,
-                       ft_steps=80)
-    app.show_full()
-    assert app.full and "full sweep: 3 seeds x 80 FT steps" in app.readout.value
-    for name in ("energy", "feature_change", "cka", "accuracy"):  # HP shared with the quick view
-        np.testing.assert_allclose(getattr(app.sweep, name), getattr(full, name), rtol=1e-10)
-    # the quick sweep is the full recipe at fewer seeds and steps: its energies are the same
-    np.testing.assert_allclose(app.quick_sweep_for("linear", 0.0, 1.0).energy,
-                               full.energy[:QUICK["seeds"]], rtol=1e-12)
-
-
 # ---------------------------------------------------------------------------
 # the topic's routes against the core's train()
 
@@ -200,3 +167,51 @@ def test_tau_sweep_with_shared_probes_equals_fresh_one(setup, sweep):
     assert start.energy == pytest.approx(probed.energy[1, 2], rel=1e-12)
     with pytest.raises(ValueError, match="probed heads"):
         F.tau_sweep(pre, data, key=jax.random.key(1), taus=(0, 30), seeds=2, probed=probed)
+
+
+# ---------------------------------------------------------------------------
+# verdicts (notebook 06 and the tour call these functions)
+
+
+def test_head_probing_verdict_on_a_sweep(sweep):
+    v = F.head_probing_verdict(sweep)
+    assert v.key == "head_probing" and v.status == "holds", v.summary
+    assert v.measured == pytest.approx(sweep.spearman())
+    per = sweep.per_seed_spearman()
+    assert v.interval == (per.min(), per.max()) and per.shape == (3,)
+
+
+def test_head_probing_verdict_tour_setting_matches_the_tour():
+    from ntk_explore import tour
+
+    v = F.head_probing_verdict(seed=0)
+    assert v == tour.head_probing_verdict() and v.status == "holds", v.summary
+    assert "4 probing lengths" in v.measured_what
+
+
+def test_head_probing_verdict_fails_without_ordering(sweep):
+    import dataclasses
+
+    flipped = dataclasses.replace(sweep, feature_change=sweep.feature_change[:, ::-1])
+    assert F.head_probing_verdict(flipped).status == "does not hold"
+    flat = dataclasses.replace(sweep, energy=sweep.energy[:, ::-1])  # energy rising with tau
+    assert F.head_probing_verdict(flat).status == "does not hold"
+
+
+def test_first_step_verdict_slope_two(setup):
+    data, pre = setup
+    hd, hp = _probed(setup, "linear", 30)
+    etas = [0.8 / 2**i for i in range(4)]
+    res = F.first_step_residuals(pre.model, pre.params, hd, hp, data.x_train[:64],
+                                 data.y_train[:64], etas)
+    v = F.first_step_verdict(etas, res)
+    assert v.status == "holds" and abs(v.measured - 2) < 0.1, v.summary
+
+
+def test_diverged_runs_are_counted_and_left_out(setup):
+    data, pre = setup
+    with pytest.warns(UserWarning, match="left out of the means"):
+        sw = F.tau_sweep(pre, data, key=jax.random.key(1), taus=(0, 3000), seeds=2, ft_lr=500.0,
+                         ft_steps=40)
+    assert sw.diverged.shape == (2, 2) and sw.n_diverged.sum() == sw.diverged.sum() >= 1
+    assert np.all(np.isnan(sw.feature_change[sw.diverged]))

@@ -1,4 +1,4 @@
-"""Learning paths, filtered targets and the one-step eNTK decomposition (issue 5)."""
+"""Learning paths, filtered targets, the one-step eNTK decomposition and the verdicts."""
 
 import jax
 import numpy as np
@@ -13,15 +13,10 @@ TEACHER_EPOCHS = 200  # memorization came at epochs 89-147 in the seeds we looke
 
 @pytest.fixture(scope="module")
 def runs():
-    """Toy, teacher run and key for distillation, for each seed at the defaults."""
+    """Toy, teacher run and key for distillation, for each seed at the defaults: the
+    first five of the verdicts' ten tasks and teachers."""
     model = Z.toy_model()
-    out = []
-    for seed in SEEDS:
-        k_toy, k_teacher, k_student = jax.random.split(jax.random.key(seed), 3)
-        toy = Z.make_toy(k_toy)
-        run = Z.train_teacher(toy, model, k_teacher, epochs=TEACHER_EPOCHS)
-        out.append((toy, run, k_student))
-    return model, out
+    return model, [tuple(r) for r in Z.teacher_runs(0, len(SEEDS), epochs=TEACHER_EPOCHS)]
 
 
 # ---------------------------------------------------------------------------
@@ -137,26 +132,53 @@ def test_bad_inputs_raise():
         Z.auc(np.array([]), np.array([1.0]))
 
 
-def test_app_sliders_recompute():
-    from ntk_explore.widgets.zigzag import ZigzagApp
+# ---------------------------------------------------------------------------
+# verdicts (notebook 05 and the tour call these functions)
 
-    app = ZigzagApp(n_train=120, teacher_epochs=40, student_epochs=5)
-    png, dist, fig = app.png, app.dist, app.figure
-    app.step.value = 20  # redraws the simplex panel only
-    assert app.png != png and app.figure is fig and app.dist is dist
-    app.stop.value = 10 if app.stop.value != 10 else 20
-    assert app.dist is not dist and app.dist.targets.stop == app.stop.value
-    assert len(app.selected()) == len(app.boxes) > 0
-    png = app.png
-    app.boxes[0].value = False
-    assert len(app.selected()) == len(app.boxes) - 1 and app.png != png
-    # noise levels were precomputed: a move shows the cached teacher and students,
-    # which equal a fresh computation with the same keys
-    app.noise.value = 2.0
-    assert app.stop.value == app._default_stop(app.run)
-    fresh = Z.distill(app.toy, app.model, app.run, jax.random.fold_in(app.key, 1),
-                      stop=app.stop.value, rate=app.rate.value, student_epochs=5)
-    assert app.dist.filtered.ece == pytest.approx(fresh.filtered.ece, abs=1e-6)
-    assert app.dist.onehot.accuracy == pytest.approx(fresh.onehot.accuracy, abs=1e-6)
-    np.testing.assert_allclose(app.curve.filtered,
-                               Z.targets_vs_stop(app.toy, app.run, rate=app.rate.value).filtered)
+
+@pytest.fixture(scope="module")
+def verdict_runs():
+    return Z.teacher_runs()  # the ten tasks and teachers behind distillation_verdict()
+
+
+def test_teacher_runs_use_the_seed_keys(runs, verdict_runs):
+    _, seeds = runs
+    assert len(verdict_runs) == Z.VERDICT_SEEDS == 10
+    for (toy, run, key), r in zip(seeds, verdict_runs):
+        np.testing.assert_array_equal(toy.x, r.toy.x)
+        np.testing.assert_array_equal(run.paths, r.run.paths)
+        assert jax.random.key_data(key).tolist() == jax.random.key_data(r.student_key).tolist()
+
+
+def test_distillation_verdict_over_ten_teachers(verdict_runs):
+    v = Z.distillation_verdict(runs=verdict_runs)
+    assert v.key == "filtered_distillation" and v.status == "holds", v.summary
+    ratios = Z.target_ratios(verdict_runs)
+    per = ratios[2] / ratios[1]
+    assert v.measured == pytest.approx(per.mean(), rel=1e-12)
+    assert v.interval[0] < per.mean() < v.interval[1] < 1.0
+    assert np.sum(per < 0.9) >= 8, per  # most tasks gain at least 10%
+    # the tour's call trains the same ten teachers and gets the same verdict
+    from ntk_explore import tour
+    assert tour.distillation_verdict() == v
+
+
+def test_zigzag_verdict(verdict_runs):
+    v = Z.zigzag_verdict(verdict_runs)
+    assert v.status == "holds" and v.interval[0] >= 0.8, v.summary
+
+
+def test_verdicts_without_memorization_do_not_hold():
+    short = Z.teacher_runs(0, 2, epochs=3)
+    for v in (Z.distillation_verdict(runs=short), Z.zigzag_verdict(short)):
+        assert v.status == "does not hold", v.detail
+
+
+def test_one_step_verdict_slope_two():
+    k_toy, k_init = jax.random.split(jax.random.key(3))
+    toy = Z.make_toy(k_toy, n_train=48, n_test=16)
+    model = Z.toy_model()
+    sweep = Z.eta_sweep(model, model.init(k_init), toy.x, toy.onehot, toy.x_test,
+                        1e-2 * 0.5 ** np.arange(7))
+    v = Z.one_step_verdict(sweep)
+    assert v.status == "holds" and abs(v.measured - 2) < 0.05, v.summary

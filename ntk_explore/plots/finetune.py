@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .base import new_figure, place_legend
+from .base import log_ticks, new_figure, place_legend
 
-__all__ = ["tau_curve", "decomposition_scatter", "finetune_figure"]
+__all__ = ["tau_curve", "decomposition_scatter", "finetune_figure", "lr_comparison_figure"]
 
 _LABELS = {
     "energy": r"energy $\mathbb{E}\,\|e_y - q_0(x)\|$",
@@ -68,7 +68,34 @@ def finetune_figure(sweep, step, tau, extra=None, title_prefix: str = ""):
     tau_curve(axes[1, 0], sweep, "accuracy", tau)
     decomposition_scatter(axes[1, 1], step)
     n = sweep.energy.shape[0]
+    bad = int(sweep.n_diverged.sum())
+    said = f"\n{bad} of {sweep.energy.size} FT runs diverged: left out of the means" if bad else ""
     fig.suptitle(f"{title_prefix}{sweep.head} head, label smoothing {sweep.smoothing:g}, FT lr "
-                 f"{sweep.ft_lr:g} x {sweep.ft_steps} steps; mean ± s.e. over {n} seeds",
+                 f"{sweep.ft_lr:g} x {sweep.ft_steps} steps; mean ± s.e. over {n} seeds{said}",
                  fontsize=10)
+    return fig
+
+
+def lr_comparison_figure(sweeps):
+    """Feature change after FT against HP steps (left) and against the energy at the start
+    of FT (right), one curve per :class:`~ntk_explore.topics.finetune.TauSweep` (one per FT
+    learning rate); log y axes, mean ± 1 s.e. over seeds; diverged runs are left out and
+    counted in the legend."""
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.6)
+    left, right = axes[0]
+    for i, sw in enumerate(sweeps):
+        color = f"C{3 * i}"
+        bad = int(sw.n_diverged.sum())
+        note = f", {bad} runs diverged" if bad else ""
+        tau_curve(left, sw, "feature_change", label=f"FT lr {sw.ft_lr:g}{note}", color=color)
+        right.errorbar(sw.mean("energy"), sw.mean("feature_change"), yerr=sw.sem("feature_change"),
+                       fmt="o-", color=color, capsize=3,
+                       label=f"FT lr {sw.ft_lr:g}: Spearman {sw.spearman():.2f}")
+    right.set_xlabel("energy at the start of FT")
+    right.set_ylabel(_LABELS["feature_change"])
+    right.grid(True, alpha=0.3)
+    for ax in (left, right):
+        ax.set_yscale("log")
+        log_ticks(ax.yaxis)
+        place_legend(ax)
     return fig

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import log_ticks, new_figure, place_legend
+from .base import LEGEND_FONTSIZE, log_ticks, new_figure, place_legend
 from .live import LiveFigure
 
-__all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "one_step_arrows",
+__all__ = ["simplex_xy", "draw_simplex", "paths_on_simplex", "label_paths", "one_step_arrows",
            "stop_curve", "student_bars", "zigzag_figure", "ZigzagFigure", "one_step_figure"]
 
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
@@ -33,13 +33,14 @@ def draw_simplex(ax, names=("class 0", "class 1", "class 2")):
     ax.axis("off")
 
 
-def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
+def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int, legend: bool = True):
     """Learning paths of training points ``idx``.
 
     ``paths``: ``(R, n, 3)``; ``pstar``: ``(n, 3)``; ``labels``, ``kinds``:
-    ``(n,)``; ``step``: record index of the moving marker. Each path is a line labelled
-    ``#i`` at its end (the app's checkbox ids), ``x`` marks ``p*``, a square marks the
-    (one-hot) label at its corner.
+    ``(n,)``; ``step``: record index of the moving marker. Each path is a line, ``x``
+    marks ``p*``, a square marks the (one-hot) label at its corner. The ``#i`` labels
+    (the app's checkbox ids) are placed by :func:`label_paths` once the figure's layout
+    is fixed; the legend goes under the triangle.
     """
     draw_simplex(ax)
     for i in idx:
@@ -50,13 +51,47 @@ def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int):
         ax.plot(*xy[min(step, len(xy) - 1)], "o", color=c, ms=8, mec="k")
         ax.plot(*simplex_xy(pstar[i]), "x", color=c, ms=9, mew=2)
         ax.plot(*CORNERS[labels[i]], "s", color=c, ms=9, mfc="none", mew=2)
-        ax.annotate(f"#{i}", xy[-1], xytext=(4, 4), textcoords="offset points", color=c,
-                    fontsize=9, fontweight="bold")  # the id of its checkbox
-    for kind, c in KIND_COLORS.items():
-        ax.plot([], [], color=c, label=kind)
-    ax.plot([], [], "x", color="k", label="p*")
-    ax.plot([], [], "s", color="k", mfc="none", label="label")
-    ax.legend(loc="upper left", fontsize=9, frameon=False)
+    if legend:
+        for kind, c in KIND_COLORS.items():
+            ax.plot([], [], color=c, label=kind)
+        ax.plot([], [], "x", color="k", label="p*")
+        ax.plot([], [], "s", color="k", mfc="none", label="label")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=3, fontsize=LEGEND_FONTSIZE,
+                  frameon=False, handlelength=1.5, columnspacing=1.0)
+
+
+# Offsets (points) tried in turn for a path's label: beside its anchor first, then further out.
+_OFFSETS = [(dx * r, dy * r) for r in (5, 14, 24, 34) for dx, dy in
+            ((1, 1), (-1, 1), (1, -1), (-1, -1), (1.4, 0), (-1.4, 0), (0, 1.4), (0, -1.4))]
+
+
+def label_paths(ax, paths, idx, kinds, renderer) -> list:
+    """Write ``#i`` next to the end of each path ``idx`` where it overlaps no other text.
+
+    Several paths end at the same corner (every memorized point ends at its label), so a
+    label is moved, in turn, to each offset of a fixed list until its box is clear of the
+    labels already placed and of the axes' other text, and inside the axes. Call it after
+    the figure's layout is fixed (``renderer``: the canvas renderer). Returns the texts.
+    """
+    taken = [t.get_window_extent(renderer) for t in ax.texts]
+    inside = ax.get_window_extent(renderer)
+    placed = []
+    for i in idx:
+        anchor = simplex_xy(paths[-1, i])
+        for dx, dy in _OFFSETS:
+            t = ax.annotate(f"#{i}", anchor, xytext=(dx, dy), textcoords="offset points",
+                            ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
+                            color=KIND_COLORS[kinds[i]], fontsize=9, fontweight="bold")
+            t.set_in_layout(False)
+            box = t.get_window_extent(renderer)
+            clear = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                     and box.y1 <= inside.y1 and not any(box.overlaps(b) for b in taken))
+            if clear or (dx, dy) == _OFFSETS[-1]:
+                break
+            t.remove()
+        taken.append(box)
+        placed.append(t)
+    return placed
 
 
 def one_step_arrows(ax, step, i: int, scale: float, top: int = 3, term_length: float = 0.6):
@@ -136,7 +171,8 @@ class ZigzagFigure:
         self.axes[1].set_title("teacher length vs target quality", fontsize=9)
         student_bars(self.axes[2], dist)
         self.axes[2].set_title(f"students (teacher stopped at epoch {stop_epoch})", fontsize=9)
-        self.live = LiveFigure(fig, dynamic=[self.axes[0]])
+        self.live = LiveFigure(fig, dynamic=[self.axes[0]])  # the layout is fixed from here
+        self._label(idx)
 
     def _draw_paths(self, idx, step):
         paths, pstar, labels, kinds, epochs = self._paths
@@ -144,10 +180,15 @@ class ZigzagFigure:
         paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step)
         ax.set_title(f"learning paths q_t, marker at epoch {epochs[step]}", fontsize=9)
 
+    def _label(self, idx):
+        paths, _, _, kinds, _ = self._paths
+        label_paths(self.axes[0], paths, idx, kinds, self.live.canvas.get_renderer())
+
     def update_paths(self, idx, step) -> None:
         """Draw training points ``idx`` with the marker at record ``step``."""
         self.axes[0].cla()
         self._draw_paths(idx, step)
+        self._label(idx)
 
     def render(self) -> bytes:
         """PNG bytes of the current state (partial redraw)."""
@@ -161,18 +202,32 @@ def zigzag_figure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoc
                         memorized_epoch, epochs).figure
 
 
-def one_step_figure(step, points, scale: float, sweep=None):
+def _nice_scale(step, points, target: float = 0.15) -> float:
+    """A 1-2-5 magnification that makes the longest real arrow about ``target`` long."""
+    longest = max(float(np.linalg.norm(simplex_xy(step.real[i]))) for i in points)
+    if longest <= 0:
+        return 1.0
+    raw = target / longest
+    base = 10.0 ** np.floor(np.log10(raw))
+    return float(max(m for m in (1, 2, 5, 10) if m * base <= raw) * base)
+
+
+def one_step_figure(step, points, scale: float | None = None, sweep=None, eta: float | None = None):
     """Arrows of the real and predicted step at a few test ``points`` (left) and,
-    given an :class:`~ntk_explore.topics.zigzag.EtaSweep`, residual vs eta (right)."""
+    given an :class:`~ntk_explore.topics.zigzag.EtaSweep`, residual vs eta (right).
+    ``scale=None`` magnifies the arrows by a round factor that makes the longest real
+    step about 0.15 of the triangle's side; the title says the factor (and ``eta``)."""
+    scale = _nice_scale(step, points) if scale is None else scale
     fig, axes = new_figure(2 if sweep is not None else 1, width=4.4, height=3.9)
     ax = axes[0, 0]
     draw_simplex(ax)
     for i in points:
         one_step_arrows(ax, step, i, scale)
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[:3], labels[:3], fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-              frameon=False)  # under the triangle, off the arrows
-    ax.set_title(f"one GD step at {len(points)} test points, arrows x{scale:g}", fontsize=10)
+    ax.legend(handles[:3], labels[:3], fontsize=LEGEND_FONTSIZE, loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), frameon=False)  # under the triangle, off the arrows
+    at = "" if eta is None else f"$\\eta$ = {eta:g}, "
+    ax.set_title(f"one GD step ({at}{len(points)} test points), arrows x{scale:g}", fontsize=10)
     if sweep is not None:
         ax = axes[0, 1]
         ax.loglog(sweep.etas, sweep.residual, "o-", label="residual")
@@ -181,5 +236,7 @@ def one_step_figure(step, points, scale: float, sweep=None):
         ax.set_xlabel(r"learning rate $\eta$")
         log_ticks(ax.xaxis)
         ax.set_ylabel(r"$\sum \|\Delta q_{real} - \Delta q_{eNTK}\|$")
+        ax.set_title("error of the eNTK prediction", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
         place_legend(ax)
     return fig

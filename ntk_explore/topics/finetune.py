@@ -37,15 +37,17 @@ import numpy as np
 
 from ..core import validation as V
 from ..core.datasets import DigitsTransfer, digits_transfer
-from ..core.metrics import linear_cka, relative_frobenius, relative_norm, spearman
+from ..core.metrics import fit_loglog, linear_cka, relative_frobenius, relative_norm, spearman
 from ..core.models import MLP, mlp
 from ..core.training import full_loss, gd_segment, train, xent
+from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "DigitsTransfer", "digits_transfer", "Head", "head", "Pretrained", "pretrain_backbone",
     "backbone_features", "smooth_labels", "head_probe", "FTStart", "ft_start", "FirstStep",
     "first_step", "FTOutcome", "finetune", "TauSweep", "tau_sweep", "spearman",
-    "residual_ratios", "TAUS", "Probed", "probe_heads",
+    "residual_ratios", "TAUS", "Probed", "probe_heads", "first_step_residuals",
+    "head_probing_verdict", "first_step_verdict", "TOUR_SWEEP",
 ]
 
 TAUS = (0, 10, 30, 100, 300, 1000, 3000)
@@ -256,11 +258,17 @@ _first_step_jit = jax.jit(_first_step_arrays)  # the backbone model is traced
 
 
 @V.checked
+def first_step_residuals(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
+    """``||actual - predicted||_F`` of :func:`first_step` at each of ``etas`` ``(E,)`` -> ``(E,)``."""
+    return np.array([float(jnp.linalg.norm(s.actual - s.predicted))
+                     for s in (first_step(model, bparams, hd, hparams, x, y, e) for e in etas)])
+
+
+@V.checked
 def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
     """``||actual - predicted||`` ratios between consecutive ``etas`` (halvings -> ~4)."""
-    res = [float(jnp.linalg.norm(s.actual - s.predicted))
-           for s in (first_step(model, bparams, hd, hparams, x, y, e) for e in etas)]
-    return np.array(res[:-1]) / np.array(res[1:])
+    res = first_step_residuals(model, bparams, hd, hparams, x, y, etas)
+    return res[:-1] / res[1:]
 
 
 # ---------------------------------------------------------------------------
@@ -321,19 +329,39 @@ class TauSweep:
     smoothing: float
     ft_lr: float
     ft_steps: int
+    diverged: np.ndarray | None = None
+    """``(seeds, len(taus))`` bool: FT runs that diverged (their entries above are NaN and
+    are left out of :meth:`mean` and :meth:`sem`); ``None`` means none did."""
+
+    @property
+    def n_diverged(self) -> np.ndarray:
+        """Diverged FT runs per tau, ``(len(taus),)`` ints."""
+        if self.diverged is None:
+            return np.zeros(len(self.taus), int)
+        return np.asarray(self.diverged, bool).sum(0)
 
     def mean(self, name: str) -> np.ndarray:
-        """Seed mean ``(len(taus),)`` of ``energy``/``feature_change``/``cka``/``accuracy``."""
-        return np.nanmean(getattr(self, name), axis=0)
+        """Seed mean ``(len(taus),)`` of ``energy``/``feature_change``/``cka``/``accuracy``
+        over the runs that did not diverge (NaN where every seed diverged)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a tau where every run diverged
+            return np.nanmean(getattr(self, name), axis=0)
 
     def sem(self, name: str) -> np.ndarray:
-        """Standard error of the seed mean, ``(len(taus),)``."""
+        """Standard error of the seed mean, ``(len(taus),)`` (NaN with under 2 finite runs)."""
         a = getattr(self, name)
-        return np.nanstd(a, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(a), axis=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanstd(a, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(a), axis=0))
 
     def spearman(self) -> float:
         """Spearman correlation over tau of seed-mean energy and feature change."""
         return spearman(self.mean("energy"), self.mean("feature_change"))
+
+    def per_seed_spearman(self) -> np.ndarray:
+        """``(seeds,)`` Spearman correlation over tau of each seed's energy and feature
+        change (NaN for a seed with a diverged run)."""
+        return np.array([spearman(e, f) for e, f in zip(self.energy, self.feature_change)])
 
 
 class Probed(NamedTuple):
@@ -384,11 +412,67 @@ def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
         raise ValueError(f"probed heads are for taus {probed.taus} and {len(probed.heads)} "
                          f"seeds, need {tuple(taus)} and {seeds}")
     hd = head(head_kind, pre.model.width, data.y_train.shape[1])
-    runs = np.array([[finetune(pre, hd, hp, data, lr=ft_lr, steps=ft_steps)[:3]
-                      for hp in probed.heads[s]] for s in range(seeds)])  # (S, T, 3)
-    if np.isnan(runs).any():
-        warnings.warn(f"fine-tuning diverged at lr={ft_lr} in some runs (shown as NaN)",
-                      stacklevel=2)
+    runs = np.array([[finetune(pre, hd, hp, data, lr=ft_lr, steps=ft_steps)
+                      for hp in probed.heads[s]] for s in range(seeds)], float)  # (S, T, 4)
+    diverged = runs[..., 3].astype(bool)
+    if diverged.any():
+        warnings.warn(f"fine-tuning diverged at lr={ft_lr} in {int(diverged.sum())} of "
+                      f"{diverged.size} runs; they are left out of the means and standard "
+                      "errors", stacklevel=2)
     return TauSweep(np.asarray(taus), probed.energy[:seeds], *(runs[..., i] for i in range(3)),
                     head=head_kind, smoothing=float(smoothing), ft_lr=float(ft_lr),
-                    ft_steps=int(ft_steps))
+                    ft_steps=int(ft_steps), diverged=diverged)
+
+
+# ---------------------------------------------------------------------------
+# verdicts: notebook 06 and the tour call these same functions
+
+TOUR_SWEEP = dict(n_train=200, pretrain_steps=400, taus=(0, 30, 300, 3000), seeds=3, ft_lr=0.5,
+                  ft_steps=200)
+"""The small setting :func:`head_probing_verdict` runs when given no sweep (the tour's)."""
+
+
+def _tour_sweep(seed: int) -> TauSweep:
+    t = TOUR_SWEEP
+    data = digits_transfer(n_train=t["n_train"])
+    pre = pretrain_backbone(data, key=jax.random.key(seed), steps=t["pretrain_steps"])
+    return tau_sweep(pre, data, key=jax.random.key(seed + 1), taus=t["taus"], seeds=t["seeds"],
+                     ft_lr=t["ft_lr"], ft_steps=t["ft_steps"])
+
+
+@V.checked
+def head_probing_verdict(sweep: TauSweep | None = None, *, seed: int = 0) -> Verdict:
+    """Does a longer head probing (less energy) mean less feature change in fine-tuning?
+
+    Measured: Spearman correlation over the probing lengths of the seed-mean energy and
+    the seed-mean feature change; the verdict rests on the lowest and highest per-seed
+    correlation (every seed must order them), and requires the energy to fall with tau.
+    ``sweep=None`` runs :data:`TOUR_SWEEP` from ``seed``.
+    """
+    sweep = _tour_sweep(seed) if sweep is None else sweep
+    per_seed = sweep.per_seed_spearman()
+    energy, change = sweep.mean("energy"), sweep.mean("feature_change")
+    taus = sweep.taus
+    return judge("head_probing", sweep.spearman(), (float(np.min(per_seed)), float(np.max(per_seed))),
+                 measured_what=f"Spearman correlation over {len(taus)} probing lengths "
+                               f"({taus[0]}-{taus[-1]} steps) of seed-mean energy and feature "
+                               f"change, FT lr {sweep.ft_lr:g}",
+                 interval_what=f"range of the per-seed correlations ({len(per_seed)} seeds)",
+                 extra=bool(np.all(np.diff(energy) < 0)),
+                 detail=f"energy {energy[0]:.3f} -> {energy[-1]:.3f}, feature change "
+                        f"{change[0]:.3f} -> {change[-1]:.3f}; {int(sweep.n_diverged.sum())} "
+                        "diverged runs")
+
+
+@V.checked
+def first_step_verdict(etas: Sequence[float], residuals: Sequence[float]) -> Verdict:
+    """Slope of log ``||real - predicted||`` of the first FT step's feature change
+    (:func:`first_step_residuals`) against log eta: 2 when eNTK x direction x energy is
+    right to first order."""
+    etas, residuals = np.asarray(etas, float), np.asarray(residuals, float)
+    fit = fit_loglog(etas, residuals)
+    return judge("feature_step_entk", fit.slope, fit.ci95,
+                 measured_what="log-log slope of ||real - predicted first-step feature change||_F "
+                               f"vs eta ({etas.min():.2g}-{etas.max():.2g})",
+                 interval_what=f"95% CI of the fit over {etas.size} step sizes",
+                 detail="residual " + ", ".join(f"{r:.2g}" for r in residuals))

@@ -12,10 +12,7 @@ verdicts the unit tests assert; notebook ``00_tour`` does so.
 
 from __future__ import annotations
 
-import math
-
 import jax
-import numpy as np
 
 from ..core import validation as V
 from ..core.verdicts import (
@@ -91,57 +88,19 @@ def gp_ntk_tie_verdict(trials: int = 6, n: int = 300, seed: int = 11342) -> Verd
     return ntk_table.gp_ntk_tie_verdict(trials=trials, n=n, seed=seed)
 
 
-def _bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 2000) -> tuple[float, float]:
-    """95% paired bootstrap interval of ``mean(a) / mean(b)`` over the rows of ``a``, ``b`` ``(n,)``."""
-    idx = np.random.default_rng(seed).integers(0, a.size, size=(draws, a.size))
-    ratios = a[idx].mean(1) / b[idx].mean(1)
-    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
-
-
 @V.checked
 def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
-    """Filtered (moving-average) teacher targets vs the final teacher, by L2 distance to p*."""
-    k_toy, k_teacher, _ = jax.random.split(jax.random.key(seed), 3)
-    toy = zigzag.make_toy(k_toy)
-    run = zigzag.train_teacher(toy, zigzag.toy_model(), k_teacher, epochs=epochs)
-    if run.memorized_at is None:
-        return judge("filtered_distillation", math.nan, (math.nan, math.nan),
-                     measured_what="teacher never memorized its labels", interval_what="no interval",
-                     detail="train the teacher longer")
-    t = zigzag.distill_targets(toy, run)
-    per_filt = np.linalg.norm(np.asarray(t.filtered) - toy.pstar, axis=-1)
-    per_teach = np.linalg.norm(np.asarray(t.teacher) - toy.pstar, axis=-1)
-    filt, teach = float(per_filt.mean()), float(per_teach.mean())
-    ratio = filt / teach
-    interval = _bootstrap_ratio(per_filt, per_teach)
-    return judge("filtered_distillation", ratio, interval,
-                 measured_what="distance to p* of filtered targets / of the teacher's final predictions",
-                 interval_what=f"95% bootstrap interval over the {per_filt.size} training points "
-                               "(one teacher)",
-                 detail=f"filtered {filt:.3f}, teacher {teach:.3f}, one-hot "
-                        f"{zigzag.distance_to_pstar(t.onehot, toy.pstar):.3f} (memorized at epoch "
-                        f"{int(run.epochs[run.memorized_at])})")
+    """Filtered (moving-average) teacher targets vs the teacher's predictions, by distance to
+    p*: :func:`zigzag.distillation_verdict` over its ten tasks and teachers (notebook 05
+    prints the same call)."""
+    return zigzag.distillation_verdict(seed, epochs)
 
 
 @V.checked
 def head_probing_verdict(seed: int = 0) -> Verdict:
-    """Spearman correlation of energy at the start of fine-tuning with feature change after it."""
-    data = finetune.digits_transfer(n_train=200)
-    pre = finetune.pretrain_backbone(data, key=jax.random.key(seed), steps=400)
-    sweep = finetune.tau_sweep(pre, data, key=jax.random.key(seed + 1), taus=(0, 30, 300, 3000),
-                               seeds=3, ft_lr=0.5, ft_steps=200)
-    energy = sweep.mean("energy")
-    rho = sweep.spearman()
-    per_seed = [finetune.spearman(e, f) for e, f in zip(sweep.energy, sweep.feature_change)]
-    interval = (float(np.min(per_seed)), float(np.max(per_seed)))
-    change = sweep.mean("feature_change")
-    return judge("head_probing", rho, interval,
-                 measured_what="Spearman correlation over HP steps (0-3000) of seed-mean energy "
-                               "and feature change",
-                 interval_what=f"range of the per-seed correlations ({len(per_seed)} seeds)",
-                 extra=bool(np.all(np.diff(energy) < 0)),
-                 detail=f"energy {energy[0]:.3f} -> {energy[-1]:.3f}, feature change "
-                        f"{change[0]:.3f} -> {change[-1]:.3f}")
+    """Spearman correlation of energy at the start of fine-tuning with feature change after
+    it: :func:`finetune.head_probing_verdict` at its small setting (``finetune.TOUR_SWEEP``)."""
+    return finetune.head_probing_verdict(seed=seed)
 
 
 @V.checked

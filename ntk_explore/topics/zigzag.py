@@ -27,25 +27,30 @@ the teacher's final predictions.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from ..core import validation as V
 from ..core.kernels import mlp_ntk
-from ..core.metrics import auc
+from ..core.metrics import auc, fit_loglog
 from ..core.models import MLP, mlp
 from ..core.training import train, xent
+from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "KINDS", "Toy", "make_toy", "toy_model", "TeacherRun", "train_teacher", "memorization_epoch",
     "ema_targets", "Targets", "distill_targets", "point_kinds", "zigzag_score",
     "auc", "expected_calibration_error", "distance_to_pstar", "StudentResult",
     "train_student", "Distillation", "distill", "OneStep", "one_step_decomposition",
-    "eta_sweep", "EtaSweep", "StopCurve", "targets_vs_stop",
+    "eta_sweep", "EtaSweep", "StopCurve", "targets_vs_stop", "SeedRun", "teacher_runs",
+    "VERDICT_SEEDS", "distillation_verdict", "zigzag_verdict", "one_step_verdict",
+    "target_ratios",
 ]
 
 KINDS = ("easy", "hard", "mislabelled")
@@ -427,3 +432,118 @@ def eta_sweep(model: MLP, params, x_batch, p_tar, x_tilde,
         r, p = s.real.ravel(), s.predicted.ravel()
         cos.append(r @ p / (np.linalg.norm(r) * np.linalg.norm(p)))
     return EtaSweep(np.asarray(etas, float), np.array(res), np.array(cos))
+
+
+# ---------------------------------------------------------------------------
+# verdicts: notebook 05 and the tour call these same functions
+
+VERDICT_SEEDS = 10
+"""Teachers behind the distillation verdicts: task ``s`` and teacher ``s`` for seeds
+``seed .. seed + VERDICT_SEEDS - 1`` (each draws its own class means, so the label noise
+differs from task to task; see :func:`teacher_runs`)."""
+
+
+class SeedRun(NamedTuple):
+    """One seed: its toy task, the teacher trained on it, and the key for its students."""
+
+    toy: Toy
+    run: TeacherRun
+    student_key: jax.Array
+
+
+@V.checked
+def teacher_runs(seed: int = 0, seeds: V.PositiveInt = VERDICT_SEEDS, *, epochs: V.PositiveInt = 200,
+                 noise: V.PositiveFloat = 4.0, n_train: V.PositiveInt = 600) -> list[SeedRun]:
+    """Toy and teacher for seeds ``seed .. seed + seeds - 1``: ``jax.random.key(s)`` splits
+    into the task, teacher and student keys (as in ``tests/test_zigzag.py``)."""
+    model = toy_model()
+    out = []
+    for s in range(seed, seed + seeds):
+        k_toy, k_teacher, k_student = jax.random.split(jax.random.key(s), 3)
+        toy = make_toy(k_toy, n_train=n_train, noise=noise)
+        out.append(SeedRun(toy, train_teacher(toy, model, k_teacher, epochs=epochs), k_student))
+    return out
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """95% Student-t interval of the mean of ``values`` ``(S,)``, S >= 2."""
+    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return float(values.mean()) - half, float(values.mean()) + half
+
+
+def _unmemorized(runs: Sequence[SeedRun]) -> list[int]:
+    return [i for i, r in enumerate(runs) if r.run.memorized_at is None]
+
+
+@V.checked
+def target_ratios(runs: Sequence[SeedRun], *, rate: float = 0.98) -> np.ndarray:
+    """Per seed, ``(3, S)``: mean distance to ``p*`` of the one-hot labels, the teacher's
+    predictions at memorization and the filtered targets (teacher stopped there)."""
+    out = []
+    for r in runs:
+        t = distill_targets(r.toy, r.run, rate=rate)
+        out.append([distance_to_pstar(getattr(t, k), r.toy.pstar)
+                    for k in ("onehot", "teacher", "filtered")])
+    return np.array(out).T
+
+
+def _seeds_text(runs: Sequence[SeedRun]) -> str:
+    return f"{len(runs)} tasks and teachers"
+
+
+@V.checked
+def distillation_verdict(seed: int = 0, epochs: V.PositiveInt = 200,
+                         seeds: V.PositiveInt = VERDICT_SEEDS,
+                         runs: Sequence[SeedRun] | None = None, *, rate: float = 0.98) -> Verdict:
+    """Filtered (moving-average) targets vs the teacher's predictions, both taken when the
+    teacher first fits every training label: ratio of their mean L2 distances to ``p*``,
+    averaged over ``seeds`` independent tasks and teachers, with its 95% t-interval.
+
+    ``runs`` (from :func:`teacher_runs`) skips the training; otherwise seeds
+    ``seed .. seed + seeds - 1`` are trained for ``epochs`` epochs.
+    """
+    runs = teacher_runs(seed, seeds, epochs=epochs) if runs is None else list(runs)
+    what = "mean over teachers of (distance to p* of filtered targets) / (of the teacher's predictions)"
+    if len(runs) < 2 or _unmemorized(runs):
+        return judge("filtered_distillation", math.nan, (math.nan, math.nan), measured_what=what,
+                     interval_what="no interval",
+                     detail=f"needs >= 2 teachers that fit all their labels; seeds "
+                            f"{_unmemorized(runs)} never did: train longer")
+    onehot, teacher, filtered = target_ratios(runs, rate=rate)
+    ratio = filtered / teacher
+    return judge("filtered_distillation", float(ratio.mean()), _t_interval(ratio),
+                 measured_what=what, interval_what=f"95% t-interval over {_seeds_text(runs)}",
+                 detail=f"per-teacher ratios {np.array2string(ratio, precision=2, separator=', ')}; "
+                        f"mean distances: one-hot {onehot.mean():.3f}, teacher {teacher.mean():.3f}, "
+                        f"filtered {filtered.mean():.3f}")
+
+
+@V.checked
+def zigzag_verdict(runs: Sequence[SeedRun]) -> Verdict:
+    """AUC of the zig-zag score (up to memorization), mislabelled vs easy points, per
+    teacher; the verdict rests on the lowest and highest teacher's AUC."""
+    what = "AUC of the zig-zag score, mislabelled vs easy training points (mean over teachers)"
+    if len(runs) < 2 or _unmemorized(runs):
+        return judge("zigzag_flags_noise", math.nan, (math.nan, math.nan), measured_what=what,
+                     interval_what="no interval", detail="needs >= 2 teachers that fit all labels")
+    aucs = []
+    for r in runs:
+        kinds = point_kinds(r.toy)
+        score = zigzag_score(r.run.paths[:r.run.memorized_at + 1])
+        aucs.append(auc(score[kinds == "mislabelled"], score[kinds == "easy"]))
+    aucs = np.array(aucs)
+    return judge("zigzag_flags_noise", float(aucs.mean()), (float(aucs.min()), float(aucs.max())),
+                 measured_what=what, interval_what=f"range over {_seeds_text(runs)}",
+                 detail=f"per-teacher AUC {np.array2string(aucs, precision=3, separator=', ')}")
+
+
+@V.checked
+def one_step_verdict(sweep: EtaSweep) -> Verdict:
+    """Slope of log(residual of the one-step eNTK prediction) against log(eta): 2 when
+    the prediction is right to first order."""
+    fit = fit_loglog(sweep.etas, sweep.residual)
+    return judge("entk_one_step", fit.slope, fit.ci95,
+                 measured_what="log-log slope of sum ||real - eNTK-predicted change of q|| vs eta "
+                               f"({sweep.etas.min():.2g}-{sweep.etas.max():.2g})",
+                 interval_what=f"95% CI of the fit over {sweep.etas.size} step sizes",
+                 detail=f"smallest cosine(real, predicted) {float(sweep.cosine.min()):.6f}")

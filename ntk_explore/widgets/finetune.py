@@ -46,7 +46,7 @@ class FinetuneApp(App):
     """
 
     def __init__(self, *, seeds: int = 5, taus=F.TAUS, tau: int = 100, ft_steps: int = 300,
-                 key=None, data=None, pretrained=None, warm_up: bool = True):
+                 key=None, data=None, pretrained=None, warm_up: bool = True, ft_lrs=FT_LRS):
         # the slider shows taus in the order head probing needs them (sorted)
         taus = tuple(sorted(V.check_int_list("taus", taus, minimum=0)))
         V.check_option("tau", tau, taus)
@@ -69,7 +69,8 @@ class FinetuneApp(App):
                                            description="HP label smoothing s", readout=True,
                                            continuous_update=False)
         self.head = W.Dropdown(options=["linear", "mlp"], value="linear", description="head")
-        self.ft_lr = W.SelectionSlider(options=FT_LRS, value=FT_LRS[0], description="FT lr",
+        ft_lrs = tuple(V.check_positive_float(f"ft_lrs[{i}]", v) for i, v in enumerate(ft_lrs))
+        self.ft_lr = W.SelectionSlider(options=ft_lrs, value=ft_lrs[0], description="FT lr",
                                        continuous_update=False, style=style)
         self.full_button = W.Button(description="full sweep",
                                     tooltip=f"{seeds} seeds x {ft_steps} FT steps for this "
@@ -152,9 +153,11 @@ class FinetuneApp(App):
             f"<b>{sw.mean('accuracy')[i]:.3f}</b> {_pm(sw.sem('accuracy')[i])}; Spearman(energy, "
             f"feature change) over tau <b>{sw.spearman():.2f}</b>; first-step residual "
             f"{self.step.residual:.2g} (± = 1 standard error over seeds)")
-        if np.isnan(sw.feature_change).any():
-            self.readout.value += (" <b style='color:#c00'>warning: some FT runs diverged at "
-                                   f"lr {lr:g} (left out of the means)</b>")
+        bad = int(sw.n_diverged.sum())
+        if bad:
+            self.readout.value += (f" <b style='color:#c00'>warning: {bad} of {sw.energy.size} FT "
+                                   f"runs diverged at lr {lr:g}; they are left out of the means "
+                                   "(the figure's title says how many)</b>")
         self.figure = finetune_figure(sw, self.step, tau,
                                       title_prefix="" if self.full else "quick view: ")
         self.png = show_figure(self.out, self.figure)

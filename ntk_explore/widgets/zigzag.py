@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as W
-import jax
 import numpy as np
 
 from ..core import validation as V
@@ -23,30 +22,43 @@ def pick_points(kinds: np.ndarray, per_kind: int = 2) -> list[int]:
 class ZigzagApp(App):
     """Learning paths on the simplex, target quality vs teacher length, students.
 
-    Sliders: training step (moves the markers; redraws one panel), label noise
-    (the mixture's variance; with ``precompute=True``, the default, every noise
-    level's teacher and its default students are trained at construction, so
-    this only redraws), teacher length and moving-average rate (retrain the
-    three students, about a second, cached). Checkboxes pick the points drawn.
+    Sliders: marker epoch (moves the markers; redraws one panel), label noise (the
+    mixture's variance: a level is trained the first time it is chosen, then cached;
+    ``precompute=True`` trains every level at construction), teacher length and
+    moving-average rate (retrain the three students, cached). Checkboxes pick the points
+    drawn.
+
+    The task and teacher at each noise level come from :func:`~ntk_explore.topics.zigzag.teacher_runs`
+    with seed ``seed``; pass ``seed_run`` (one of its results at the starting ``noise``,
+    ``n_train`` and ``teacher_epochs``) to start from a teacher already trained.
 
     Attributes after each update: ``toy``, ``run`` (teacher), ``curve``
     (:class:`~ntk_explore.topics.zigzag.StopCurve`), ``dist``
     (:class:`~ntk_explore.topics.zigzag.Distillation`), ``figure``.
     """
 
-    def __init__(self, *, key=None, n_train: int = 600, teacher_epochs: int = 300,
-                 student_epochs: int = 100, noise: float = 4.0, rate: float = 0.98,
-                 noises=(2.0, 3.0, 4.0, 6.0), precompute: bool = True):
+    def __init__(self, *, seed: int = 0, seed_run: Z.SeedRun | None = None, n_train: int = 600,
+                 teacher_epochs: int = 200, student_epochs: int = 100, noise: float = 4.0,
+                 rate: float = 0.98, noises=(2.0, 3.0, 4.0, 6.0), precompute: bool = False):
         noises = tuple(sorted(V.check_positive_float(f"noises[{i}]", v) for i, v in enumerate(noises)))
         V.check_option("noise", noise, noises)
         V.check_in_range("rate", rate, 0.8, 0.995)
-        teacher_epochs = V.check_positive_int("teacher_epochs", teacher_epochs)
-        self.key = V.check_key("key", jax.random.key(0) if key is None else key)
-        self.n_train, self.teacher_epochs = n_train, teacher_epochs
-        self.student_epochs = student_epochs
+        self.teacher_epochs = V.check_positive_int("teacher_epochs", teacher_epochs)
+        self.n_train = V.check_positive_int("n_train", n_train)
+        self.seed = V.check_nonnegative_int("seed", seed)
+        self.student_epochs = V.check_positive_int("student_epochs", student_epochs)
         self.model = Z.toy_model()
         self._teachers: dict = {}
         self._students: dict = {}
+        self._curves: dict = {}
+        if seed_run is not None:
+            if (seed_run.toy.noise != noise or seed_run.toy.x.shape[0] != n_train
+                    or len(seed_run.run.epochs) != teacher_epochs + 1):
+                raise ValueError(f"seed_run was trained at noise {seed_run.toy.noise}, "
+                                 f"{seed_run.toy.x.shape[0]} points, {len(seed_run.run.epochs) - 1} "
+                                 f"epochs; the app starts at noise {noise}, {n_train} points, "
+                                 f"{teacher_epochs} epochs")
+            self._teachers[noise] = seed_run
         style = {"description_width": "initial"}
         slider = dict(continuous_update=False, style=style)
         self.noise = W.SelectionSlider(options=noises, value=noise,
@@ -62,11 +74,10 @@ class ZigzagApp(App):
         self.box_row = W.HBox()
         self.figure = self.view = None
         self._loading = False
-        self._curves: dict = {}
         if precompute:  # every noise level's teacher and default students, up front
             for level in noises:
-                toy, run = self.teacher(level)
-                self.students(level, self._default_stop(run), rate)
+                r = self.teacher(level)
+                self.students(level, self._default_stop(r.run), rate)
                 self.stop_curve(level, rate)
         self._load_teacher(first=True)
         for w in (self.rate, self.stop):
@@ -75,30 +86,27 @@ class ZigzagApp(App):
         self.noise.observe(lambda _c: self._load_teacher(), names="value")
 
     # -- cached computation -------------------------------------------------
-    def teacher(self, noise: float):
-        """Toy and teacher run for this noise level (cached)."""
+    def teacher(self, noise: float) -> Z.SeedRun:
+        """Task, teacher and student key for this noise level (cached)."""
         if noise not in self._teachers:
-            k_toy, k_teacher = jax.random.split(jax.random.fold_in(self.key, 0))
-            toy = Z.make_toy(k_toy, n_train=self.n_train, noise=noise)
-            run = Z.train_teacher(toy, self.model, k_teacher, epochs=self.teacher_epochs)
-            self._teachers[noise] = (toy, run)
+            self._teachers[noise] = Z.teacher_runs(self.seed, 1, epochs=self.teacher_epochs,
+                                                   noise=noise, n_train=self.n_train)[0]
         return self._teachers[noise]
 
     def stop_curve(self, noise: float, rate: float):
         """Target quality vs teacher length for this noise level and rate (cached)."""
         k = (noise, round(rate, 4))
         if k not in self._curves:
-            toy, run = self.teacher(noise)
-            self._curves[k] = Z.targets_vs_stop(toy, run, rate=rate)
+            r = self.teacher(noise)
+            self._curves[k] = Z.targets_vs_stop(r.toy, r.run, rate=rate)
         return self._curves[k]
 
     def students(self, noise: float, stop: int, rate: float):
         """The three students for these settings (cached)."""
         k = (noise, stop, round(rate, 4))
         if k not in self._students:
-            toy, run = self.teacher(noise)
-            self._students[k] = Z.distill(toy, self.model, run,
-                                          jax.random.fold_in(self.key, 1), stop=stop,
+            r = self.teacher(noise)
+            self._students[k] = Z.distill(r.toy, self.model, r.run, r.student_key, stop=stop,
                                           rate=rate, student_epochs=self.student_epochs)
         return self._students[k]
 
@@ -109,7 +117,8 @@ class ZigzagApp(App):
 
     # -- callbacks -----------------------------------------------------------
     def _load_teacher(self, first: bool = False):
-        self.toy, self.run = self.teacher(self.noise.value)
+        r = self.teacher(self.noise.value)
+        self.toy, self.run = r.toy, r.run
         self.kinds = Z.point_kinds(self.toy)
         self._loading = True  # one update below, not a second one from the stop slider
         try:
