@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from . import validation as V
-from .training import DivergenceError
+from .training import check_stable_rate
 
 __all__ = ["linearize", "LinearizedPrediction", "mse_dynamics", "stable_lr"]
 
@@ -165,10 +165,7 @@ def _schedule(rate, times, steps, lr):
         if s.ndim != 1 or np.any(s < 0) or np.any(s != np.round(s)):
             raise ValueError(f"steps must be a 1-D sequence of non-negative integer step "
                              f"counts, got {np.asarray(steps).tolist()!r}")
-        if rate.max() * lr > 2.0:
-            raise DivergenceError(
-                f"learning rate {lr:g} diverges for this kernel: gradient descent on the "
-                f"linearized model is stable only below {2.0 / rate.max():.4g}")
+        check_stable_rate(lr, float(rate.max()))
         decay = (1.0 - lr * rate)[None, :] ** s[:, None]
         linear = np.broadcast_to((lr * s)[:, None], decay.shape)
         t = lr * s

@@ -32,7 +32,8 @@ import numpy as np
 
 from . import validation as V
 
-__all__ = ["DivergenceError", "TrainResult", "train", "loss_fn", "LOSSES", "mse", "xent",
+__all__ = ["DivergenceError", "DIVERGENCE_FACTOR", "diverged", "divergence_error",
+           "check_stable_rate", "TrainResult", "train", "loss_fn", "LOSSES", "mse", "xent",
            "gd_segment", "record_points", "full_loss", "gd_checkpoints", "precompile_gd", "ApplyFn",
            "as_model"]
 
@@ -41,6 +42,32 @@ class DivergenceError(RuntimeError):
     """Training (or a closed-form schedule) blew up from finite data: the loss became
     NaN/inf or exploded. NaN or inf in the inputs themselves is bad data and raises
     ``ValueError`` naming the argument instead."""
+
+
+DIVERGENCE_FACTOR = 1e4
+"""A loss above this many times its starting value (or not finite) means training diverged."""
+
+
+def diverged(value: float, loss0: float, factor: float = DIVERGENCE_FACTOR) -> bool:
+    """The one divergence rule: ``value`` is not finite or above ``factor * max(loss0, 1e-8)``."""
+    return not math.isfinite(value) or value > factor * max(loss0, 1e-8)
+
+
+def divergence_error(step: int, lr: float, value: float,
+                     factor: float = DIVERGENCE_FACTOR) -> DivergenceError:
+    """The error :func:`train` raises when :func:`diverged` says so at ``step``."""
+    return DivergenceError(
+        f"training diverged at step {step} (lr={lr:g}): loss {value:.3g} is not finite or "
+        f"above {factor:g}x the initial loss; lower the learning rate")
+
+
+def check_stable_rate(lr: float, rate_max: float) -> None:
+    """Gradient descent on a quadratic with largest curvature ``rate_max`` is stable only for
+    ``lr * rate_max <= 2``: raise :class:`DivergenceError` naming the limit otherwise."""
+    if rate_max * lr > 2.0:
+        raise DivergenceError(
+            f"learning rate {lr:g} diverges for this kernel: gradient descent on the "
+            f"linearized model is stable only below {2.0 / rate_max:.4g}")
 
 
 def _weighted(terms, mask, out_mask):
@@ -190,7 +217,7 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
           batch_size: int | None = None, key: jax.Array | None = None, lr_scales=None,
           record_every: int | None = None, record_x=None, ntk_fn: Callable | None = None,
           ntk_x=None, ntk_steps: Sequence[int] = (), keep_params: bool = False,
-          progress: bool = False, divergence_factor: float = 1e4,
+          progress: bool = False, divergence_factor: float = DIVERGENCE_FACTOR,
           raise_on_divergence: bool = True, desc: str = "training") -> TrainResult:
     """Train ``apply(params, x)`` by GD (``batch_size=None``) or minibatch SGD.
 
@@ -249,7 +276,7 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
     ntk_set = {int(s) for s in ntk_steps}
 
     rec_loss, rec_out, rec_ntk, rec_params, done = [], [], [], [], []
-    diverged, start = None, 0
+    diverged_at, start, loss0 = None, 0, math.nan
     bar = _progress(steps, progress, desc)
     for s in points:
         if s > start:
@@ -258,10 +285,9 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
             bar.update(int(s - start))
             start = int(s)
         value = float(full_loss(model, params, x, y, loss=loss))
-        if not rec_loss:
-            limit = divergence_factor * max(value, 1e-8)
-        if not math.isfinite(value) or value > limit:
-            diverged = int(s)
+        loss0 = value if not rec_loss else loss0
+        if diverged(value, loss0, divergence_factor):
+            diverged_at = int(s)
             break
         done.append(int(s))
         rec_loss.append(value)
@@ -273,17 +299,14 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
             rec_params.append(params)
         bar.set_postfix(loss=f"{value:.3g}", refresh=False)
     bar.close()
-    if diverged is not None and raise_on_divergence:
-        raise DivergenceError(
-            f"training diverged at step {diverged} (lr={lr:g}): loss "
-            f"{value:.3g} is not finite or above {divergence_factor:g}x the initial loss; "
-            f"lower the learning rate")
+    if diverged_at is not None and raise_on_divergence:
+        raise divergence_error(diverged_at, lr, value, divergence_factor)
     return TrainResult(
         params=params, steps=np.array(done), loss=np.array(rec_loss),
         outputs=np.stack(rec_out) if rec_out else None,
         ntk_steps=np.array([s for s in done if s in ntk_set]),
         ntks=np.stack(rec_ntk) if rec_ntk else None,
-        param_history=rec_params if keep_params else None, diverged_at=diverged)
+        param_history=rec_params if keep_params else None, diverged_at=diverged_at)
 
 
 def gd_checkpoints(model, params0, x, y, *, lr: float, steps: int, start=None,
