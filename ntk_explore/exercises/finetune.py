@@ -3,8 +3,8 @@ predicted by eNTK x direction x energy.
 
 **Energy.** With a head's logits ``g`` ``(n, k)`` on the target inputs and one-hot labels
 ``e_y`` ``(n, k)``, the energy at the start of fine-tuning is the mean length of the
-error vectors, ``E = (1/n) sum_x ||e_y - softmax(g(x))||_2`` (not squared). The checker
-compares with :func:`ntk_explore.topics.finetune.ft_start` on a random linear head.
+error vectors, ``E = (1/n) sum_x ||e_y - softmax(g(x))||_2`` (not squared), as
+:func:`ntk_explore.topics.finetune.ft_start` computes it.
 
 **The first step.** One fine-tuning step of size ``eta`` on the mean cross-entropy moves
 the backbone's features ``z`` by, to first order::
@@ -13,23 +13,22 @@ the backbone's features ``z`` by, to first order::
             (dz,)            (dz, dz)          (dz, k)     (k,)
 
 with ``Theta_z`` ``(n, n, dz, dz)`` the backbone's eNTK, ``G`` ``(n, k, dz)`` the head's
-Jacobian ``d g / d z`` (the direction) and ``e_y - q`` ``(n, k)`` the energy vectors. The
-checker compares with :func:`ntk_explore.topics.finetune.first_step`, which takes one
-backward and one forward pass instead of forming ``Theta_z``.
+Jacobian ``d g / d z`` (the direction) and ``e_y - q`` ``(n, k)`` the energy vectors.
+
+Both problems are written out in NumPy (a check takes milliseconds): a one-hidden-layer
+tanh backbone with a linear head, its eNTK in closed form and one real gradient step with
+hand-written gradients. ``tests/test_exercises_finetune.py`` checks them against JAX's
+automatic differentiation and the library's :func:`~ntk_explore.topics.finetune.ft_start`.
 """
 
 from __future__ import annotations
 
 import functools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..core.kernels import empirical_ntk
-from ..core.models import mlp
-from ..topics.finetune import backbone_features, first_step, ft_start, head
 from . import Feedback, compare, register, run_answer
+from .zigzag import softmax
 
 __all__ = ["energy_problem", "check_head_energy", "FeatureStepProblem", "feature_step_problem",
            "check_feature_step"]
@@ -44,23 +43,16 @@ def _near(got, want) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def energy_problem(seed: int, n: int = 12, k: int = 4, dz: int = 6):
-    """``(logits (n, k), y (n, k) one-hot, energy)`` from a random linear head (float64)."""
-    hd = head("linear", dz, k)
-    kz, kh, ky = jax.random.split(jax.random.key(seed), 3)
-    with jax.enable_x64(True):
-        z = 2.0 * jax.random.normal(kz, (n, dz), jnp.float64)
-        hp = hd.init(kh, jnp.float64)
-        y = jax.nn.one_hot(jax.random.randint(ky, (n,), 0, k), k, dtype=jnp.float64)
-        logits = np.asarray(hd.apply(hp, z))
-        energy = ft_start(hd, hp, z, y).energy
-    return logits, np.asarray(y), float(energy)
+def energy_problem(seed: int, n: int = 12, k: int = 4):
+    """``(logits (n, k), y (n, k) one-hot, energy)`` for random logits (NumPy float64)."""
+    rng = np.random.default_rng(seed)
+    logits = 2.0 * rng.normal(size=(n, k))
+    y = np.eye(k)[rng.integers(0, k, size=n)]
+    return logits, y, float(np.mean(np.linalg.norm(y - softmax(logits), axis=1)))
 
 
 def _energy_slip(got, logits: np.ndarray, y: np.ndarray) -> str | None:
-    q = np.exp(logits - logits.max(1, keepdims=True))
-    q /= q.sum(1, keepdims=True)
-    err = y - q
+    err = y - softmax(logits)
     n, k = y.shape
     norms = np.linalg.norm(err, axis=1)
     slips = (
@@ -93,54 +85,62 @@ def check_head_energy(answer) -> Feedback:
         fb = compare("the energy", got, want)
         if not fb.ok:
             return Feedback(False, _energy_slip(got, logits, y) or fb.message)
-    return Feedback(True, "your energy equals the library's (finetune.ft_start) on two random "
-                          "linear heads.")
+    return Feedback(True, "your energy equals the library's definition (finetune.ft_start) on "
+                          "two random heads.")
 
 
 class FeatureStepProblem:
-    """A small backbone (MLP 5-16-16, tanh) with a linear head on ``n`` points: ``theta``
-    ``(n, n, dz, dz)``, ``direction`` ``(n, k, dz)``, ``energy_vec`` ``(n, k)``, ``eta``; ``want``
-    ``(n, dz)`` the library's prediction and ``real`` the real change (float64)."""
+    """Backbone ``z = tanh(W x / sqrt(d))`` (``W`` ``(dz, d)``) with a linear head
+    ``g = z H^T + c`` (``H`` ``(k, dz)``) on ``n`` inputs with one-hot labels, NumPy float64.
 
-    def __init__(self, seed: int, *, n: int = 6, k: int = 3, d: int = 5, width: int = 16,
+    Attributes: ``theta`` ``(n, n, dz, dz)`` the backbone's eNTK (closed form), ``direction``
+    ``(n, k, dz)`` (``H`` at every input), ``energy_vec`` ``(n, k)`` ``= e_y - q``, ``eta``;
+    ``want`` ``(n, dz)`` the predicted feature change; ``real`` the feature change after one
+    gradient step on the mean cross-entropy (gradients by hand); ``w``, ``hw``, ``c``, ``x``,
+    ``y`` the net and data.
+    """
+
+    def __init__(self, seed: int, *, n: int = 6, k: int = 3, d: int = 5, dz: int = 16,
                  eta: float = 1e-2):
-        model = mlp(d, width, 2, k, activation="tanh", parametrization="ntk")
-        hd = head("linear", width, k)
-        kb, kh, kx, ky = jax.random.split(jax.random.key(seed), 4)
-        with jax.enable_x64(True):
-            bparams = model.init(kb, jnp.float64)[:-1]
-            hparams = hd.init(kh, jnp.float64)
-            x = jax.random.normal(kx, (n, d), jnp.float64)
-            y = jax.nn.one_hot(jax.random.randint(ky, (n,), 0, k), k, dtype=jnp.float64)
-            step = first_step(model, bparams, hd, hparams, x, y, eta)
-            feats = lambda p, xx: backbone_features(model, p, xx)  # noqa: E731
-            self.theta = np.asarray(empirical_ntk(feats, batch_size=None)(x, None, bparams))
-        self.direction = np.asarray(step.start.direction)
-        self.energy_vec = np.asarray(step.start.energy_vec)
-        self.eta, self.want, self.real = eta, np.asarray(step.predicted), np.asarray(step.actual)
+        rng = np.random.default_rng(seed + 100)
+        self.w, self.hw, self.c = rng.normal(size=(dz, d)), rng.normal(size=(k, dz)), rng.normal(size=k)
+        self.x, self.y = rng.normal(size=(n, d)), np.eye(k)[rng.integers(0, k, size=n)]
+        self.eta = eta
+        z = self.features(self.x)
+        self.energy_vec = self.y - softmax(z @ self.hw.T + self.c)
+        self.direction = np.broadcast_to(self.hw, (n, k, dz)).copy()
+        slope = 1 - z ** 2  # tanh'
+        self.theta = (np.einsum("aj,bj->abj", slope, slope)[..., None] * np.eye(dz)
+                      * (self.x @ self.x.T)[:, :, None, None] / d)
+        self.want = eta / n * np.einsum("abij,bkj,bk->ai", self.theta, self.direction, self.energy_vec)
+        g_pre = (-self.energy_vec / n) @ self.hw * slope  # d loss / d (W x / sqrt(d)), (n, dz)
+        self.real = self.features(self.x, self.w - eta * g_pre.T @ self.x / np.sqrt(d)) - z
+
+    def features(self, x, w=None) -> np.ndarray:
+        """``z`` ``(n, dz)`` for inputs ``(n, d)``."""
+        w = self.w if w is None else w
+        return np.tanh(x @ w.T / np.sqrt(w.shape[1]))
 
     @property
     def args(self) -> tuple:
-        return self.theta, self.direction, self.energy_vec, self.eta
+        """Copies of what the reader's function receives (it may write into them)."""
+        return self.theta.copy(), self.direction.copy(), self.energy_vec.copy(), self.eta
 
 
 @functools.lru_cache(maxsize=4)
 def feature_step_problem(seed: int = 0) -> FeatureStepProblem:
-    """The problem the checker poses for ``seed`` (0, then 1); cached."""
+    """The problem the checker poses for ``seed`` (0, then 1); see :class:`FeatureStepProblem`."""
     return FeatureStepProblem(seed)
 
 
 def _step_slip(got, p: FeatureStepProblem) -> str | None:
     n = p.theta.shape[0]
-    transposed = p.eta / n * np.einsum("abji,bkj,bk->ai", p.theta, p.direction, p.energy_vec)
     slips = (
         (n * p.want, f"you summed over the n = {n} inputs without dividing by n: the loss is "
                      "a mean, so each input's term carries 1/n"),
         (-p.want, "the sign is flipped: with e_y - q as the energy the step is +eta/n sum ..., "
                   "(with q - e_y it would be minus)"),
         (p.want / p.eta, "you left out the step size eta"),
-        (transposed, "each eNTK block is applied transposed: use Theta_z(x, x') with its rows "
-                     "indexed by the features at x"),
     )
     for value, message in slips:
         if _near(got, value):
@@ -162,6 +162,6 @@ def check_feature_step(answer) -> Feedback:
         if not fb.ok:
             return Feedback(False, _step_slip(got, p) or fb.message)
     gap = float(np.linalg.norm(np.asarray(got) - p.real) / np.linalg.norm(p.real))
-    return Feedback(True, "your eNTK x direction x energy equals the library's prediction on two "
-                          f"random backbones, and at eta = {p.eta:g} it is within {gap:.1e} "
-                          "(relative) of the real feature change after one step.")
+    return Feedback(True, "your eNTK x direction x energy equals the prediction on two random "
+                          f"backbones, and at eta = {p.eta:g} it is within {gap:.1e} (relative) of "
+                          "the real feature change after one gradient step.")

@@ -7,9 +7,12 @@ points and one gradient step of size ``eta``, the predicted probabilities
 
     dq(x~) = eta / b * A(x~) sum_i eNTK(x~, x_i) (p_i - q(x_i)),   A = diag(q(x~)) - q(x~) q(x~)^T
 
-The reader writes it from the eNTK blocks ``(m, b, k, k)`` and the probabilities; the
-checker compares with :func:`ntk_explore.topics.zigzag.one_step_decomposition`, which
-takes the derivatives itself, and also reports how close the answer is to the real step.
+The reader writes it from the eNTK blocks ``(m, b, k, k)`` and the probabilities. The
+problem is a one-hidden-layer ReLU net written out in NumPy (so a check takes
+milliseconds): its eNTK in closed form, and the real change of ``q`` after one gradient
+step taken with hand-written gradients. ``tests/test_exercises_zigzag.py`` checks both
+against JAX's automatic differentiation and the library's
+:func:`~ntk_explore.topics.zigzag.one_step_decomposition` formula.
 
 **Filtered targets.** ``m_t = rate * m_{t-1} + (1 - rate) * q_t`` from ``m = 0`` over the
 records ``q_0 .. q_T`` of a learning path, divided by ``1 - rate**(T + 1)`` so that the
@@ -20,16 +23,19 @@ from __future__ import annotations
 
 import functools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..core.kernels import mlp_ntk
-from ..topics.zigzag import ema_targets, make_toy, one_step_decomposition, toy_model
+from ..topics.zigzag import ema_targets
 from . import Feedback, compare, register, run_answer
 
 __all__ = ["OneStepProblem", "one_step_problem", "check_one_step_change", "ema_problem",
-           "check_filtered_targets"]
+           "check_filtered_targets", "softmax"]
+
+
+def softmax(f: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits ``(n, k)``."""
+    e = np.exp(f - f.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _near(got, want) -> bool:
@@ -41,42 +47,71 @@ def _near(got, want) -> bool:
 
 
 class OneStepProblem:
-    """A small random problem (float64 NumPy arrays): ``ntk`` ``(m, b, k, k)``, ``q_tilde``
-    ``(m, k)``, ``q_batch`` ``(b, k)``, ``p_tar`` ``(b, k)``, ``eta``; ``want`` ``(m, k)`` the
-    library's predicted change and ``real`` ``(m, k)`` the real change of one step."""
+    """One-hidden-layer net ``f(x) = V relu(W x / sqrt(d)) / sqrt(h)`` (``W`` ``(h, d)``, ``V``
+    ``(k, h)``) in NumPy float64, a batch of ``b`` inputs with soft targets and ``m`` test
+    inputs.
 
-    def __init__(self, seed: int, *, b: int = 8, m: int = 4, eta: float = 1e-3):
-        k_toy, k_init = jax.random.split(jax.random.key(seed))
-        with jax.enable_x64(True):
-            toy = make_toy(k_toy, dim=6, n_train=b, n_test=m)
-            model = toy_model(dim=6, width=16)
-            params = model.init(k_init, jnp.float64)
-            x, xt = jnp.asarray(toy.x, jnp.float64), jnp.asarray(toy.x_test, jnp.float64)
-            self.p_tar = np.asarray(toy.pstar, np.float64)  # soft targets: p_i != one-hot
-            self.ntk = np.asarray(mlp_ntk(model)(xt, x, params))
-            self.q_tilde = np.asarray(jax.nn.softmax(model.apply(params, xt), -1))
-            self.q_batch = np.asarray(jax.nn.softmax(model.apply(params, x), -1))
-            step = one_step_decomposition(model, params, x, self.p_tar, xt, eta)
-        self.eta, self.want, self.real = eta, np.asarray(step.predicted), np.asarray(step.real)
+    Attributes: ``ntk`` ``(m, b, k, k)`` (closed form), ``q_tilde`` ``(m, k)``, ``q_batch`` and
+    ``p_tar`` ``(b, k)``, ``eta``; ``want`` ``(m, k)`` the eNTK prediction; ``real`` ``(m, k)``
+    the change of ``q`` at the test inputs after one gradient step on the mean
+    cross-entropy (gradients by hand); ``w``, ``v``, ``x``, ``x_tilde`` the net and inputs.
+    """
+
+    def __init__(self, seed: int, *, b: int = 8, m: int = 4, d: int = 5, h: int = 32, k: int = 3,
+                 eta: float = 1e-3):
+        rng = np.random.default_rng(seed)
+        self.w, self.v = rng.normal(size=(h, d)), rng.normal(size=(k, h))
+        self.x, self.x_tilde = rng.normal(size=(b, d)), rng.normal(size=(m, d))
+        self.p_tar = rng.dirichlet(np.ones(k), size=b)  # soft targets
+        self.eta = eta
+        self.q_tilde, self.q_batch = softmax(self.logits(self.x_tilde)), softmax(self.logits(self.x))
+        self.ntk = self.entk(self.x_tilde, self.x)
+        a = np.einsum("mc,cd->mcd", self.q_tilde, np.eye(k)) \
+            - self.q_tilde[:, :, None] * self.q_tilde[:, None, :]
+        df = eta / b * np.einsum("mbce,be->mc", self.ntk, self.p_tar - self.q_batch)
+        self.want = np.einsum("mcd,md->mc", a, df)
+        w1, v1 = self.step()
+        self.real = softmax(self.logits(self.x_tilde, w1, v1)) - self.q_tilde
+
+    def logits(self, x, w=None, v=None) -> np.ndarray:
+        """``f(x)`` ``(n, k)`` for inputs ``(n, d)``."""
+        w, v = (self.w if w is None else w), (self.v if v is None else v)
+        return np.maximum(x @ w.T / np.sqrt(w.shape[1]), 0) @ v.T / np.sqrt(w.shape[0])
+
+    def entk(self, x1, x2) -> np.ndarray:
+        """Closed-form eNTK blocks ``(n1, n2, k, k)``: the readout's part (diagonal in the
+        outputs) plus the hidden weights' part."""
+        (h, d), k = self.w.shape, self.v.shape[0]
+        h1, h2 = x1 @ self.w.T / np.sqrt(d), x2 @ self.w.T / np.sqrt(d)
+        readout = np.maximum(h1, 0) @ np.maximum(h2, 0).T / h  # (n1, n2)
+        gate = np.einsum("aj,bj,cj,ej->abce", (h1 > 0) * 1.0, (h2 > 0) * 1.0, self.v, self.v)
+        return readout[:, :, None, None] * np.eye(k) + gate * (x1 @ x2.T)[:, :, None, None] / (d * h)
+
+    def step(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, V)`` after one gradient step of size ``eta`` on the batch's mean cross-entropy."""
+        (h, d), b = self.w.shape, self.x.shape[0]
+        pre = self.x @ self.w.T / np.sqrt(d)
+        g_f = (self.q_batch - self.p_tar) / b  # d loss / d logits, (b, k)
+        g_v = g_f.T @ np.maximum(pre, 0) / np.sqrt(h)
+        g_pre = (g_f @ self.v / np.sqrt(h)) * (pre > 0)
+        g_w = g_pre.T @ self.x / np.sqrt(d)
+        return self.w - self.eta * g_w, self.v - self.eta * g_v
 
     @property
     def args(self) -> tuple:
-        return self.ntk, self.q_tilde, self.q_batch, self.p_tar, self.eta
+        """Copies of what the reader's function receives (it may write into them)."""
+        return self.ntk.copy(), self.q_tilde.copy(), self.q_batch.copy(), self.p_tar.copy(), self.eta
 
 
 @functools.lru_cache(maxsize=4)
 def one_step_problem(seed: int = 0) -> OneStepProblem:
-    """The problem the checker poses for ``seed`` (0, then 1); see :class:`OneStepProblem`.
-    Cached: a reader checks many answers against the same problems."""
+    """The problem the checker poses for ``seed`` (0, then 1); see :class:`OneStepProblem`."""
     return OneStepProblem(seed)
 
 
 def _one_step_slip(got, p: OneStepProblem) -> str | None:
     b = p.q_batch.shape[0]
     df = p.eta / b * np.einsum("mbce,be->mc", p.ntk, p.p_tar - p.q_batch)  # change of the logits
-    a = np.einsum("mc,cd->mcd", p.q_tilde, np.eye(p.q_tilde.shape[1])) \
-        - p.q_tilde[:, :, None] * p.q_tilde[:, None, :]
-    swapped = p.eta / b * np.einsum("mcd,mbed,be->mc", a, p.ntk, p.p_tar - p.q_batch)
     slips = (
         (df, "that is the change of the logits f, eta/b sum_i eNTK (p_i - q_i); the "
              "probabilities q = softmax(f) change by A(x~) times it, with A = diag(q) - q q^T "
@@ -86,8 +121,8 @@ def _one_step_slip(got, p: OneStepProblem) -> str | None:
         (-p.want, "the sign is flipped: a step toward the targets moves q by +(p_i - q_i), "
                   "not by (q_i - p_i)"),
         (p.want / p.eta, "you left out the step size eta"),
-        (swapped, "the eNTK block is applied transposed: use eNTK(x~, x_i) @ (p_i - q_i), "
-                  "rows indexed by the output at x~"),
+        (p.q_tilde * df, "you used only diag(q) for A; the softmax's Jacobian is "
+                         "A = diag(q) - q q^T (the second part keeps the probabilities summing to 1)"),
     )
     for value, message in slips:
         if _near(got, value):
@@ -110,9 +145,9 @@ def check_one_step_change(answer) -> Feedback:
             slip = _one_step_slip(got, p)
             return Feedback(False, slip or fb.message)
     gap = float(np.linalg.norm(np.asarray(got) - p.real) / np.linalg.norm(p.real))
-    return Feedback(True, "your formula equals the library's eNTK prediction on two random "
-                          f"problems, and at eta = {p.eta:g} it is within {gap:.1e} (relative) of "
-                          "the real change after one gradient step.")
+    return Feedback(True, "your formula equals the eNTK prediction on two random nets, and at "
+                          f"eta = {p.eta:g} it is within {gap:.1e} (relative) of the real change "
+                          "after one gradient step.")
 
 
 def ema_problem(seed: int, records: int = 7, n: int = 5, k: int = 3) -> np.ndarray:

@@ -50,7 +50,7 @@ __all__ = [
     "train_student", "Distillation", "distill", "OneStep", "one_step_decomposition",
     "eta_sweep", "EtaSweep", "StopCurve", "targets_vs_stop", "SeedRun", "teacher_runs",
     "VERDICT_SEEDS", "distillation_verdict", "zigzag_verdict", "one_step_verdict",
-    "target_ratios",
+    "target_ratios", "path_distances",
 ]
 
 KINDS = ("easy", "hard", "mislabelled")
@@ -282,6 +282,20 @@ def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *, rate: float = 0.98
     teacher = np.array([d(run.paths[s]) for s in stops])
     filt = np.array([d(ema_targets(run.paths[:s + 1], rate, min(start, s))) for s in stops])
     return StopCurve(stops, run.epochs[stops], teacher, filt, d(toy.onehot))
+
+
+@V.checked
+def path_distances(toy: Toy, run: TeacherRun, kind: str = "mislabelled") -> tuple[np.ndarray, np.ndarray]:
+    """Mean L2 distance of the learning paths of the training points of one ``kind`` to
+    their ``p*`` and to their one-hot label, at every record: two ``(R,)`` arrays."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    pick = point_kinds(toy) == kind
+    if not pick.any():
+        raise ValueError(f"this task has no {kind} training points")
+    paths = run.paths[:, pick]  # (R, m, k)
+    return (np.linalg.norm(paths - toy.pstar[pick], axis=-1).mean(1),
+            np.linalg.norm(paths - toy.onehot[pick], axis=-1).mean(1))
 
 
 @V.checked
