@@ -274,3 +274,28 @@ def test_fast_coord_check_equals_train_route(key, parametrization, lr):
     fast = F.coord_check(task, (32, 128, 512), **args)
     ref = _core_coord_sizes(task, (32, 128, 512), **args)
     np.testing.assert_allclose(fast.size, ref, rtol=1e-8, atol=1e-14)  # NaN where diverged
+
+
+# ---------------------------------------------------------------------------
+# figures at the notebook's defaults pass the layout check
+
+
+def test_figures_pass_the_layout_check(sweeps):
+    from ntk_explore.plots import features as fplots
+    from ntk_explore.plots.layout import layout_problems
+
+    task, _ = F.claim_task()
+    checks = [F.coord_check(task, (64, 256, 1024), key=jax.random.key(7), parametrization=p,
+                            lr=0.8, steps=3, seeds=1) for p in ("standard", "ntk", "mup")]
+    figures = {
+        "feature change": fplots.feature_change_figure(sweeps, {"ntk": 0, "mup": F.MUP_MIN_WIDTH}),
+        "feature change, ntk only": fplots.feature_change_figure({"ntk": sweeps["ntk"]}),
+        "kernel factors": fplots.kernel_factor_figure(sweeps),
+        "coordinate check": fplots.coord_check_figure(checks),
+    }
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        assert layout_problems(fig) == [], name
+        for ax in fig.axes:  # every log axis shows at least three labelled ticks
+            lo, hi = sorted(ax.get_ylim())
+            assert sum(lo <= t <= hi for t in ax.get_yticks()) >= 3, (name, ax.get_title())

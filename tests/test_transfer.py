@@ -98,3 +98,14 @@ def test_feature_transfer_keeps_its_benefit_under_the_flip(result):
         assert result.effect("lin_pretrained", "lin_init", sign).mean() > 0
     for learner in ("finetune", "lin_pretrained"):
         np.testing.assert_allclose(result.curve(learner, 1), result.curve(learner, -1), rtol=1e-4)
+
+
+def test_figure_passes_the_layout_check_at_every_m(result):
+    from ntk_explore.plots.layout import layout_problems
+    from ntk_explore.plots.transfer import TransferFigure
+
+    fig = TransferFigure(result)
+    for m in result.sizes:
+        fig.update(int(m))
+        fig.render()
+        assert layout_problems(fig.figure) == [], m

@@ -41,14 +41,31 @@ def _curves(ax, result, sign, highlight):
     ax.set_xlim(result.sizes[0] / 1.25, result.sizes[-1] * 1.25)  # the marker stays visible
 
 
-def _effects(ax, result, m):
+def _bars(result, j, sign):
+    """Seed-mean benefit and its standard error of each comparison at size index ``j``."""
+    effects = [result.effect(a, b, sign)[:, j] for a, b, _ in _EFFECTS]  # each (S,)
+    sem = [e.std(ddof=1) / np.sqrt(e.size) if e.size > 1 else 0.0 for e in effects]
+    return np.array([e.mean() for e in effects]), np.array(sem)
+
+
+def _bar_limits(result):
+    """One y range for every ``m`` (so the frozen layout fits every slider position)."""
+    ends = [f(mean, sem) for j in range(len(result.sizes)) for sign in result.signs
+            for mean, sem in [_bars(result, j, sign)] for f in (np.subtract, np.add)]
+    lo, hi = min(0.0, float(np.min(ends))), max(0.0, float(np.max(ends)))
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _effects(ax, result, m, ylim=None):
     j = list(result.sizes).index(m)
     x = np.arange(len(_EFFECTS))
     for k, sign in enumerate(result.signs):
-        effects = [result.effect(a, b, sign)[:, j] for a, b, _ in _EFFECTS]  # each (S,)
-        sem = [e.std(ddof=1) / np.sqrt(e.size) if e.size > 1 else 0.0 for e in effects]
-        ax.bar(x + (k - 0.5) * 0.38, [e.mean() for e in effects], 0.38, yerr=sem, capsize=2,
+        mean, sem = _bars(result, j, sign)
+        ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=sem, capsize=2,
                color="C0" if sign == 1 else "C3", label=f"target {'+B' if sign == 1 else '-B'}")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, [t for _, _, t in _EFFECTS], fontsize=9)
     ax.set_ylabel("benefit (drop in relative MSE)")
@@ -57,7 +74,8 @@ def _effects(ax, result, m):
 
 
 class TransferFigure:
-    """Error vs ``m`` for both target signs, and the transfer benefits at one ``m``.
+    """Error vs ``m`` for both target signs, and the transfer benefits at one ``m`` (on one
+    y range for every ``m``, so that bars can be compared across slider positions).
 
     ``result``: :class:`~ntk_explore.topics.transfer.TransferResult`. :meth:`update`
     moves the chosen ``m`` (one of ``result.sizes``) and redraws only the
@@ -75,7 +93,8 @@ class TransferFigure:
         # the legend goes under the panels, where it hides no curve
         handles, labels = self.axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-        _effects(self.axes[2], result, m)
+        self._ylim = _bar_limits(result)
+        _effects(self.axes[2], result, m, self._ylim)
         # Constrained layout needs two passes here (the legend under the panels moves the
         # axes, and the new tick labels widen the margins); LiveFigure runs the second and
         # then freezes the layout.
@@ -93,7 +112,7 @@ class TransferFigure:
         for line in self._markers:
             line.set_xdata([m, m])
         self.axes[2].cla()
-        _effects(self.axes[2], self.result, m)
+        _effects(self.axes[2], self.result, m, self._ylim)
 
     def render(self) -> bytes:
         """PNG bytes of the current state (partial redraw)."""
