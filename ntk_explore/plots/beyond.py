@@ -124,9 +124,10 @@ def _floor(scores: np.ndarray) -> float:
     return float(np.median(positive)) * 10.0 ** -OUTLIER_DECADES if positive.size else 1e-12
 
 
-def retrain_axes(ax, check):
+def retrain_axes(ax, check, width: int | None = None):
     """Look-ahead score vs the change measured by actually retraining (log-log), one point
-    per candidate; outliers (see :data:`OUTLIER_DECADES`) are clipped to the floor and said."""
+    per candidate (``width``: the net's, for the title); outliers (see
+    :data:`OUTLIER_DECADES`) are clipped to the floor and said."""
     both = np.concatenate([check.scores_actual, check.scores_pred])
     floor = _floor(both)
     x, y = np.maximum(check.scores_actual, floor), np.maximum(check.scores_pred, floor)
@@ -143,15 +144,17 @@ def retrain_axes(ax, check):
     log_ticks(ax.yaxis)
     ax.set_xlabel("mean sq. change, actual retraining")
     ax.set_ylabel("mean sq. change, eNTK look-ahead")
-    ax.set_title(f"{len(check.candidates)} candidates: median cosine {np.median(check.cosine):.2f}",
-                 fontsize=10)
+    net = "" if width is None else f", width {width}"
+    ax.set_title(f"{len(check.candidates)} candidates{net}: median cosine "
+                 f"{np.median(check.cosine):.2f}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     place_legend(ax)
 
 
-def active_figure(curves, check):
-    """Acquisition curves (left) and look-ahead vs retraining (right)."""
+def active_figure(curves, check, check_width: int | None = None):
+    """Acquisition curves (left) and look-ahead vs retraining (right; ``check_width``: the
+    width of the net it was measured on, for its title)."""
     fig, axes = new_figure(ncols=2, width=4.8, height=3.9)
     acquisition_axes(axes[0, 0], curves)
-    retrain_axes(axes[0, 1], check)
+    retrain_axes(axes[0, 1], check, check_width)
     return fig

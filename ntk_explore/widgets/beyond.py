@@ -206,6 +206,7 @@ class ActiveApp(App):
         self.width = W.SelectionSlider(options=(128, 256, 512), value=width,
                                        description="width", continuous_update=False,
                                        style=_STYLE)
+        self.check_width = width
         self.check = active.retrain_check(self.task, self.CANDIDATES, key=self.key, width=width,
                                           steps=steps, retrain_steps=steps, n_eval=150)
         self._wire([self.per_round, self.width])
@@ -229,5 +230,5 @@ class ActiveApp(App):
         labels = self.curves["random"][0].labels[-1]
         self.readout.value = f"test accuracy at {labels} labels (mean of {self.seeds} seeds): " + "; ".join(
             f"{plots.STRATEGY_NAMES.get(s, s)} <b>{a:.3f}</b>" for s, a in self.final.items())
-        self.figure = plots.active_figure(self.curves, self.check)
+        self.figure = plots.active_figure(self.curves, self.check, self.check_width)
         self.png = _show(self.out, self.figure)
