@@ -31,8 +31,8 @@ import scipy.linalg
 
 from ..core import validation as V
 from ..core.datasets import digits_task
+from ..core.kernel_regression import RCOND_CHOLESKY
 from ..core.kernels import (
-    RCOND_CHOLESKY,
     check_kernel_memory,
     flatten_blocks,
     kernel_regression,
