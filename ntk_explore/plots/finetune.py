@@ -48,7 +48,8 @@ def decomposition_scatter(ax, step):
     ax.plot(p, a, ".", ms=2.5, alpha=0.4, color="C2", mec="none")  # one marker path: fast
     ax.set_xlabel(r"predicted $-\eta\,\Theta_z\, G^\top (q - e_y)/n$")
     ax.set_ylabel(r"real $\Delta z$ after one FT step")
-    ax.set_title(f"first step, eta={step.eta:g}: rel. residual {step.residual:.2g}", fontsize=9)
+    ax.set_title(f"first step, eta={step.eta:g}: rel. residual {step.residual:.2g} "
+                 f"({np.asarray(step.actual).dtype})", fontsize=9)
     place_legend(ax, "upper left")  # a fixed place: "best" searches every point
     ax.grid(True, alpha=0.3)
     for axis in (ax.xaxis, ax.yaxis):  # tiny values: few ticks, shared exponent

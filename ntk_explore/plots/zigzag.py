@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import patheffects
 
 from .base import LEGEND_FONTSIZE, log_ticks, new_figure, place_legend
 from .live import LiveFigure
@@ -60,6 +61,8 @@ def paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step: int, legend: bo
                   frameon=False, handlelength=1.5, columnspacing=1.0)
 
 
+_HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # legible over markers
+
 # Offsets (points) tried in turn for a path's label: beside its anchor first, then further out.
 _OFFSETS = [(dx * r, dy * r) for r in (5, 14, 24, 34) for dx, dy in
             ((1, 1), (-1, 1), (1, -1), (-1, -1), (1.4, 0), (-1.4, 0), (0, 1.4), (0, -1.4))]
@@ -81,7 +84,8 @@ def label_paths(ax, paths, idx, kinds, renderer) -> list:
         for dx, dy in _OFFSETS:
             t = ax.annotate(f"#{i}", anchor, xytext=(dx, dy), textcoords="offset points",
                             ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
-                            color=KIND_COLORS[kinds[i]], fontsize=9, fontweight="bold")
+                            color=KIND_COLORS[kinds[i]], fontsize=9, fontweight="bold",
+                            path_effects=_HALO, zorder=6)
             t.set_in_layout(False)
             box = t.get_window_extent(renderer)
             clear = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
@@ -178,7 +182,7 @@ class ZigzagFigure:
         paths, pstar, labels, kinds, epochs = self._paths
         ax = self.axes[0]
         paths_on_simplex(ax, paths, idx, pstar, labels, kinds, step)
-        ax.set_title(f"learning paths q_t, marker at epoch {epochs[step]}", fontsize=9)
+        ax.set_title(f"learning paths $q_t$, marker at epoch {epochs[step]}", fontsize=9)
 
     def _label(self, idx):
         paths, _, _, kinds, _ = self._paths
@@ -202,7 +206,7 @@ def zigzag_figure(paths, idx, pstar, labels, kinds, step, curve, dist, stop_epoc
                         memorized_epoch, epochs).figure
 
 
-def _nice_scale(step, points, target: float = 0.15) -> float:
+def _nice_scale(step, points, target: float = 0.25) -> float:
     """A 1-2-5 magnification that makes the longest real arrow about ``target`` long."""
     longest = max(float(np.linalg.norm(simplex_xy(step.real[i]))) for i in points)
     if longest <= 0:
@@ -216,7 +220,7 @@ def one_step_figure(step, points, scale: float | None = None, sweep=None, eta: f
     """Arrows of the real and predicted step at a few test ``points`` (left) and,
     given an :class:`~ntk_explore.topics.zigzag.EtaSweep`, residual vs eta (right).
     ``scale=None`` magnifies the arrows by a round factor that makes the longest real
-    step about 0.15 of the triangle's side; the title says the factor (and ``eta``)."""
+    step about a quarter of the triangle's side; the title says the factor (and ``eta``)."""
     scale = _nice_scale(step, points) if scale is None else scale
     fig, axes = new_figure(2 if sweep is not None else 1, width=4.4, height=3.9)
     ax = axes[0, 0]
