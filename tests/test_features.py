@@ -253,9 +253,12 @@ def test_shared_draw_init_equals_model_init(key):
 def test_fast_sweep_flags_divergence(key):
     task = F.feature_task(key, n=16, d=3, scale=2.0)
     out = F.feature_sweeps(task, (32, 64, 96), key=key, steps=[1, 200], lr=50.0, seeds=1)
-    assert 200 not in out
-    with pytest.raises(F.DivergenceError):
+    assert 200 not in out and isinstance(out.divergence, F.DivergenceError)
+
+    with pytest.raises(F.DivergenceError, match="lower the learning rate"):
         F.feature_sweep(task, (32, 64, 96), key=key, steps=200, lr=50.0, seeds=1)
+    ok = F.feature_sweeps(task, (32, 64, 96), key=key, steps=[1, 2], lr=0.5, seeds=1)
+    assert sorted(ok) == [1, 2] and ok.divergence is None
 
 
 def test_precompile_then_sweep_does_not_compile(key):

@@ -31,7 +31,6 @@ so the initial function does not grow with ``alpha``).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -43,13 +42,20 @@ from ..core import validation as V
 from ..core.kernels import KernelFactors, kernel_factors
 from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
 from ..core.models import MLP, init_from_draw, mlp
-from ..core.training import DivergenceError, full_loss, gd_segment
+from ..core.training import (
+    DIVERGENCE_FACTOR,
+    DivergenceError,
+    diverged,
+    divergence_error,
+    full_loss,
+    gd_segment,
+)
 from ..core.verdicts import Verdict, judge
 
 __all__ = [
     "DEFAULTS", "MUP_MIN_WIDTH", "FeatureTask", "feature_task", "width_lr", "linear_cka", "KernelFactors",
     "kernel_factors", "ChangeStats", "measure_change", "FeatureSweep", "feature_sweep",
-    "feature_sweeps", "precompile_sweep", "CoordCheck", "coord_check", "TOUR", "claim_task",
+    "feature_sweeps", "Sweeps", "precompile_sweep", "CoordCheck", "coord_check", "TOUR", "claim_task",
     "claim_sweeps", "features_ntk_verdict", "features_mup_verdict", "entk_motion_verdict",
     "width_verdicts",
 ]
@@ -152,13 +158,15 @@ def _change_arrays(model: MLP, params0, params1, x):
 def measure_change(model: MLP, params0, params1, x: jax.Array, loss=float("nan")) -> ChangeStats:
     """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
     (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64).
-    ``loss`` is the run's final training loss, kept as given (NaN for a diverged run)."""
+    ``loss`` is the run's final training loss, kept as given (NaN for a diverged run, whose
+    CKA is NaN too)."""
     model.check_input(x)
     arrays, a0, a1 = jax.device_get(_change_arrays(model, params0, params1, x))
     return ChangeStats(
         feature=np.asarray(arrays["feature"]), weight=np.asarray(arrays["weight"]),
         kernel=float(arrays["kernel"]),
-        cka=np.array([linear_cka(a, b) for a, b in zip(a0, a1)]),
+        cka=np.array([linear_cka(a, b) if np.all(np.isfinite(b)) else np.nan  # NaN: diverged
+                      for a, b in zip(a0, a1)]),
         feature_gram=np.asarray(arrays["feature_gram"]),
         backprop_gram=np.asarray(arrays["backprop_gram"]), loss=float(loss))
 
@@ -259,12 +267,20 @@ def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
         jax.block_until_ready(_change_arrays(model, p0, p0, task.x))
 
 
+class Sweeps(dict):
+    """``{steps: FeatureSweep}`` from :func:`feature_sweeps`, plus ``divergence``: the
+    :class:`~ntk_explore.core.training.DivergenceError` for the first step count at which a
+    run had diverged (left out of the dict), or ``None``."""
+
+    divergence: DivergenceError | None = None
+
+
 @V.checked
 def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                    steps: Sequence[int], parametrization: str = "ntk", depth: int = 2,
                    lr: float = 1.0, seeds: int = 4, alpha: float = 1.0, base_width: int = 64,
-                   activation: str = "relu", divergence_factor: float = 1e4
-                   ) -> dict[int, FeatureSweep]:
+                   activation: str = "relu", divergence_factor: float = DIVERGENCE_FACTOR
+                   ) -> Sweeps:
     """:func:`feature_sweep` at several step counts, measured along one training run.
 
     Each net trains to ``max(steps)`` (the core's
@@ -272,9 +288,9 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
     ``steps`` (:func:`measure_change`). One compiled segment per ``(width, depth)``
     serves every parametrization, ``alpha``, ``lr``, seed and step count.
 
-    Returns ``{steps: FeatureSweep}`` for the counts at which no run had
-    diverged (loss not finite or above ``divergence_factor`` times the initial
-    loss, as :func:`~ntk_explore.core.training.train` decides).
+    Returns :class:`Sweeps`, ``{steps: FeatureSweep}`` for the counts at which no run
+    had diverged (the core's rule, :func:`~ntk_explore.core.training.diverged`), with
+    ``divergence`` the error for the first count at which one had (``None`` if none).
     """
     widths = _check_sweep_args(widths, seeds)
     points = sorted({int(s) for s in steps})
@@ -296,14 +312,18 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                                      record_args=(x, y))
                 with np.errstate(all="ignore"):  # NaN after a divergence
                     runs[s, j, c] = measure_change(model, p0, p, x, loss)
-    limit = divergence_factor * np.maximum(first_loss, 1e-8)  # (S, W)
-    out = {}
+    out = Sweeps()
     for c, n_steps in enumerate(points):
         fields = {f: np.array([[getattr(r, f) for r in row] for row in runs[:, :, c]])
                   for f in ChangeStats._fields}
-        if np.all(np.isfinite(fields["loss"])) and np.all(fields["loss"] <= limit):
+        bad = [(float(loss), float(loss0)) for loss, loss0 in zip(fields["loss"].ravel(),
+                                                                   first_loss.ravel())
+               if diverged(float(loss), float(loss0), divergence_factor)]
+        if not bad:
             out[n_steps] = FeatureSweep(widths, parametrization, float(alpha), float(lr),
                                         n_steps, **fields)
+        elif out.divergence is None:
+            out.divergence = divergence_error(n_steps, lr, bad[0][0], divergence_factor)
     return out
 
 
@@ -334,9 +354,7 @@ def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                          depth=depth, lr=lr, seeds=seeds, alpha=alpha, base_width=base_width,
                          activation=activation)
     if steps not in out:
-        raise DivergenceError(
-            f"training diverged within {steps} steps (lr={lr:g}, {parametrization}, alpha "
-            f"{alpha:g}): the loss is not finite or exploded; lower the learning rate")
+        raise out.divergence
     return out[steps]
 
 
@@ -457,7 +475,7 @@ def _coord_sizes(model, params0, params_t, x):
 def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
                 parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
                 steps: int = 4, seeds: int = 2, base_width: int = 64,
-                divergence_factor: float = 1e4) -> CoordCheck:
+                divergence_factor: float = DIVERGENCE_FACTOR) -> CoordCheck:
     """muP-style coordinate check: the same ``lr`` at every width, first ``steps`` GD steps.
 
     Under muP every curve is flat in width; under NTK parametrization hidden
@@ -474,10 +492,10 @@ def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
         model = _net(task, int(width), depth, parametrization, 1.0, base_width, "relu")
         for s in range(seeds):
             p0 = init_from_draw(model, jax.random.fold_in(key, s), dtype=x.dtype)
-            limit, p = divergence_factor * max(float(_loss(model, p0, x, y)), 1e-8), p0
+            loss0, p = float(_loss(model, p0, x, y)), p0
             for t in range(steps):  # the same lr at every width
                 p, loss = gd_segment(model, p, x, y, lr, 1, record=_loss, record_args=(x, y))
-                if not (math.isfinite(float(loss)) and float(loss) <= limit):
+                if diverged(float(loss), loss0, divergence_factor):
                     break
                 size[s, t, j] = np.asarray(_coord_sizes(model, p0, p, x))
     return CoordCheck(widths, np.arange(1, steps + 1), parametrization, np.nanmean(size, axis=0))

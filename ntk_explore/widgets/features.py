@@ -98,8 +98,7 @@ class FeatureWidthApp(App):
         for t, sweep in out.items():
             cache.put((p, a, r, dep, t), sweep)
         if s not in out:
-            raise DivergenceError(f"training diverged within {s} steps at {p}, alpha {a:g}, "
-                                  f"lr {r:g}, depth {dep}; lower the learning rate")
+            raise out.divergence
         return out[s]
 
     def sweep_for(self, parametrization=None, alpha=None, lr=None, depth=None, steps=None):
