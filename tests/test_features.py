@@ -254,7 +254,7 @@ def test_fast_sweep_flags_divergence(key):
     task = F.feature_task(key, n=16, d=3, scale=2.0)
     out = F.feature_sweeps(task, (32, 64, 96), key=key, steps=[1, 200], lr=50.0, seeds=1)
     assert 200 not in out and isinstance(out.divergence, F.DivergenceError)
-
+    assert "diverged at step 1 " in str(out.divergence)  # the first count at which it had
     with pytest.raises(F.DivergenceError, match="lower the learning rate"):
         F.feature_sweep(task, (32, 64, 96), key=key, steps=200, lr=50.0, seeds=1)
     ok = F.feature_sweeps(task, (32, 64, 96), key=key, steps=[1, 2], lr=0.5, seeds=1)
