@@ -1,6 +1,8 @@
-"""Issue 13's kernel-distance criterion under several readings of "mean-field, lr 1 x width".
+"""Settings searched for notebook 09: the kernel distance under several readings of
+"mean-field, lr 1 x width", and the transfer setting.
 
-Usage: ``probe_kernel_loses_settings.py VARIANT [N] [SEED]`` with VARIANT
+Usage: ``probe_kernel_loses_settings.py transfer`` (the transfer search, below) or
+``probe_kernel_loses_settings.py VARIANT [N] [SEED]`` with VARIANT
 
 * ``A``: the package's net (``kl.net_model``, biases, He init) with ``kl.layer_rates``:
   GD on the stored weights equals mean-field GD at rate ``1 x width`` on every
@@ -14,6 +16,15 @@ Usage: ``probe_kernel_loses_settings.py VARIANT [N] [SEED]`` with VARIANT
 For each, ``S(K0, Kt)`` at the first step whose loss is <= 5% of the start, against
 the final ``S``, with the kernel on 256 training or 256 test inputs, full eNTK or its
 first-layer part only (readout excluded).
+
+``transfer``: how the source task he1_he3(w.x) is learned decides whether ridge on the
+pretrained features (the probe) learns relu(w.x) from m = 16 samples. For each recipe
+(1000 GD steps at the data-scaling rate with n_pre = 2048 or 8192; the same with the first
+layer initialised 10 times smaller; one big first-layer step, n_pre = 2048), 3 seeds,
+width 256: how many hidden units point along w (|c_j| = |W_j . w| above the norm of the
+rest of W_j), and the probe's and the eNTK-at-init's test errors at m = 16 and 64. Then,
+after one big step, the fine-tuned and target-only nets at each of the rates 0.5, 0.1,
+0.02 and 0.01 alone (notebook 09 chooses between 0.1 and 0.01 on validation data).
 """
 
 from __future__ import annotations
@@ -75,7 +86,56 @@ def kernel(apply, params, xs, first_only):
     return np.asarray(J @ J.T, np.float64)
 
 
+def _transfer_recipe(how, key, n_pre, init_scale=1.0, ms=(16, 64)):
+    """Per seed: fraction of units along w, probe and eNTK-at-init errors at ``ms``."""
+    s = {**kl.DEFAULTS, "r": 1, "parametrization": "mup"}
+    rows = []
+    for kk in jax.random.split(key, 3):
+        k_task, k_init = jax.random.split(kk)
+        src = kl.make_task(k_task, s, jnp.float32, g="he1_he3")
+        tgt = kl.make_task(k_task, s, jnp.float32, g="relu")
+        model = kl.net_model(32, 256)
+        p0 = model.init(k_init, dtype=jnp.float32)
+        p0 = [{**p0[0], "w": p0[0]["w"] * init_scale}] + list(p0[1:])
+        xs, ys = kl.pretrain_set(src, n_pre)
+        pre = (kl.one_step_params(model, p0, xs, ys) if how == "one_step" else
+               kl.train_net(model, p0, xs, ys, lr=0.5, steps=1000).params)
+        W = np.asarray(model.layers()[0].w_mult * pre[0]["w"])
+        c = W @ np.asarray(src.w)[0]
+        along = float(np.mean(np.abs(c) > np.linalg.norm(W - np.outer(c, np.asarray(src.w)[0]), axis=1)))
+        probe = [kl.kernel_error(kl.readout_kernel_fn(model, pre), tgt, m) for m in ms]
+        init = [kl.kernel_error(kl.entk_fn(model, p0), tgt, m) for m in ms]
+        rows.append((along, *probe, *init))
+    return np.array(rows)
+
+
+def transfer_search() -> None:
+    key = jax.random.key(3)
+    print("recipe                               units along w   probe m=16  m=64   eNTK at init m=16  m=64")
+    for label, how, n_pre, scale in (("GD 1000 steps, n_pre 2048", "gd", 2048, 1.0),
+                                     ("GD 1000 steps, n_pre 8192", "gd", 8192, 1.0),
+                                     ("GD, first layer init x 0.1, n_pre 2048", "gd", 2048, 0.1),
+                                     ("one big step, n_pre 2048", "one_step", 2048, 1.0)):
+        t0 = time.time()
+        r = _transfer_recipe(how, key, n_pre, scale)
+        m = r.mean(0)
+        print(f"{label:38s} {m[0]:6.2f}          {m[1]:.3f}  {m[2]:.3f}        {m[3]:.3f}  {m[4]:.3f}"
+              f"   seeds probe m=16 {np.round(r[:, 1], 3).tolist()}  ({time.time() - t0:.0f} s)")
+    for lr in (0.5, 0.1, 0.02, 0.01):
+        for name in ("finetune", "target_only"):
+            try:
+                tr = kl.transfer_experiment(key, (16, 64, 256), seeds=3, rates=(lr,),
+                                            learners=(name,))
+                print(f"rate {lr:g}, {name:11s}: " + " ".join(f"{v:.3f}" for v in tr.mean(name))
+                      + "  (m = 16, 64, 256)")
+            except Exception as err:  # noqa: BLE001 -- a diverged rate is a result
+                print(f"rate {lr:g}, {name:11s}: {type(err).__name__}: {str(err)[:80]}")
+
+
 def main(argv):
+    if argv[0] == "transfer":
+        transfer_search()
+        return
     variant = argv[0]
     n = int(argv[1]) if len(argv) > 1 else 2048
     seed = int(argv[2]) if len(argv) > 2 else 1

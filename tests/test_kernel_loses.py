@@ -385,6 +385,8 @@ def test_transfer_on_a_tiny_grid():
     assert set(tr.errors) == set(kl.TRANSFER_LEARNERS) and tr.pretraining == "one_step"
     for name, err in tr.errors.items():
         assert err.shape == (2, 3) and np.all(np.isfinite(err)) and np.all(err > 0), name
+    assert set(tr.chosen) == {"finetune", "target_only"}
+    assert all(np.isin(v, tr.rates).all() for v in tr.chosen.values())
     again = kl.transfer_experiment(jax.random.key(5), (4, 16), seeds=2, n_pre=64,
                                    pretraining="gd", learners=("probe", "linearized_init"),
                                    **TINY)
@@ -480,3 +482,27 @@ def test_extended_curve_starts_on_the_first_seed_of_data_scaling(key):
     ext = kl.entk_init_extended(jax.random.split(key, 2)[0], (16, 32, 64, 128),
                                 matfree_from=128, rank=16, **EXT)
     np.testing.assert_allclose(ext.errors[:3], curves.errors["entk_init"][0], rtol=1e-12)
+
+
+def test_nets_on_the_target_keep_the_rate_with_the_lower_validation_error():
+    """``_net_on_target`` = train at each rate, keep the run with the lowest validation error;
+    a rate that diverges is skipped, and all diverging is an error that says so."""
+    from ntk_explore.core.training import DivergenceError
+
+    s = {**kl.DEFAULTS, "r": 1, **TINY}
+    task = kl.make_task(jax.random.key(7), s)
+    model = kl.net_model(5, 8)
+    p0 = model.init(jax.random.key(8))
+    x, y = task.train_set(12)
+    vals = {}
+    for lr in (0.2, 0.02):
+        p = kl.train_net(model, p0, x, y, lr=lr, steps=5).params
+        vals[lr] = (km.unexplained_variance(kl.centred_predict(model, p, p0, task.x_val), task.y_val),
+                    km.unexplained_variance(kl.centred_predict(model, p, p0, task.x_test), task.y_test))
+    best = min(vals, key=lambda lr: vals[lr][0])
+    err, lr = kl._net_on_target(model, p0, x, y, task, (0.2, 0.02), 5)
+    assert lr == best and err == pytest.approx(vals[best][1], rel=1e-12)
+    err2, lr2 = kl._net_on_target(model, p0, x, y, task, (1e6, 0.02), 5)  # 1e6 diverges
+    assert lr2 == 0.02 and err2 == pytest.approx(vals[0.02][1], rel=1e-12)
+    with pytest.raises(DivergenceError, match="every rate"):
+        kl._net_on_target(model, p0, x, y, task, (1e6,), 5)

@@ -93,8 +93,8 @@ def kernel_path_figure(rich, lazy=None):
     Top: the training loss at every step (relative to its start); the after-kernel's test
     error; the kernel velocity between snapshots. Bottom: the kernel distance
     ``S(K0, Kt)`` (and, for the rich net, ``S(K_s, K_t)`` from the kernel at the step ``s``
-    where its loss first reached its ``fraction`` of the start); the centred-target
-    alignment. ``rich``/``lazy``: ``KernelPath``-like (``steps``, ``loss_curve``,
+    where its loss first reached its ``fraction`` of the start; ``S = 0`` at step 0 is not
+    drawn); the centred-target alignment. ``rich``/``lazy``: ``KernelPath``-like (``steps``, ``loss_curve``,
     ``after_error``, ``velocity``, ``distance``, ``alignment``, ``loss_step``,
     ``loss_index``, ``distance_from``, ``alpha``, ``fraction``). Step 0 is drawn at 0.5 on
     the log axes.
@@ -108,7 +108,7 @@ def kernel_path_figure(rich, lazy=None):
         axes[0, 0].plot(every, path.loss_curve / path.loss_curve[0], "-", lw=1.2, color=c, label=lab)
         axes[0, 1].plot(s, path.after_error, "o-", ms=3, color=c)
         axes[0, 2].plot(s[1:], np.maximum(path.velocity[1:], 1e-12), "o-", ms=3, color=c)
-        axes[1, 0].plot(s, np.maximum(path.distance, 1e-6), "o-", ms=3, color=c)
+        axes[1, 0].plot(s[1:], np.maximum(path.distance[1:], 1e-6), "o-", ms=3, color=c)
         axes[1, 1].plot(s, path.alignment, "o-", ms=3, color=c)
     i = rich.loss_index
     if i is not None:
@@ -123,9 +123,7 @@ def kernel_path_figure(rich, lazy=None):
                         label=f"rich net's loss first at {rich.fraction:.0%} of its start")
     loglog_axes(axes[0, 0], "GD step", "training loss / initial loss", title="training loss")
     axes[0, 1].set_xscale("log")
-    axes[0, 1].set_yscale("log")
     log_ticks(axes[0, 1].xaxis)
-    log_ticks(axes[0, 1].yaxis)
     axes[0, 1].set_xlabel("GD step")
     axes[0, 1].set_ylabel("test MSE / Var(y)")
     axes[0, 1].set_title("after-kernel test error", fontsize=10)
