@@ -247,6 +247,49 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
       ValueError: bad shapes or arguments (the message names them).
       DivergenceError: the loss became NaN or exploded (if ``raise_on_divergence``).
     """
+    x, y, steps, lr, batch_size, key, record_x, ntk_x, divergence_factor = _train_args(
+        apply, params, x, y, steps, lr, loss, batch_size, key, record_x, ntk_fn, ntk_x,
+        ntk_steps, divergence_factor)
+    model = as_model(apply)
+    scales = jax.tree.map(lambda _: 1.0, params) if lr_scales is None else lr_scales
+    ntk_set = {int(s) for s in ntk_steps}
+    rec = {"loss": [], "outputs": [], "ntks": [], "params": [], "steps": []}
+    diverged_at, start, loss0, value = None, 0, math.nan, math.nan
+    bar = _progress(steps, progress, desc)
+    for s in record_points(steps, record_every, ntk_steps):
+        if s > start:
+            params = gd_segment(model, params, x, y, lr, int(s - start), scales=scales,
+                                key=key, start=start, loss=loss, batch_size=batch_size)
+            bar.update(int(s - start))
+            start = int(s)
+        value = float(full_loss(model, params, x, y, loss=loss))
+        loss0 = value if not rec["loss"] else loss0
+        if diverged(value, loss0, divergence_factor):
+            diverged_at = int(s)
+            break
+        rec["steps"].append(int(s))
+        rec["loss"].append(value)
+        if record_x is not None:
+            rec["outputs"].append(np.asarray(apply(params, record_x)))
+        if int(s) in ntk_set:
+            rec["ntks"].append(np.asarray(ntk_fn(ntk_x, None, params)))
+        if keep_params:
+            rec["params"].append(params)
+        bar.set_postfix(loss=f"{value:.3g}", refresh=False)
+    bar.close()
+    if diverged_at is not None and raise_on_divergence:
+        raise divergence_error(diverged_at, lr, value, divergence_factor)
+    return TrainResult(
+        params=params, steps=np.array(rec["steps"]), loss=np.array(rec["loss"]),
+        outputs=np.stack(rec["outputs"]) if rec["outputs"] else None,
+        ntk_steps=np.array([s for s in rec["steps"] if s in ntk_set]),
+        ntks=np.stack(rec["ntks"]) if rec["ntks"] else None,
+        param_history=rec["params"] if keep_params else None, diverged_at=diverged_at)
+
+
+def _train_args(apply, params, x, y, steps, lr, loss, batch_size, key, record_x, ntk_fn, ntk_x,
+                ntk_steps, divergence_factor):
+    """:func:`train`'s arguments checked (before any work) and cleaned."""
     V.check_callable("apply", apply)
     x = V.as_float_array("x", x, ndim=2)
     y = V.as_float_array("y", y, ndim=2)
@@ -255,9 +298,8 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
     lr = V.check_positive_float("lr", lr)
     V.check_choice("loss", loss, tuple(LOSSES))
     _check_params(apply, params, x, y)
-    n = x.shape[0]
     if batch_size is not None:
-        batch_size = V.check_positive_int("batch_size", batch_size, maximum=n)
+        batch_size = V.check_positive_int("batch_size", batch_size, maximum=x.shape[0])
         if key is None:
             raise ValueError("minibatch SGD needs key= (an explicit jax.random key)")
     key = V.check_key("key", key, optional=True)
@@ -268,45 +310,8 @@ def train(apply: Callable, params, x, y, *, lr: float, steps: int, loss: str = "
     if ntk_x is not None:
         ntk_x = V.as_float_array("ntk_x", ntk_x, ndim=2, dim=x.shape[1])
     divergence_factor = V.check_positive_float("divergence_factor", divergence_factor)
-    loss_fn(loss)
-    model = as_model(apply)
-    scales = jax.tree.map(lambda _: 1.0, params) if lr_scales is None else lr_scales
     key = jax.random.key(0) if key is None else key
-    points = record_points(steps, record_every, ntk_steps)
-    ntk_set = {int(s) for s in ntk_steps}
-
-    rec_loss, rec_out, rec_ntk, rec_params, done = [], [], [], [], []
-    diverged_at, start, loss0 = None, 0, math.nan
-    bar = _progress(steps, progress, desc)
-    for s in points:
-        if s > start:
-            params = gd_segment(model, params, x, y, lr, int(s - start), scales=scales,
-                                key=key, start=start, loss=loss, batch_size=batch_size)
-            bar.update(int(s - start))
-            start = int(s)
-        value = float(full_loss(model, params, x, y, loss=loss))
-        loss0 = value if not rec_loss else loss0
-        if diverged(value, loss0, divergence_factor):
-            diverged_at = int(s)
-            break
-        done.append(int(s))
-        rec_loss.append(value)
-        if record_x is not None:
-            rec_out.append(np.asarray(apply(params, record_x)))
-        if int(s) in ntk_set:
-            rec_ntk.append(np.asarray(ntk_fn(ntk_x, None, params)))
-        if keep_params:
-            rec_params.append(params)
-        bar.set_postfix(loss=f"{value:.3g}", refresh=False)
-    bar.close()
-    if diverged_at is not None and raise_on_divergence:
-        raise divergence_error(diverged_at, lr, value, divergence_factor)
-    return TrainResult(
-        params=params, steps=np.array(done), loss=np.array(rec_loss),
-        outputs=np.stack(rec_out) if rec_out else None,
-        ntk_steps=np.array([s for s in done if s in ntk_set]),
-        ntks=np.stack(rec_ntk) if rec_ntk else None,
-        param_history=rec_params if keep_params else None, diverged_at=diverged_at)
+    return x, y, steps, lr, batch_size, key, record_x, ntk_x, divergence_factor
 
 
 def gd_checkpoints(model, params0, x, y, *, lr: float, steps: int, start=None,

@@ -9,12 +9,49 @@ of nearby settings goes through :meth:`App.warm_up` (the explore layer's runner)
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Sequence
 
 import ipywidgets as W
 from IPython.display import display
 
 from ..explore import LRU, run_in_background
+
+_REFUSED = "<span style='color:#b42318'>"
+RANGED = (W.FloatSlider, W.IntSlider, W.BoundedFloatText, W.BoundedIntText)
+
+
+def _label(w) -> str:
+    return (getattr(w, "description", "") or type(w).__name__).rstrip(":")
+
+
+def _allowed(w, value) -> tuple[bool, str]:
+    """Whether control ``w`` can take ``value``, and its domain in words."""
+    if isinstance(w, W.FloatLogSlider):
+        lo, hi = w.base ** w.min, w.base ** w.max
+        return (isinstance(value, (int, float)) and lo <= value <= hi), f"[{lo:g}, {hi:g}]"
+    if isinstance(w, RANGED):
+        return (isinstance(value, (int, float)) and w.min <= value <= w.max), f"[{w.min}, {w.max}]"
+    options = getattr(w, "options", None)
+    if options is not None and not isinstance(w, W.SelectMultiple):
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+        return value in values, f"one of {values}"
+    return True, ""
+
+
+def _make_strict(w, refuse: Callable[[str], None]) -> None:
+    """Refuse (keep the old value, say why) what ``w`` would clamp or reject."""
+    original = w._trait_validators.get("value")
+
+    def validate(obj, proposal):
+        ok, domain = _allowed(obj, proposal["value"])
+        if not ok:
+            refuse(f"{_label(obj)} cannot be {proposal['value']!r}: it must be {domain}; "
+                   f"kept {obj.value!r}")
+            return obj.value
+        return original(obj, proposal) if original is not None else proposal["value"]
+
+    w._register_validator(validate, ("value",))
 
 __all__ = ["App"]
 
@@ -24,15 +61,52 @@ class App:
 
     _CACHE_SIZE = 32  # results kept by :meth:`_cached` (small objects: losses, curves)
 
+    # What a move may fail with, shown in the readout (anything else is a bug and propagates).
+    REFUSALS = (ValueError, TypeError, MemoryError, RuntimeError)
+
     def _wire(self, controls: Iterable[W.Widget], on_change: Callable | None = None) -> None:
         """Create ``readout`` and ``out``; call ``on_change`` (default ``update``) on every
-        value change of ``controls``."""
+        value change of ``controls``.
+
+        Every control is strict: a value it cannot take (outside a slider's range, not one
+        of its options), which ipywidgets would silently clamp or reject deep inside
+        traitlets, is refused with a message in the readout and the control keeps its
+        value. A move whose computation fails with one of :data:`REFUSALS` (a setting the
+        library refuses, a diverged run) puts the control back to its last good value and
+        says why, so the figure and the readout always describe the controls' settings.
+        """
         self.controls = tuple(controls)
         self.readout, self.out = W.HTML(), W.Output()
         self._memo = LRU(self._CACHE_SIZE)
+        self.message = ""
+        self._reverting = False
         callback = on_change or (lambda _change: self.update())
         for w in self.controls:
-            w.observe(callback, names="value")
+            _make_strict(w, self._refuse)
+            w.observe(lambda change, cb=callback: self._moved(change, cb), names="value")
+
+    def _moved(self, change, callback) -> None:
+        if self._reverting:
+            return
+        try:
+            callback(change)
+            self.message = ""
+        except self.REFUSALS as err:
+            self._reverting = True
+            try:
+                change["owner"].value = change["old"]
+            finally:
+                self._reverting = False
+            self._refuse(f"{_label(change['owner'])} = {change['new']!r} cannot run: {err}; "
+                         f"back to {change['old']!r}")
+
+    def _refuse(self, text: str) -> None:
+        """Show ``text`` (a refused value or setting) in the readout; kept in ``message``."""
+        self.message = text
+        previous = self.readout.value
+        if previous.startswith(_REFUSED):  # replace an earlier refusal, keep the readout
+            previous = previous.split("<br>", 1)[-1]
+        self.readout.value = f"{_REFUSED}{html.escape(text)}</span><br>{previous}"
 
     def _wire_toggle(self, description: str) -> None:
         """One ``button`` (a ToggleButton, off) as the app's only control: for apps whose

@@ -132,80 +132,85 @@ def cg_solve(matvec: Callable, b, *, ridge: float = 0.0, tol: float = 1e-6,
     """
     t0 = time.perf_counter()
     ridge = V.check_nonnegative_float("ridge", ridge)
-    tol = _unit("tol", tol)
-    if maxiter is not None:
-        maxiter = V.check_positive_int("maxiter", maxiter)
-    inner_tol = _unit("inner_tol", inner_tol)
+    tol, inner_tol = _unit("tol", tol), _unit("inner_tol", inner_tol)
     V.check_callable("matvec", matvec)
     V.check_finite("b", b)
     size = int(np.prod(b.shape[1:]))
-    maxiter = int(maxiter) if maxiter is not None else max(200, int(10 * math.sqrt(size)))
+    maxiter = (V.check_positive_int("maxiter", maxiter) if maxiter is not None
+               else max(200, int(10 * math.sqrt(size))))
     bar = _progress_bar(progress, maxiter)
     bnorm = _norms(b)
     bnorm = np.where(bnorm > 0, bnorm, 1.0)
-    refine_s = 0.0
-    grew = None
     if refine is None:
         x, it, restarts, rel, grew = _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner,
                                          max_restarts, bar, 0)
-        products = it + restarts + 1
+        products, refine_s = it + restarts + 1, 0.0
     else:
         low = (jnp.dtype(inner_dtype) if inner_dtype is not None else
                preconditioner.w.dtype if preconditioner is not None else jnp.dtype(jnp.float32))
-        ridge_hi = jnp.asarray(ridge, b.dtype)
-        x = jnp.zeros_like(b)
-        it, restarts, rel, r, products = 0, -1, 1.0, b, 0
-        while it < maxiter and restarts < max_restarts:
-            target = max(inner_tol, 0.5 * tol / rel)
-            rlow = jnp.asarray(r, low)
-            before = it
-            d, it, inner_restarts, _, grew = _cg(matvec, rlow, _norms(rlow), ridge, target,
-                                                 maxiter, preconditioner, max_restarts, bar,
-                                                 it, rel)
-            products += it - before + inner_restarts + 1
-            x = x + jnp.asarray(d, b.dtype)
-            restarts += 1
-            t_hi = time.perf_counter()
-            r = b - (refine(x) + ridge_hi * x)
-            previous, rel = rel, float(np.max(_norms(r) / bnorm))
-            refine_s += time.perf_counter() - t_hi
-            if bar is not None:
-                bar.set_postfix(residual=f"{rel:.2e}", corrections=restarts + 1)
-            if rel <= tol or not math.isfinite(rel):
-                break
-            if rel > 0.5 * previous:  # the low precision's floor: finish in the high one
-                t_hi = time.perf_counter()
-                d, it, _, _, grew = _cg(refine, r, _norms(r), ridge, 0.9 * tol / rel, maxiter,
-                                        _cast_preconditioner(preconditioner, low), max_restarts,
-                                        bar, it, rel)
-                x = x + d
-                r = b - (refine(x) + ridge_hi * x)
-                rel = float(np.max(_norms(r) / bnorm))
-                refine_s += time.perf_counter() - t_hi
-                break
-        restarts = max(restarts, 0)
+        x, it, restarts, rel, grew, products, refine_s = _refined(
+            matvec, refine, b, bnorm, ridge, tol, inner_tol, maxiter, preconditioner,
+            max_restarts, bar, low)
     if bar is not None:
         bar.close()
     dt = time.perf_counter() - t0
     res = MatfreeResult(None, x, it, rel, restarts, rel <= tol, dt, dt, products, refine_s)
-    if raise_on_failure and grew is not None and not res.converged:
-        raise ConvergenceError(
-            f"CG stopped after {it} iterations: the residual grew from {grew[0]:.3g} to "
-            f"{grew[1]:.3g}, so this system has no solution for this right-hand side (a "
-            f"singular kernel with ridge 0: more equations than parameters?) or the operator "
-            f"is not positive semi-definite; use ridge > 0", res)
-    if raise_on_failure and not math.isfinite(rel):
-        raise ConvergenceError(
-            f"CG broke down after {it} iterations: the residual became NaN or inf (the "
-            f"preconditioned system is numerically singular in {x.dtype}); use float64, a "
-            f"smaller Nystrom rank or a larger ridge", res)
     if raise_on_failure and not res.converged:
-        raise ConvergenceError(
-            f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
-            f"{it} iterations ({restarts} restarts, maxiter {maxiter}); raise the ridge, "
-            f"use a Nystrom preconditioner (rank=...), float64, refine=True, or more "
-            f"iterations", res)
+        raise ConvergenceError(_failure(res, grew, tol, maxiter), res)
     return res
+
+
+def _refined(matvec, refine, b, bnorm, ridge, tol, inner_tol, maxiter, preconditioner,
+             max_restarts, bar, low):
+    """Iterative refinement (see :func:`cg_solve`'s ``refine``). Returns ``(x, it,
+    corrections after the first, rel, grew, products, seconds in the high precision)``."""
+    ridge_hi = jnp.asarray(ridge, b.dtype)
+    x = jnp.zeros_like(b)
+    it, restarts, rel, r, products, refine_s, grew = 0, -1, 1.0, b, 0, 0.0, None
+    while it < maxiter and restarts < max_restarts:
+        rlow = jnp.asarray(r, low)
+        before = it
+        d, it, inner_restarts, _, grew = _cg(matvec, rlow, _norms(rlow), ridge,
+                                             max(inner_tol, 0.5 * tol / rel), maxiter,
+                                             preconditioner, max_restarts, bar, it, rel)
+        products += it - before + inner_restarts + 1
+        x, restarts = x + jnp.asarray(d, b.dtype), restarts + 1
+        t_hi = time.perf_counter()
+        r = b - (refine(x) + ridge_hi * x)
+        previous, rel = rel, float(np.max(_norms(r) / bnorm))
+        refine_s += time.perf_counter() - t_hi
+        if bar is not None:
+            bar.set_postfix(residual=f"{rel:.2e}", corrections=restarts + 1)
+        if rel <= tol or not math.isfinite(rel):
+            break
+        if rel > 0.5 * previous:  # the low precision's floor: finish in the high one
+            t_hi = time.perf_counter()
+            d, it, _, _, grew = _cg(refine, r, _norms(r), ridge, 0.9 * tol / rel, maxiter,
+                                    _cast_preconditioner(preconditioner, low), max_restarts,
+                                    bar, it, rel)
+            x = x + d
+            rel = float(np.max(_norms(b - (refine(x) + ridge_hi * x)) / bnorm))
+            refine_s += time.perf_counter() - t_hi
+            break
+    return x, it, max(restarts, 0), rel, grew, products, refine_s
+
+
+def _failure(res: MatfreeResult, grew, tol: float, maxiter: int) -> str:
+    """Why CG stopped short of ``tol``, in the words a user can act on."""
+    it, rel = res.iterations, res.rel_residual
+    if grew is not None:
+        return (f"CG stopped after {it} iterations: the residual grew from {grew[0]:.3g} to "
+                f"{grew[1]:.3g}, so this system has no solution for this right-hand side (a "
+                f"singular kernel with ridge 0: more equations than parameters?) or the "
+                f"operator is not positive semi-definite; use ridge > 0")
+    if not math.isfinite(rel):
+        return (f"CG broke down after {it} iterations: the residual became NaN or inf (the "
+                f"preconditioned system is numerically singular in {res.coefficients.dtype}); "
+                f"use float64, a smaller Nystrom rank or a larger ridge")
+    return (f"CG did not converge: true relative residual {rel:.3g} > tol {tol:g} after "
+            f"{it} iterations ({res.restarts} restarts, maxiter {maxiter}); raise the ridge, "
+            f"use a Nystrom preconditioner (rank=...), float64, refine=True, or more "
+            f"iterations")
 
 
 def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar, it,
@@ -221,15 +226,7 @@ def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar
     def a_mv(v):
         return matvec(v) + ridge_b * v
 
-    if preconditioner is None:
-        def precond(r):
-            return r
-    elif callable(preconditioner):
-        precond = preconditioner
-    else:
-        def precond(r):
-            return apply_nystrom(preconditioner.U, preconditioner.w, r)
-
+    precond = _precond_fn(preconditioner)
     bnorm = np.where(bnorm > 0, bnorm, 1.0)
     x = jnp.zeros_like(b)
     r = b
@@ -267,6 +264,15 @@ def _cg(matvec, b, bnorm, ridge, tol, maxiter, preconditioner, max_restarts, bar
         restarts += 1
         target = tol * 0.5 ** min(restarts, 4)
     return x, it, restarts, rel, grew
+
+
+def _precond_fn(preconditioner) -> Callable:
+    """``r -> P^-1 r`` from ``None`` (identity), a function, or a :class:`Nystrom`."""
+    if preconditioner is None:
+        return lambda r: r
+    if callable(preconditioner):
+        return preconditioner
+    return lambda r: apply_nystrom(preconditioner.U, preconditioner.w, r)
 
 
 GROWTH = 1e3
