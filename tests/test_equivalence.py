@@ -160,10 +160,12 @@ def test_bad_arguments(task_1d):
 def test_kernel_motion_shrinks_with_width_in_ntk_parametrization(sweep):
     assert sweep.kernel_motion.shape == (2, 1, 3)
     assert np.all(np.isfinite(sweep.kernel_motion))
-    # Theory (NTK parametrization): the relative kernel change falls like width^-1/2.
-    # Measured slopes for keys 2, 3, 4 of this sweep: -0.45, -0.62, -0.62 (sd 0.10 over
-    # keys), so the band is theory +- 3 sd; the old one-sided `< -0.3` passed any fall.
-    assert abs(sweep.fits["ntk"].slope + 0.5) < 0.3, sweep.fits["ntk"]
+    # Theory (NTK parametrization): the relative kernel change over training falls like
+    # 1/width (claim 'kernel_motion_ntk'); one seed at three widths is too noisy for a band
+    # around -1, so this only asks for a clear fall. The claim itself is judged, with
+    # intervals, on notebook 02's sweep (test_claim_sweep_verdicts_hold).
+    fit = sweep.fits["ntk"]
+    assert fit.slope < -0.3, fit
     motion = sweep.mean("kernel_motion")
     assert np.all(np.diff(motion[0]) < 0)
     assert motion[1, -1] > motion[0, -1]  # muP keeps moving its kernel
@@ -175,29 +177,74 @@ def test_net_approaches_ntk_learner_with_width_in_ntk_parametrization(sweep):
     assert np.all(np.isfinite(sweep.test_loss)) and np.all(np.isfinite(sweep.ntk_test_loss))
 
 
-def test_figures_have_white_background_and_labels(learners, task_1d, sweep):
+def test_figures_have_white_background_labels_and_pass_the_layout_check(learners, task_1d, sweep):
+    from ntk_explore.plots.layout import layout_problems
     from ntk_explore.topics.ntk_table import PAPER_TABLE, run_table
 
     table = run_table(2, n=60, form="as-coded")
-    figs = [three_learners_figure(task_1d, learners), width_sweep_figure(sweep),
-            table_figure(table, PAPER_TABLE)]
+    sphere = E.regression_task("sphere", key=jax.random.key(0))
+    r_sphere = E.three_learners(sphere, key=jax.random.key(1), width=64, depth=1, steps=50)
+    figs = [three_learners_figure(task_1d, learners), three_learners_figure(sphere, r_sphere),
+            width_sweep_figure(sweep), table_figure(table, PAPER_TABLE)]
     for fig in figs:
         assert matplotlib.colors.to_hex(fig.get_facecolor()) == "#ffffff"
         for ax in fig.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
+        fig.canvas.draw()
+        assert layout_problems(fig) == []
         matplotlib.pyplot.close(fig)
 
 
-def test_apps_recompute_on_slider_moves():
-    from ntk_explore.widgets.equivalence import TableApp, ThreeLearnersApp
+def test_lr_limit_is_where_the_closed_forms_diverge(task_1d):
+    r = E.three_learners(task_1d, key=jax.random.key(0), width=64, depth=1, steps=10)
+    assert 0 < r.lr_limit < 1.0
+    E.three_learners(task_1d, key=jax.random.key(0), width=64, depth=1, steps=10,
+                     lr=0.99 * r.lr_limit)
+    with pytest.raises(DivergenceError):
+        E.three_learners(task_1d, key=jax.random.key(0), width=64, depth=1, steps=10,
+                         lr=1.01 * r.lr_limit)
+    big = E.three_learners(task_1d, key=jax.random.key(0), width=64, depth=1, steps=10, alpha=4.0,
+                           lr=1e-3)
+    assert big.lr_limit == pytest.approx(r.lr_limit, rel=1e-6)  # in slider units: alpha cancels
 
-    app = ThreeLearnersApp(width=256, steps=100)
-    before = app.result.kernel_motion[-1], app.readout.value
-    app.width.value = 32
-    assert app.result.kernel_motion[-1] > before[0] and app.readout.value != before[1]
-    assert app._warmup is not None  # compiles nearby settings in the background by default
-    table = TableApp(n=80, trials=2, net_trials=1, epochs=5, width=64, warm_up=False)
-    assert table._warmup is None
-    nn = table.nets["NN1"].copy()
-    table.lr.value = 0.03
-    assert np.all(table.nets["NN1"] != nn) and "NN1" in table.readout.value
+
+def _synthetic_sweep(slope_ntk, slope_mup, slope_dist, noise, seeds=4, seed=0):
+    rng = np.random.default_rng(seed)
+    w = np.array([64, 128, 256, 512, 1024])
+
+    def law(p):
+        return 0.05 * (w / 64.0) ** p * np.exp(noise * rng.normal(size=(seeds, w.size)))
+
+    motion = np.stack([law(slope_ntk), law(slope_mup)])
+    dist = np.stack([law(slope_dist), law(slope_dist)])
+    loss = np.full(motion.shape, 0.2)
+    return E.WidthSweep(w, ("ntk", "mup"), loss, dist, motion, np.array([0.1, 0.1]),
+                        {n: E.pooled_fit(w, motion[p]) for p, n in enumerate(("ntk", "mup"))})
+
+
+def test_sweep_verdicts_follow_the_one_rule():
+    ok = E.sweep_verdicts(_synthetic_sweep(-1.0, -0.5, -0.5, 0.02))
+    assert [v.key for v in ok] == ["kernel_motion_ntk", "kernel_motion_mup", "net_to_ntk"]
+    assert all(v.status == "holds" for v in ok), [v.summary for v in ok]
+    assert all(v.notebook == "02_is_a_trained_net_its_ntk.ipynb" and v.why for v in ok)
+    bad = E.sweep_verdicts(_synthetic_sweep(0.0, -1.0, 0.0, 0.02))
+    assert all(v.status == "does not hold" for v in bad), [v.summary for v in bad]
+    noisy = E.sweep_verdicts(_synthetic_sweep(-0.5, -0.5, -0.25, 1.0, seeds=2))
+    assert all(v.status == "inconclusive" for v in noisy), [v.summary for v in noisy]
+    with pytest.raises(TypeError, match="unknown settings"):
+        E.claim_sweep(widht=3)
+
+
+def test_pooled_fit_uses_every_finite_point():
+    w = np.array([1.0, 2.0, 4.0])
+    v = np.array([[1.0, 0.5, 0.25], [2.0, np.nan, 0.5]])
+    fit = E.pooled_fit(w, v)
+    assert fit.slope == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        E.pooled_fit(w, np.array([1.0, np.nan, -1.0]))
+
+
+def test_claim_sweep_verdicts_hold():
+    """Notebook 02's width sweep at its settings (float64 here): every width claim holds."""
+    verdicts = E.sweep_verdicts()
+    assert [v.status for v in verdicts] == ["holds"] * 3, [v.summary for v in verdicts]

@@ -53,7 +53,7 @@ class ThreeLearnersApp(App):
         k_task, self.k_init = jax.random.split(self.key)
         self.tasks = {name: regression_task(name, key=k_task) for name in ("1d", "sphere")}
         c = dict(continuous_update=False, style=_STYLE)
-        self.width = W.SelectionSlider(options=WIDTHS, value=width, description="width n", **c)
+        self.width = W.SelectionSlider(options=WIDTHS, value=width, description="width m", **c)
         self.depth = W.IntSlider(value=depth, min=1, max=3, description="depth L", **c)
         self.lr = W.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.1,
                                    description="learning rate", **c)
@@ -95,13 +95,24 @@ class ThreeLearnersApp(App):
                     parametrization=self.parametrization.value, alpha=self.alpha.value,
                     lr=self.lr.value, steps=self.steps.value, center=self.center.value)
 
+    def result_for(self, *, task: str | None = None, **changes):
+        """The :class:`~ntk_explore.topics.equivalence.ThreeLearners` at the current settings
+        with ``changes`` (any key of :meth:`settings`, e.g. ``width=32``), without moving a
+        control: from the app's cache, or computed and kept there, so that moving the
+        controls to those settings later shows it at once."""
+        unknown = set(changes) - set(self.settings())
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; the settings are "
+                            f"{sorted(self.settings())}")
+        name = self.task.value if task is None else V.check_choice("task", task, tuple(self.tasks))
+        kw = {k: changes.get(k, v) for k, v in self.settings().items()}
+        return self._results.get_or((name,) + tuple(kw.values()),
+                                    lambda: three_learners(self.tasks[name], key=self.k_init, **kw))
+
     def update(self):
         task = self.tasks[self.task.value]
-        kw = self.settings()
         try:
-            self.result = self._results.get_or(
-                (self.task.value,) + tuple(kw.values()),
-                lambda: three_learners(task, key=self.k_init, **kw))
+            self.result = self.result_for()
         except DivergenceError as err:
             self.result = None
             self.readout.value = f"<b style='color:red'>{html.escape(str(err))}</b>"
@@ -115,7 +126,8 @@ class ThreeLearnersApp(App):
             f"t = {r.times[-1]:.3g} (lr/alpha² = {r.lr_eff:.3g}): test loss net "
             f"<b>{r.net.test_loss[-1]:.4f}</b>, linearized {r.linear.test_loss[-1]:.4f}, {inf}; "
             f"net-to-linearization RMS distance <b>{r.net_lin_distance[-1]:.4f}</b>; eNTK moved "
-            f"<b>{100 * r.kernel_motion[-1]:.2f}%</b>")
+            f"<b>{100 * r.kernel_motion[-1]:.2f}%</b>; the linearized model is stable for "
+            f"learning rates below {r.lr_limit:.3g}")
         self.figure = three_learners_figure(task, r)
         self.png = _show(self.out, self.figure)
 
