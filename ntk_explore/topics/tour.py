@@ -7,10 +7,16 @@ ranges (the claims themselves). :func:`run_all` returns every verdict; the
 three width claims share one feature sweep (pass ``sweeps=`` to reuse it).
 
 Run it in float64 (``jax.config.update("jax_enable_x64", True)``) to get the
-verdicts the unit tests assert; notebook ``00_tour`` does so.
+verdicts the unit tests assert; notebook ``00_start_here`` does so.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import platform
+from importlib import resources
 
 import jax
 
@@ -35,7 +41,8 @@ __all__ = ["Verdict", "feature_sweeps", "feature_motion_verdict", "mup_verdict",
            "data_scaling_verdict", "pntk_verdict", "run_all", "STATUSES", "Source", "SOURCES",
            "status_of", "index_scaling_verdict", "kernel_keeps_moving_verdict",
            "pretrained_catch_up_verdict", "kernel_loses_verdicts", "judge",
-           "ISSUES", "LW", "MUP", "SCALE", "TALK"]
+           "ISSUES", "LW", "MUP", "SCALE", "TALK", "SavedTour", "save_verdicts", "saved_verdicts",
+           "SAVED_TOUR"]
 
 # ---------------------------------------------------------------------------
 # width claims (notebook 03): one sweep per parametrization, shared by three verdicts
@@ -191,3 +198,50 @@ def run_all(key: jax.Array | None = None, *, free_compiled: bool = True,
         if free_compiled:
             jax.clear_caches()
     return verdicts
+
+
+# ---------------------------------------------------------------------------
+# a saved, dated run of every verdict (package data), for the start page
+
+SAVED_TOUR = "tour_verdicts.json"
+"""File name, in the package's ``data`` folder, of the last full tour run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedTour:
+    """A tour run read back: when and where it ran, how long it took, its verdicts."""
+
+    date: str
+    machine: str
+    seconds: float
+    verdicts: tuple[Verdict, ...]
+
+
+def save_verdicts(verdicts, path, *, seconds: float) -> dict:
+    """Write ``verdicts`` with today's date and this machine's description to ``path``
+    (JSON); returns what was written."""
+    data = {"date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+            "seconds": round(float(seconds), 1), "verdicts": [v.as_dict() for v in verdicts]}
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+    return data
+
+
+def _verdict_from(d: dict) -> Verdict:
+    by_title = {s.title: s for s in SOURCES}
+    d = dict(d, sources=tuple(by_title[t] for t in d["sources"]),
+             interval=tuple(d["interval"]), expected=tuple(d["expected"]))
+    return Verdict(**d)
+
+
+def saved_verdicts(path=None) -> SavedTour:
+    """The saved tour run shipped with the package (or the one at ``path``)."""
+    if path is None:
+        text = resources.files("ntk_explore").joinpath("data", SAVED_TOUR).read_text()
+    else:
+        with open(path) as f:
+            text = f.read()
+    data = json.loads(text)
+    return SavedTour(data["date"], data["machine"], float(data["seconds"]),
+                     tuple(_verdict_from(v) for v in data["verdicts"]))
