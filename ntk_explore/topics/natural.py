@@ -1,0 +1,580 @@
+"""Real images, both halves: on ``load_digits``, nets against their tangent kernels by data scaling.
+
+Data: the 1797 8x8 digits of scikit-learn (pixels standardised), shuffled by the seed
+and split into a training pool (``n_pool``, nested training sets are its first ``n``
+rows), a validation set (``n_val``: early stopping and every kernel's ridge) and a test
+set (the rest). Targets are one-hot minus 0.1, loss and test metric the MSE
+(:func:`~ntk_explore.core.metrics.test_loss`: mean over test images of half the squared
+error summed over the 10 outputs); the test *error* is the fraction of test images whose
+largest output is not their class.
+
+Learners (one initialisation ``theta0`` per seed, shared by every net and eNTK):
+
+* ``rich``: a ReLU MLP in the NTK parametrization with the centred output
+  ``f = (h(theta) - h(theta0)) / gamma`` and ``gamma = sqrt(width)`` (a mean-field
+  readout), trained by full-batch GD at rate ``lr * gamma**2`` with early stopping on
+  the validation loss;
+* ``lazy``: the same net with ``gamma = 1`` (the lazy control);
+* ``entk``: kernel ridge with the MLP's pNTK at ``theta0`` (its linearisation);
+* ``ntk``: kernel ridge with the infinite-width NTK of the MLP;
+* ``after``: kernel ridge with the pNTK of the trained ``rich`` net (the after-kernel);
+* ``cnn``: the CNN of :mod:`ntk_explore.core.convnets` (``gamma = sqrt(channels)``);
+* ``cntk``: kernel ridge with its infinite-width kernel (flatten readout);
+* ``entk_cnn``: kernel ridge with the CNN's pNTK at init;
+* ``cntk_gap``: the infinite-width kernel of the same net with global average pooling
+  (minutes on 2 cores: benchmark only).
+
+Every kernel's ridge is chosen on the validation set
+(:func:`~ntk_explore.core.metrics.ridge_on_validation`). Exponents ``alpha`` are minus
+the slope of log test MSE against log ``n``; two learners are compared by their
+**paired per-seed slope difference** (one slope per seed of the log ratio of their
+errors, then a t-interval over seeds), so what the seeds share cancels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from ..core import metrics as km
+from ..core import validation as V
+from ..core.convnets import CNN, cnn, cntk
+from ..core.datasets import digits
+from ..core.kernels import infinite_kernel_fn, mlp_pntk, pntk
+from ..core.models import MLP, apply_jit, mlp
+from ..core.training import gd_segment, mse
+from ..core.verdicts import Verdict, judge
+
+__all__ = [
+    "LEARNERS", "NETS", "Settings", "DigitsSplit", "digits_split", "mlp_net", "cnn_net",
+    "TrainedNet", "train_early_stopped", "errors_of", "kernel_learner", "Paired",
+    "per_seed_difference", "DigitsCurves", "digits_scaling", "mlp_at_gamma",
+    "rich_vs_ntk_verdict", "rich_vs_lazy_verdict", "lazy_vs_entk_verdict", "cnn_vs_cntk_verdict",
+    "verdicts", "log_sizes", "fixed_kernels", "NOTEBOOK", "TOUR", "BENCHMARK",
+]
+
+LEARNERS = ("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk", "entk_cnn", "cntk_gap")
+NETS = ("rich", "lazy", "cnn")
+
+
+def log_sizes(lo: int, hi: int, num: int) -> tuple[int, ...]:
+    """``num`` distinct log-spaced integers from ``lo`` to ``hi``."""
+    return tuple(int(v) for v in np.unique(np.round(np.geomspace(lo, hi, num)).astype(int)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One run of :func:`digits_scaling`; an unknown field is a ``TypeError``.
+
+    ``gamma`` / ``cnn_gamma``: output scales of the rich MLP / the CNN (``None``:
+    ``gamma0 * sqrt(width)`` / ``gamma0 * sqrt(channels[-1])``, a mean-field readout times
+    ``gamma0``); ``lr``: the function-space rate ``eta``
+    (the stored weights move at ``eta * gamma**2``), below ``2 / lambda_max(eNTK / n)``
+    of the net at init; ``steps``: the most GD steps; ``every``: steps between two
+    validation checks; ``patience``: checks without improvement before stopping.
+    """
+
+    sizes: tuple[int, ...] = log_sizes(50, 1200, 7)
+    seeds: int = 3
+    width: int = 256
+    depth: int = 2
+    gamma: float | None = None
+    gamma0: float = 1.0
+    lr: float = 2.0
+    steps: int = 1000
+    every: int = 25
+    patience: int = 8
+    channels: tuple[int, ...] = (16, 16)
+    cnn_gamma: float | None = None
+    cnn_lr: float = 4.0
+    cnn_steps: int = 800
+    n_pool: int = 1200
+    n_val: int = 100
+    learners: tuple[str, ...] = ("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk")
+
+    def __post_init__(self):
+        sizes = V.check_int_list("sizes", self.sizes, minimum=2)
+        if len(sizes) < 3 or max(sizes) > self.n_pool:
+            raise ValueError(f"sizes need at least 3 values in [2, n_pool = {self.n_pool}], "
+                             f"got {list(sizes)}")
+        object.__setattr__(self, "sizes", tuple(sorted(sizes)))
+        V.check_positive_int("seeds", self.seeds, minimum=2)
+        for name in ("width", "depth", "steps", "every", "patience", "cnn_steps", "n_val"):
+            V.check_positive_int(name, getattr(self, name))
+        for name in ("lr", "cnn_lr", "gamma0"):
+            V.check_positive_float(name, getattr(self, name))
+        for name in ("gamma", "cnn_gamma"):
+            if getattr(self, name) is not None:
+                V.check_positive_float(name, getattr(self, name))
+        if self.n_pool + self.n_val >= 1797:
+            raise ValueError(f"n_pool + n_val must leave test images (< 1797), got "
+                             f"{self.n_pool} + {self.n_val}")
+        bad = set(self.learners) - set(LEARNERS)
+        if bad:
+            raise ValueError(f"unknown learners {sorted(bad)}; choose from {LEARNERS}")
+        if "after" in self.learners and "rich" not in self.learners:
+            raise ValueError("learner 'after' needs 'rich' (it is the trained rich net's kernel)")
+
+    @property
+    def rich_gamma(self) -> float:
+        return self.gamma0 * math.sqrt(self.width) if self.gamma is None else float(self.gamma)
+
+    @property
+    def cnn_output_scale(self) -> float:
+        return (self.gamma0 * math.sqrt(self.channels[-1]) if self.cnn_gamma is None
+                else float(self.cnn_gamma))
+
+
+NOTEBOOK = dict(width=128, sizes=(50, 100, 200, 400, 800), learners=("rich", "lazy", "entk",
+                                                                      "ntk", "after"))
+"""What notebook 07 runs (3 seeds; under a minute on 2 cores with everything else)."""
+TOUR = dict(width=128, sizes=(50, 100, 200, 400), learners=("rich", "ntk"))
+"""The tour's setting for ``data_scaling_digits`` (about 10 s on 2 cores)."""
+BENCHMARK = dict(learners=("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk"))
+"""``benchmarks/bench_natural.py`` (the :class:`Settings` defaults; ``--gap`` adds ``cntk_gap``)."""
+
+
+# ---------------------------------------------------------------------------
+# data
+
+
+class DigitsSplit(NamedTuple):
+    """One seed's split of ``load_digits``: indices into the 1797 images.
+
+    ``pool (n_pool,)``, ``val (n_val,)``, ``test (T,)``; ``x (1797, 64)`` standardised
+    pixels, ``y (1797, 10)`` one-hot minus 0.1, ``labels (1797,)``.
+    """
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+
+    def rows(self, n: int) -> np.ndarray:
+        """Indices ``[pool[:n]; val; test]``: the rows a kernel needs for ``n`` training points."""
+        return np.concatenate([self.pool[:n], self.val, self.test])
+
+
+def _standardised() -> tuple[np.ndarray, np.ndarray]:
+    x, labels = digits()
+    x = (x - x.mean(0)) / (x.std(0) + 0.1)
+    return x.astype(np.float32), labels
+
+
+def digits_split(seed: int, *, n_pool: int = 1200, n_val: int = 100) -> DigitsSplit:
+    """``load_digits`` shuffled by ``seed``: pool, validation and test indices (see
+    :class:`DigitsSplit`)."""
+    x, labels = _standardised()
+    perm = np.random.default_rng(seed).permutation(x.shape[0])
+    y = (np.eye(10)[labels] - 0.1).astype(np.float32)
+    return DigitsSplit(perm[:n_pool], perm[n_pool:n_pool + n_val], perm[n_pool + n_val:],
+                       x, y, labels)
+
+
+# ---------------------------------------------------------------------------
+# nets and their training
+
+
+def mlp_net(width: int = 512, depth: int = 2, *, gamma: float = 1.0) -> MLP:
+    """The ReLU MLP ``64 -> width^depth -> 10`` in the NTK parametrization, output scale
+    ``1 / gamma`` (traced: every ``gamma`` shares one compiled program)."""
+    return mlp(64, width, depth, 10, parametrization="ntk", alpha=1.0 / gamma)
+
+
+def cnn_net(channels: Sequence[int] = (16, 16), *, gamma: float = 1.0,
+            readout: str = "flatten") -> CNN:
+    """The CNN ``Conv3x3-ReLU-...-Flatten-Dense`` on 8x8 digits, output scale ``1 / gamma``."""
+    return cnn(8, 8, 1, channels=tuple(channels), out_dim=10, readout=readout, alpha=1.0 / gamma)
+
+
+class TrainedNet(NamedTuple):
+    """The best parameters of an early-stopped run, the step they were reached at, the
+    validation loss there, and the steps actually run."""
+
+    params: object
+    step: int
+    val_loss: float
+    ran: int
+
+
+def _val_loss(model, params, x_val, y_val):
+    return mse(model.apply(params, x_val), y_val)
+
+
+def train_early_stopped(model, params0, x, y, x_val, y_val, *, lr: float, steps: int,
+                        every: int = 25, patience: int = 8) -> TrainedNet:
+    """Full-batch GD (MSE) of the centred net ``f(p, .) - f(params0, .)`` with early stopping.
+
+    ``x (n, d)``, ``y (n, k)``; ``x_val (v, d)``, ``y_val (v, k)``. Runs
+    :func:`~ntk_explore.core.training.gd_segment` ``every`` steps at a time (rate ``lr``
+    on the stored weights), evaluates the validation loss after each segment, and keeps
+    the best parameters; stops after ``steps`` steps, after ``patience`` checks without
+    improvement, or at a non-finite loss (a diverged run keeps its best finite point).
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    xv = jnp.asarray(x_val)
+    y_shift = y + apply_jit(model, params0, x)  # centring folded into the targets
+    yv_shift = jnp.asarray(y_val) + apply_jit(model, params0, xv)
+    best = TrainedNet(params0, 0, float(_val_jit(model, params0, xv, yv_shift)), 0)
+    params, since, ran = params0, 0, 0
+    while ran < steps and since < patience:
+        count = min(every, steps - ran)
+        params, val = gd_segment(model, params, x, y_shift, lr, count, record=_val_loss,
+                                 record_args=(xv, yv_shift))
+        ran += count
+        val = float(val)
+        if not math.isfinite(val):
+            break
+        if val < best.val_loss:
+            best, since = TrainedNet(params, ran, val, ran), 0
+        else:
+            since += 1
+    return best._replace(ran=ran)
+
+
+_val_jit = jax.jit(_val_loss)
+
+
+def errors_of(pred, y, labels) -> tuple[float, float]:
+    """``(test MSE, classification error)`` of predictions ``(T, 10)`` against ``y (T, 10)``
+    and ``labels (T,)``."""
+    pred = np.asarray(pred, np.float64)
+    return km.test_loss(pred, y), float(np.mean(np.argmax(pred, axis=1) != labels))
+
+
+def kernel_learner(k_rows, split: DigitsSplit, n: int) -> tuple[float, float]:
+    """Kernel ridge (ridge chosen on validation) with ``k_rows`` ``(n + v + T, >= n)``, the
+    kernel between ``split.rows(n)`` and the first ``n`` pool points (its first ``n``
+    columns are used): ``(test MSE, test error)``."""
+    v = split.val.size
+    k = np.asarray(k_rows, np.float64)[:, :n]
+    k_tr = 0.5 * (k[:n] + k[:n].T)
+    fit = km.ridge_on_validation(k_tr, split.y[split.pool[:n]], k[n:n + v], split.y[split.val],
+                                 k[n + v:])
+    return errors_of(fit.predictions[0], split.y[split.test], split.labels[split.test])
+
+
+def _net_errors(model, trained: TrainedNet, params0, split: DigitsSplit):
+    xt = jnp.asarray(split.x[split.test])
+    f = apply_jit(model, trained.params, xt) - apply_jit(model, params0, xt)
+    return errors_of(f, split.y[split.test], split.labels[split.test])
+
+
+# ---------------------------------------------------------------------------
+# kernels that do not depend on the seed: computed once on all 1797 images
+
+
+def _fixed_kernel(name: str, width: int, depth: int, channels: tuple) -> np.ndarray:
+    x = _standardised()[0]
+    if name == "ntk":
+        kfn = infinite_kernel_fn(mlp_net(width, depth))
+        return np.asarray(jax.jit(lambda a, b: kfn(a, b).ntk)(x, x), np.float64)
+    readout = "gap" if name == "cntk_gap" else "flatten"
+    return cntk(cnn_net(channels, readout=readout), x, progress=name == "cntk_gap")
+
+
+def fixed_kernels(settings: Settings) -> dict:
+    """``{name: (1797, 1797)}`` kernels on every image for the learners ``ntk``, ``cntk``,
+    ``cntk_gap`` in ``settings.learners`` (computed once per run: seeds differ only in the
+    split)."""
+    s = settings
+    return {name: _fixed_kernel(name, s.width, s.depth, tuple(s.channels))
+            for name in ("ntk", "cntk", "cntk_gap") if name in s.learners}
+
+
+# ---------------------------------------------------------------------------
+# the experiment
+
+
+@dataclasses.dataclass(frozen=True)
+class Paired:
+    """Per-seed slope differences ``per_seed (seeds,)`` of log test MSE against log n
+    (learner a minus learner b), their mean and 95% t-interval over seeds."""
+
+    a: str
+    b: str
+    mean: float
+    ci95: tuple[float, float]
+    per_seed: np.ndarray
+
+
+def per_seed_difference(ns, errors_a, errors_b, a: str = "a", b: str = "b") -> Paired:
+    """Paired slope difference: for each seed, the least-squares slope of
+    ``log(errors_a / errors_b)`` against ``log n``; mean and ``t_{0.975, seeds-1}`` interval.
+
+    ``ns (S,)``, ``errors_* (seeds, S)`` positive. Negative means ``a``'s error falls
+    faster with ``n`` (``a`` out-scales ``b``).
+    """
+    ea, eb = np.atleast_2d(errors_a), np.atleast_2d(errors_b)
+    if ea.shape != eb.shape or ea.shape[0] < 2:
+        raise ValueError(f"need (seeds >= 2, S) errors of the same shape, got {ea.shape}, {eb.shape}")
+    logn = np.log(np.asarray(ns, np.float64))
+    slopes = np.array([np.polyfit(logn, np.log(ra / rb), 1)[0] for ra, rb in zip(ea, eb)])
+    m, s = float(slopes.mean()), float(slopes.std(ddof=1))
+    half = float(stats.t.ppf(0.975, slopes.size - 1) * s / math.sqrt(slopes.size))
+    return Paired(a, b, m, (m - half, m + half), slopes)
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitsCurves:
+    """``mse[learner]``, ``err[learner]``: ``(seeds, S)`` test MSE and error at sizes
+    ``ns (S,)``; ``stopped[net]``: ``(seeds, S)`` early-stopping steps; ``seconds``:
+    ``{part: wall seconds}``; the :class:`Settings`."""
+
+    ns: np.ndarray
+    mse: dict
+    err: dict
+    stopped: dict
+    seconds: dict
+    settings: Settings
+
+    def exponent(self, name: str) -> km.Exponent:
+        """``alpha`` of ``name``'s test MSE, pooled over seeds (``loss ~ n**-alpha``)."""
+        return km.fit_exponent(self.ns, self.mse[name])
+
+    def slope(self, name: str) -> tuple[float, tuple[float, float]]:
+        """Mean per-seed slope of log test MSE vs log n, with its 95% t-interval over seeds."""
+        logn = np.log(self.ns.astype(np.float64))
+        s = np.array([np.polyfit(logn, np.log(r), 1)[0] for r in self.mse[name]])
+        half = float(stats.t.ppf(0.975, s.size - 1) * s.std(ddof=1) / math.sqrt(s.size))
+        return float(s.mean()), (float(s.mean() - half), float(s.mean() + half))
+
+    def paired(self, a: str, b: str) -> Paired:
+        """:func:`per_seed_difference` of ``a`` against ``b`` (negative: ``a`` out-scales)."""
+        return per_seed_difference(self.ns, self.mse[a], self.mse[b], a, b)
+
+    def mean(self, name: str, metric: str = "mse") -> np.ndarray:
+        return getattr(self, metric)[name].mean(axis=0)
+
+    def with_learner(self, name: str, mse: np.ndarray, err: np.ndarray,
+                     stopped: np.ndarray | None = None) -> DigitsCurves:
+        """A copy with one more learner (e.g. a net at another output scale)."""
+        extra = {} if stopped is None else {name: np.asarray(stopped)}
+        return dataclasses.replace(self, mse={**self.mse, name: np.asarray(mse)},
+                                   err={**self.err, name: np.asarray(err)},
+                                   stopped={**self.stopped, **extra})
+
+    def to_dict(self) -> dict:
+        """Plain lists (JSON) of everything; :meth:`from_dict` rebuilds the object."""
+        return {"ns": self.ns.tolist(), "settings": dataclasses.asdict(self.settings),
+                "seconds": self.seconds,
+                **{f: {k: np.asarray(v).tolist() for k, v in getattr(self, f).items()}
+                   for f in ("mse", "err", "stopped")}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DigitsCurves:
+        """The inverse of :meth:`to_dict` (a saved run)."""
+        raw = dict(d["settings"])
+        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        return cls(np.asarray(d["ns"]), *({k: np.asarray(v) for k, v in d[f].items()}
+                                          for f in ("mse", "err", "stopped")),
+                   dict(d.get("seconds", {})), Settings(**raw))
+
+
+class _Seed(NamedTuple):
+    """What one seed's learners share: the split and the inits of the MLP and the CNN."""
+
+    split: DigitsSplit
+    p0: object
+    c0: object
+
+
+def _seed(seed: int, s: Settings, key: jax.Array) -> _Seed:
+    split = digits_split(seed, n_pool=s.n_pool, n_val=s.n_val)
+    k_mlp, k_cnn = jax.random.split(jax.random.fold_in(key, seed))
+    return _Seed(split, mlp_net(s.width, s.depth).init(k_mlp), cnn_net(s.channels).init(k_cnn))
+
+
+def _fit_net(model, start, split: DigitsSplit, n: int, *, lr: float, steps: int,
+             s: Settings) -> tuple[tuple[float, float, int], object]:
+    """``((test MSE, test error, stopping step), params)`` of one early-stopped run."""
+    tr = train_early_stopped(model, start, split.x[split.pool[:n]], split.y[split.pool[:n]],
+                             split.x[split.val], split.y[split.val], lr=lr, steps=steps,
+                             every=s.every, patience=s.patience)
+    return _net_errors(model, tr, start, split) + (tr.step,), tr.params
+
+
+def _tick(clock: dict, part: str, tic: float) -> float:
+    now = time.perf_counter()
+    clock[part] = clock.get(part, 0.0) + now - tic
+    return now
+
+
+def _one_seed(seed: int, s: Settings, fixed: dict, key: jax.Array, clock: dict) -> dict:
+    """``{learner: [(mse, err, stopped step)] per size}`` for one seed."""
+    sd = _seed(seed, s, key)
+    split, out, n_max = sd.split, {name: [] for name in s.learners}, int(s.sizes[-1])
+    tic = time.perf_counter()
+    k_init = {}
+    if "entk" in s.learners:
+        k_init["entk"] = _mlp_pntk_rows(mlp_net(s.width, s.depth), sd.p0, split, n_max)
+    if "entk_cnn" in s.learners:
+        k_init["entk_cnn"] = np.asarray(pntk(cnn_net(s.channels).apply, 10, batch_size=128)(
+            jnp.asarray(split.x[split.rows(n_max)]), jnp.asarray(split.x[split.pool[:n_max]]),
+            sd.c0))
+    tic = _tick(clock, "eNTK at init", tic)
+    nets = {"rich": (mlp_net(s.width, s.depth, gamma=s.rich_gamma), sd.p0, s.lr * s.rich_gamma**2,
+                     s.steps),
+            "lazy": (mlp_net(s.width, s.depth), sd.p0, s.lr, s.steps),
+            "cnn": (cnn_net(s.channels, gamma=s.cnn_output_scale), sd.c0,
+                    s.cnn_lr * s.cnn_output_scale**2, s.cnn_steps)}
+    for n in (int(v) for v in s.sizes):
+        for name, (model, start, lr, steps) in nets.items():
+            if name in s.learners:
+                out[name].append(None)
+                out[name][-1], params = _fit_net(model, start, split, n, lr=lr, steps=steps, s=s)
+                tic = _tick(clock, name, tic)
+                if name == "rich" and "after" in s.learners:
+                    k_after = _mlp_pntk_rows(model, params, split, n)
+                    out["after"].append(kernel_learner(k_after, split, n) + (0,))
+                    tic = _tick(clock, "after-kernel", tic)
+        sub = np.concatenate([np.arange(n), np.arange(n_max, split.rows(n_max).size)])
+        for name, k in k_init.items():
+            out[name].append(kernel_learner(k[sub], split, n) + (0,))
+        for name, k in fixed.items():
+            out[name].append(kernel_learner(k[np.ix_(split.rows(n), split.pool[:n])], split, n)
+                             + (0,))
+        tic = _tick(clock, "kernel ridge", tic)
+    return out
+
+
+def _mlp_pntk_rows(model: MLP, params, split: DigitsSplit, n: int) -> np.ndarray:
+    """The MLP's pNTK between ``split.rows(n)`` and the first ``n`` pool points."""
+    return np.asarray(mlp_pntk(model)(jnp.asarray(split.x[split.rows(n)]),
+                                      jnp.asarray(split.x[split.pool[:n]]), params))
+
+
+def _arrays(rows: list, names) -> tuple[dict, dict, dict]:
+    arr = {name: np.array([r[name] for r in rows]) for name in names}  # (seeds, S, 3)
+    return ({k: v[..., 0] for k, v in arr.items()}, {k: v[..., 1] for k, v in arr.items()},
+            {k: v[..., 2].astype(int) for k, v in arr.items() if k in NETS})
+
+
+def digits_scaling(settings: Settings | None = None, *, key: jax.Array | None = None,
+                   kernels: dict | None = None, progress: bool = False,
+                   **overrides) -> DigitsCurves:
+    """Every learner of ``settings.learners`` at every size, for ``settings.seeds`` seeds
+    (seed ``i``: split ``digits_split(i)``, inits from ``fold_in(key, i)``).
+
+    ``overrides`` replace fields of ``settings`` (default :class:`Settings`); an unknown
+    name is a ``TypeError``. ``kernels``: the :func:`fixed_kernels` of an earlier run
+    with the same width, depth and channels (they do not depend on anything else).
+    """
+    s = dataclasses.replace(settings or Settings(), **overrides)
+    key = jax.random.key(0) if key is None else V.check_key("key", key)
+    clock = {}
+    tic = time.perf_counter()
+    fixed = fixed_kernels(s) if kernels is None else {k: kernels[k] for k in
+                                                      ("ntk", "cntk", "cntk_gap") if k in s.learners}
+    _tick(clock, "fixed kernels", tic)
+    from tqdm.auto import tqdm
+
+    rows = [_one_seed(seed, s, fixed, key, clock)
+            for seed in tqdm(range(s.seeds), disable=not progress, desc="seeds", leave=False)]
+    return DigitsCurves(np.asarray(s.sizes), *_arrays(rows, s.learners), clock, s)
+
+
+def mlp_at_gamma(settings: Settings, gamma: float, *, key: jax.Array | None = None,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The MLP of ``settings`` at output scale ``gamma`` (same seeds, splits, inits, rate
+    ``settings.lr * gamma**2`` and stopping rule as :func:`digits_scaling`, whose ``rich``
+    and ``lazy`` learners are ``gamma = settings.rich_gamma`` and ``1``):
+    ``(test MSE, test error, stopping step)``, each ``(seeds, S)``."""
+    s, key = settings, jax.random.key(0) if key is None else V.check_key("key", key)
+    gamma = V.check_positive_float("gamma", gamma)
+    model = mlp_net(s.width, s.depth, gamma=gamma)
+    from tqdm.auto import tqdm
+
+    rows = []
+    for seed in tqdm(range(s.seeds), disable=not progress, desc=f"gamma {gamma:g}", leave=False):
+        sd = _seed(seed, s, key)
+        rows.append({"net": [_fit_net(model, sd.p0, sd.split, int(n), lr=s.lr * gamma**2,
+                                      steps=s.steps, s=s)[0] for n in s.sizes]})
+    arr = np.array([r["net"] for r in rows])
+    return arr[..., 0], arr[..., 1], arr[..., 2].astype(int)
+
+
+# ---------------------------------------------------------------------------
+# verdicts (notebook 07, the tour and the benchmark call these)
+
+
+def _ex(curves: DigitsCurves, name: str) -> str:
+    e = curves.exponent(name)
+    return f"{e.alpha:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+
+
+def _alpha_difference(curves: DigitsCurves, a: str, b: str) -> tuple[float, tuple[float, float]]:
+    """``alpha_a - alpha_b`` = minus the paired slope difference, with its interval."""
+    p = curves.paired(a, b)
+    return -p.mean, (-p.ci95[1], -p.ci95[0])
+
+
+def rich_vs_ntk_verdict(curves: DigitsCurves) -> Verdict:
+    """The rich MLP's exponent minus the infinite NTK's, paired per seed (claim: > 0)."""
+    d, ci = _alpha_difference(curves, "rich", "ntk")
+    s = curves.settings
+    return judge("data_scaling_digits", d, ci,
+                 measured_what="alpha(rich MLP) - alpha(infinite NTK), test MSE, paired per seed",
+                 interval_what=f"95% t-interval over {s.seeds} seeds",
+                 detail=f"alpha rich {_ex(curves, 'rich')}, NTK {_ex(curves, 'ntk')}; "
+                        f"load_digits, n = {s.sizes[0]}..{s.sizes[-1]}, width {s.width}, "
+                        f"gamma {s.rich_gamma:.3g}")
+
+
+def rich_vs_lazy_verdict(curves: DigitsCurves) -> Verdict:
+    """The rich MLP's exponent minus the same MLP's at ``gamma = 1``, paired (claim: > 0)."""
+    d, ci = _alpha_difference(curves, "rich", "lazy")
+    s = curves.settings
+    return judge("rich_vs_lazy_digits", d, ci,
+                 measured_what=f"alpha(MLP at gamma {s.rich_gamma:.3g}) - alpha(MLP at gamma 1), "
+                               "test MSE, paired per seed",
+                 interval_what=f"95% t-interval over {s.seeds} seeds",
+                 detail=f"alpha rich {_ex(curves, 'rich')}, lazy {_ex(curves, 'lazy')}")
+
+
+def lazy_vs_entk_verdict(curves: DigitsCurves) -> Verdict:
+    """The lazy MLP's exponent minus its eNTK's at init, paired (claim: below 0.05)."""
+    d, ci = _alpha_difference(curves, "lazy", "entk")
+    s = curves.settings
+    return judge("lazy_control_digits", d, ci,
+                 measured_what="alpha(MLP at gamma 1) - alpha(its eNTK at init), test MSE, "
+                               "paired per seed",
+                 interval_what=f"95% t-interval over {s.seeds} seeds",
+                 detail=f"alpha lazy {_ex(curves, 'lazy')}, eNTK {_ex(curves, 'entk')}")
+
+
+def verdicts(curves: DigitsCurves) -> list[Verdict]:
+    """Every verdict the learners of ``curves`` allow, in the notebook's order."""
+    have = set(curves.mse)
+    out = []
+    for need, fn in ((("rich", "ntk"), rich_vs_ntk_verdict), (("rich", "lazy"), rich_vs_lazy_verdict),
+                     (("lazy", "entk"), lazy_vs_entk_verdict), (("cnn", "cntk"), cnn_vs_cntk_verdict)):
+        if set(need) <= have:
+            out.append(fn(curves))
+    return out
+
+
+def cnn_vs_cntk_verdict(curves: DigitsCurves) -> Verdict:
+    """log(test MSE of the trained CNN / of its CNTK) at the largest n, paired per seed
+    (claim: > 0, the kernel is the better learner at this scale)."""
+    r = np.log(curves.mse["cnn"][:, -1] / curves.mse["cntk"][:, -1])
+    m = float(r.mean())
+    half = float(stats.t.ppf(0.975, r.size - 1) * r.std(ddof=1) / math.sqrt(r.size))
+    n = int(curves.ns[-1])
+    return judge("cntk_small_data", m, (m - half, m + half),
+                 measured_what=f"log(test MSE of the trained CNN / of its flatten CNTK) at n = {n}",
+                 interval_what=f"95% t-interval over {r.size} seeds",
+                 detail=f"test MSE CNN {curves.mean('cnn')[-1]:.4f}, CNTK "
+                        f"{curves.mean('cntk')[-1]:.4f}; error CNN "
+                        f"{curves.mean('cnn', 'err')[-1]:.2%}, CNTK "
+                        f"{curves.mean('cntk', 'err')[-1]:.2%}")
