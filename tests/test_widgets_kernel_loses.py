@@ -102,3 +102,13 @@ def test_extend_kernel_app_is_off_until_switched_on(key):
     assert "exponent" in app.readout.value and app.png
     app.button.value = False
     assert app.extended is None and app.figure is None
+
+
+def test_a_value_a_slider_cannot_take_is_refused_and_kept(app):
+    png = app.figure_png
+    app.alpha.value = 3.0  # not one of the computed output scales
+    assert app.alpha.value == 1.0 and app.figure_png == png
+    assert "cannot be 3.0" in app.message and "cannot be 3.0" in app.readout.value
+    app.n_pre.value = 1000  # not a computed n_pre
+    assert app.n_pre.value == 64 and "cannot be 1000" in app.message
+    app.alpha.value = 1.0

@@ -60,7 +60,7 @@ from ..core.training import DivergenceError, train
 from ..core.verdicts import Verdict, judge
 
 __all__ = [
-    "DEFAULTS", "SETTINGS", "SIZES", "LEARNERS", "POOL", "PRETRAIN_FROM", "N_PRE_MAX",
+    "DEFAULTS", "SETTINGS", "Settings", "SIZES", "LEARNERS", "POOL", "PRETRAIN_FROM", "N_PRE_MAX",
     "FLOPS_PER_SECOND", "MAX_SECONDS", "make_task", "pretrain_set", "eval_digest",
     "net_model", "layer_rates", "check_cost", "train_net", "blocked_kernel", "BLOCK",
     "centred_predict", "entk_fn", "ntk_fn", "kernel_error", "MATFREE_FROM", "ExtendedCurve",
@@ -74,8 +74,10 @@ __all__ = [
 ]
 
 DEFAULTS = dict(d=32, width=256, depth=1, steps=1000, lr=0.5, g="he1_he3", n_val=1000,
-                n_test=1000, lazy_alpha=16.0, n_pre=512, one_step_lr=None)
-SETTINGS = tuple(DEFAULTS) + ("r", "parametrization")
+                n_test=1000, lazy_alpha=16.0, n_pre=512, one_step_lr=None, r=1,
+                parametrization="mup")
+"""Default settings (the benchmark's); a ``**settings`` argument overrides some of them."""
+SETTINGS = tuple(DEFAULTS)
 """The names a ``**settings`` argument may hold; any other name is refused (a misspelt
 setting would otherwise run at its default)."""
 SIZES = (64, 128, 256, 512, 1024, 2048)
@@ -91,8 +93,33 @@ PRETRAIN_FROM = POOL - N_PRE_MAX
 from every training set of ``n <= PRETRAIN_FROM`` points."""
 
 
-def _settings(given: dict, where: str, allowed: Sequence[str] = SETTINGS) -> dict:
-    """:data:`DEFAULTS` (plus ``r = 1``, ``parametrization = 'mup'``) updated with ``given``.
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One run's settings (the fields of :data:`DEFAULTS`); ``s["d"]`` reads a field too."""
+
+    d: int
+    width: int
+    depth: int
+    steps: int
+    lr: float
+    g: str
+    n_val: int
+    n_test: int
+    lazy_alpha: float
+    n_pre: int
+    one_step_lr: float | None
+    r: int
+    parametrization: str
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _settings(given: dict, where: str, allowed: Sequence[str] = SETTINGS) -> Settings:
+    """:data:`DEFAULTS` with ``given`` replacing some of them.
 
     Raises:
       ValueError: a name ``where`` does not take (a misspelt setting), naming it.
@@ -101,7 +128,7 @@ def _settings(given: dict, where: str, allowed: Sequence[str] = SETTINGS) -> dic
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {unknown}; the settings are "
                          f"{', '.join(sorted(allowed))}")
-    return {**DEFAULTS, "r": 1, "parametrization": "mup", **given}
+    return dataclasses.replace(Settings(**DEFAULTS), **given)
 
 
 # ---------------------------------------------------------------------------
@@ -218,14 +245,13 @@ def entk_fn(model: MLP, params):
 
 def ntk_fn(model: MLP):
     """``k(x1, x2) -> (n1, n2)``: the infinite-width NTK."""
-    return _ntk_jit(model)
+    return functools.partial(_ntk_matrix, model)
 
 
-@functools.lru_cache(maxsize=8)
-def _ntk_jit(model: MLP):
-    """One compiled NTK per model (the NNGP is not computed); tiles of one shape compile once."""
-    kfn = infinite_kernel_fn(model)
-    return jax.jit(lambda x1, x2: kfn(x1, x2).ntk)
+@functools.partial(jax.jit, static_argnums=0)
+def _ntk_matrix(model: MLP, x1, x2):
+    """The NTK only (no NNGP), compiled by JAX once per model and tile shape."""
+    return infinite_kernel_fn(model)(x1, x2).ntk
 
 
 def readout_kernel_fn(model: MLP, params):
@@ -347,7 +373,7 @@ def data_scaling(key: V.Key, sizes: Sequence[int] = SIZES, *, seeds: V.PositiveI
         digests.append(digest)
         for name in learners:
             errors[name][i] = row[name]
-    return Curves(ns, errors, s, tuple(digests))
+    return Curves(ns, errors, s.as_dict(), tuple(digests))
 
 
 def _one_seed(key, ns, learners, s, dtype) -> tuple[dict, str]:
@@ -495,7 +521,7 @@ def entk_init_extended(key: jax.Array, sizes: Sequence[int] = (256, 512, 1024, 2
         bar.close()
     return ExtendedCurve(ns, np.asarray(errors, np.float64), np.asarray(rels, np.float64),
                          matfree_from, int(model.num_params), np.asarray(seconds),
-                         np.asarray(iters), s)
+                         np.asarray(iters), s.as_dict())
 
 
 def _matfree_fit(model, params, arrays, rel, rank, tol, n):
@@ -728,17 +754,19 @@ def _zero_readout(params):
 def _net_on_target(model, start, x, y, task, rates, steps):
     """GD from ``start`` on ``(x, y)`` at each rate of ``rates``; the run with the lowest
     validation error (diverged runs skipped): ``(test error, rate)``."""
-    best = None
+    best, failure = None, None
     for lr in rates:
         try:
             p = train_net(model, start, x, y, lr=lr, steps=steps).params
-        except DivergenceError:
+        except DivergenceError as err:
+            failure = err
             continue
         val = km.unexplained_variance(centred_predict(model, p, start, task.x_val), task.y_val)
         if best is None or val < best[0]:
             best = (val, lr, p)
     if best is None:
-        raise DivergenceError(f"every rate in {tuple(rates)} diverged; add a smaller one")
+        failure.add_note(f"every rate in {tuple(rates)} diverged; add a smaller one")
+        raise failure
     return km.unexplained_variance(centred_predict(model, best[2], start, task.x_test),
                                    task.y_test), best[1]
 

@@ -10,10 +10,11 @@ its estimated cost) instead of starting a run that would hang or plot NaNs.
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as W
 import jax
 import jax.numpy as jnp
-from IPython.display import display
 
 from ..core import metrics as km
 from ..plots import kernel_loses as plots
@@ -37,12 +38,12 @@ class _Merged:
         return km.fit_exponent(self.ns, self.errors[name])
 
 
-class KernelLosesApp:
+class KernelLosesApp(App):
     """Sliders: output scale ``alpha`` (1 = the rich net, ``lazy_alpha`` = the lazy control) and,
     when more than one was computed, pretraining samples ``n_pre``; learner check boxes (redraw
     only). Attributes after each update: ``curves`` (what the figure shows), ``exponents``
     (learner -> Exponent), ``figure_png`` (``None`` when no learner is ticked); ``message``
-    after :meth:`check`.
+    after :meth:`check` (or a refused control value, :class:`~ntk_explore.widgets._app.App`).
 
     Every curve was measured on the same validation and test sets for a given seed
     (:func:`~ntk_explore.topics.kernel_loses.make_task`); :meth:`eval_sets` lists them for
@@ -90,20 +91,15 @@ class KernelLosesApp:
                      for name in ("net", "entk_init", "ntk", "pretrained")
                      if name == "net" or (name == "pretrained" and self.pre)
                      or name in curves.errors}
-        self.check_r = W.BoundedIntText(value=1, min=-10**6, max=10**6, description="r", style=_STYLE)
-        self.check_n_pre = W.BoundedIntText(value=512, min=-10**9, max=10**9, description="n_pre",
-                                            style=_STYLE)
-        self.check_width = W.BoundedIntText(value=256, min=1, max=10**7, description="width",
-                                            style=_STYLE)
-        self.check_steps = W.BoundedIntText(value=1000, min=1, max=10**8, description="steps",
-                                            style=_STYLE)
+        # the "check a setting" box: plain integer fields (nothing clamped), checked on click
+        self.check_r = W.IntText(value=1, description="r", style=_STYLE)
+        self.check_n_pre = W.IntText(value=512, description="n_pre", style=_STYLE)
+        self.check_width = W.IntText(value=256, description="width", style=_STYLE)
+        self.check_steps = W.IntText(value=1000, description="steps", style=_STYLE)
         self.check_button = W.Button(description="check this setting")
         self.check_out = W.HTML()
-        self.readout, self.out = W.HTML(), W.Output()
         self.check_button.on_click(lambda _b: self.check())
-        for w in (self.alpha, self.n_pre, *self.show.values()):
-            w.observe(lambda _change: self.update(), names="value")
-        self.message = ""
+        self._wire([self.alpha, self.n_pre, *self.show.values()])
         self.figure_png = None
         self._live = plots.ScalingLive(self.ns, self._series())  # every curve drawn once
         self._pngs = {}  # rendered frame per (alpha, n_pre, learners shown)
@@ -179,18 +175,17 @@ class KernelLosesApp:
             self.message = f"ok: the largest GD run would take about {secs:.1f} s"
         except ValueError as err:
             self.message = f"cannot run this setting: {err}"
-        self.check_out.value = f"<span>{self.message}</span>"
+        self.check_out.value = f"<span>{html.escape(self.message)}</span>"
         return self.message
+
+    def rows(self) -> list:
+        sliders = [self.alpha] + ([self.n_pre] if len(self.n_pre.options) > 1 else [])
+        return [W.HBox(sliders), W.HBox(list(self.show.values()))]
 
     def widget(self) -> W.Widget:
         checks = W.HBox([self.check_r, self.check_n_pre, self.check_width, self.check_steps,
                          self.check_button])
-        sliders = [self.alpha] + ([self.n_pre] if len(self.n_pre.options) > 1 else [])
-        return W.VBox([W.HBox(sliders), W.HBox(list(self.show.values())),
-                       self.readout, self.out, checks, self.check_out])
-
-    def _ipython_display_(self):
-        display(self.widget())
+        return W.VBox(self.rows() + [self.readout, self.out, checks, self.check_out])
 
 
 class ExtendKernelApp(App):
