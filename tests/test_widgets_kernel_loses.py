@@ -48,6 +48,7 @@ def test_sliders_redraw_and_restore(app):
     png, text = app.figure_png, app.readout.value
     app.alpha.value = app.alpha.options[-1]
     assert app.figure_png != png and app.readout.value != text
+    assert "lazy" in app.readout.value and "(rich)" not in app.readout.value
     app.alpha.value = 1.0
     assert app.figure_png == png  # the cached drawing of the default state
     app.n_pre.value = 16

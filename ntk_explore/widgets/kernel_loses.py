@@ -154,7 +154,8 @@ class KernelLosesApp(App):
             self.readout.value = "<b>no learner ticked</b>: tick at least one to draw the figure"
             return
         self.exponents = {k: self.curves.exponent(k) for k in self.curves.errors}
-        rows = ", ".join(f"{plots.LABELS[k]} {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
+        label = {**plots.LABELS, "net": plots.LABELS[self.alphas[self.alpha.value]]}
+        rows = ", ".join(f"{label[k]} {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]"
                          for k, e in self.exponents.items())
         pre = f", n_pre = <b>{self.n_pre.value}</b>" if self.pre else ""
         self.readout.value = (f"alpha = <b>{self.alpha.value:g}</b>{pre}; exponents (95%): {rows}")
