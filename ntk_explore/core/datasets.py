@@ -6,7 +6,6 @@ function (:func:`digits`) for every task built on it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -20,7 +19,7 @@ __all__ = ["circle", "sphere", "digits", "Task", "digits_task", "teacher_task",
 
 
 @V.checked
-def circle(n: int, dtype=None) -> tuple[jax.Array, np.ndarray]:
+def circle(n: V.PositiveInt, dtype=None) -> tuple[jax.Array, np.ndarray]:
     """``n`` equally spaced points on the unit circle: ``(x (n, 2), angle (n,))``.
 
     Kernels of rotation-invariant nets are functions of the angle between two
@@ -34,10 +33,8 @@ def circle(n: int, dtype=None) -> tuple[jax.Array, np.ndarray]:
 
 
 @V.checked
-def sphere(key: jax.Array, n: int, d: int, dtype=None) -> jax.Array:
+def sphere(key: V.Key, n: V.PositiveInt, d: V.PositiveInt, dtype=None) -> jax.Array:
     """``n`` points uniform on the unit sphere in ``R^d``: ``(n, d)``."""
-    if not (isinstance(n, int) and n > 0 and isinstance(d, int) and d > 0):
-        raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
     x = jax.random.normal(key, (n, d), dtype or jnp.zeros(()).dtype)
     return x / jnp.linalg.norm(x, axis=1, keepdims=True)
 
@@ -85,7 +82,8 @@ def _digits_arrays():
 
 
 @V.checked
-def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task:
+def digits_task(*, seed: V.NonNegativeInt = 0, n_test: V.PositiveInt = 400,
+                n_extra: V.NonNegativeInt = 256) -> Task:
     """``load_digits`` (1797 images, 8x8, shipped with scikit-learn) as MSE regression.
 
     Pixels are standardised; targets are centred one-hot vectors
@@ -105,8 +103,9 @@ def digits_task(*, seed: int = 0, n_test: int = 400, n_extra: int = 256) -> Task
 
 
 @V.checked
-def teacher_task(*, seed: int = 0, d: int = 8, n_pool: int = 1024, n_test: int = 400,
-                 n_extra: int = 256, teacher_width: int = 4) -> Task:
+def teacher_task(*, seed: V.NonNegativeInt = 0, d: V.PositiveInt = 8, n_pool: V.PositiveInt = 1024,
+                 n_test: V.PositiveInt = 400, n_extra: V.NonNegativeInt = 256,
+                 teacher_width: V.PositiveInt = 4) -> Task:
     """Synthetic task with a known target: a small tanh teacher net on the sphere.
 
     ``x`` is uniform on the unit sphere in ``R^d`` scaled by ``sqrt(d)``;
@@ -148,9 +147,9 @@ def _one_hot(labels, k, dtype):
 
 
 @V.checked
-def digits_transfer(*, source: Sequence[int] = (0, 1, 2, 3, 4),
-                    target: Sequence[int] = (5, 6, 7, 8, 9), n_train: int = 300,
-                    split_seed: int = 0, dtype=None) -> DigitsTransfer:
+def digits_transfer(*, source: V.NonNegativeInts = (0, 1, 2, 3, 4),
+                    target: V.NonNegativeInts = (5, 6, 7, 8, 9), n_train: V.PositiveInt = 300,
+                    split_seed: V.NonNegativeInt = 0, dtype=None) -> DigitsTransfer:
     """Source task = classes ``source``; target = classes ``target`` (relabelled
     ``0..kt-1``), ``n_train`` target points for training, the rest for test.
     The split is a fixed permutation (``split_seed``) so every run sees the same data."""

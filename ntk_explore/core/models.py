@@ -48,7 +48,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +59,7 @@ from . import validation as V
 __all__ = [
     "ACTIVATIONS", "PARAMETRIZATIONS", "Parametrization", "MLP", "Layer",
     "mlp", "params_from_normals", "init_from_draw", "apply_jit",
+    "ModelArg", "ParamsArg", "TrainedParamsArg", "InputsArg",
 ]
 
 ACTIVATIONS: dict[str, Callable] = {
@@ -377,3 +378,14 @@ def params_from_normals(layers, bias: bool, z: jax.Array) -> list[dict]:
             i += layer.fan_out
         params.append(p)
     return params
+
+
+# Declared argument types for functions that take a model (see core.validation.declared):
+ModelArg = Annotated[MLP, V.InstanceOf(MLP, "from ntk_explore.mlp(...)")]
+"""An :class:`MLP`."""
+ParamsArg = Annotated[object, V.MatchesModel("model")]
+"""Parameters with the tree and shapes ``model.init`` makes, finite."""
+TrainedParamsArg = Annotated[object, V.MatchesModel("model", finite=False)]
+"""Trained parameters: the shapes of ``model.init``; a diverged run's NaN is the callee's to report."""
+InputsArg = Annotated[jax.Array, V.Inputs(2, model="model")]
+"""Inputs ``(n, model.in_dim)``, finite."""

@@ -98,7 +98,7 @@ class Lookahead(NamedTuple):
 
 
 @V.checked
-def lookahead_prepare(k_ll, resid, *, jitter: float = 1e-10) -> Lookahead:
+def lookahead_prepare(k_ll, resid, *, jitter: V.NonNegativeFloat = 1e-10) -> Lookahead:
     """Factorise ``k_ll (m, m)`` once (with ``jitter * mean diag``); ``resid (m, k)``."""
     K = np.asarray(k_ll, np.float64)
     r = np.asarray(resid, np.float64)
@@ -143,7 +143,7 @@ def lookahead_resolve(k_all, resid_all, k_eval_all):
 
 
 @V.checked
-def pseudo_targets(outputs, n_classes: int):
+def pseudo_targets(outputs, n_classes: V.PositiveInt):
     """Centred one-hot of the predicted class: ``(P, k) -> (P, k)``."""
     pred = np.asarray(outputs).argmax(1)
     return np.eye(n_classes)[pred] - 1.0 / n_classes
@@ -151,7 +151,7 @@ def pseudo_targets(outputs, n_classes: int):
 
 @V.checked
 def lookahead_scores(kernel, labelled, candidates, evals, f, y_labelled, *,
-                     jitter: float = 1e-10) -> np.ndarray:
+                     jitter: V.NonNegativeFloat = 1e-10) -> np.ndarray:
     """Mean squared look-ahead change on ``evals`` per candidate: ``(P,)``.
 
     ``kernel (N, N)`` on all pool points; ``labelled (m,)``, ``candidates (P,)``
@@ -265,8 +265,8 @@ def _centered_net(model: MLP, key: jax.Array) -> _Net:
 
 
 @V.checked
-def precompile(task: Task, widths: Sequence[int], *, key: jax.Array,
-               sizes: Sequence[int], lr: float = 1.0) -> None:
+def precompile(task: Task, widths: V.Sizes, *, key: V.Key,
+               sizes: V.Sizes, lr: V.PositiveFloat = 1.0) -> None:
     """Compile what :func:`acquisition_curve` runs for nets of these widths and labelled
     sets of these sizes, so that a later call there only computes."""
     for width in widths:
@@ -287,9 +287,10 @@ def _choose(strategy, rng, net: _Net, params, f, task, labelled, pool_left, eval
 
 
 @V.checked
-def acquisition_curve(task: Task, strategy: str, *, key: jax.Array, seed: int = 0,
-                      n_init: int = 20, per_round: int = 10, rounds: int = 8, width: int = 256,
-                      steps: int = 400, lr: float = 1.0, n_eval: int = 300) -> AcquisitionCurve:
+def acquisition_curve(task: Task, strategy: str, *, key: V.Key, seed: V.NonNegativeInt = 0,
+                      n_init: V.PositiveInt = 20, per_round: V.PositiveInt = 10, rounds: V.PositiveInt = 8,
+                      width: V.PositiveInt = 256, steps: V.NonNegativeInt = 400, lr: V.PositiveFloat = 1.0,
+                      n_eval: V.PositiveInt = 300) -> AcquisitionCurve:
     """Accuracy vs number of labels for one acquisition ``strategy`` (see :data:`STRATEGIES`).
 
     The net (ReLU MLP, one hidden layer, NTK parametrization, centred) is
@@ -357,10 +358,10 @@ class RetrainCheck(NamedTuple):
 
 
 @V.checked
-def retrain_check(task: Task, candidates: Sequence[int], *, key: jax.Array, labelled=None,
-                  n_labelled: int = 40, width: int = 256, steps: int = 400,
-                  retrain_steps: int = 400, lr: float = 1.0, n_eval: int = 200,
-                  seed: int = 0) -> RetrainCheck:
+def retrain_check(task: Task, candidates: V.NonNegativeInts, *, key: V.Key, labelled=None,
+                  n_labelled: V.PositiveInt = 40, width: V.PositiveInt = 256, steps: V.NonNegativeInt = 400,
+                  retrain_steps: V.NonNegativeInt = 400, lr: V.PositiveFloat = 1.0,
+                  n_eval: V.PositiveInt = 200, seed: V.NonNegativeInt = 0) -> RetrainCheck:
     """Compare the look-ahead change with warm-start retraining on ``L + {c}``.
 
     The net is trained on ``labelled`` (default: ``n_labelled`` random pool

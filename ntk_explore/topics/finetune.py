@@ -29,7 +29,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,7 @@ import numpy as np
 from ..core import validation as V
 from ..core.datasets import DigitsTransfer, digits_transfer
 from ..core.metrics import fit_loglog, linear_cka, relative_frobenius, relative_norm, spearman
-from ..core.models import MLP, mlp
+from ..core.models import MLP, InputsArg, ModelArg, mlp
 from ..core.training import full_loss, gd_segment, train, xent
 from ..core.verdicts import Verdict, judge
 
@@ -53,7 +53,7 @@ __all__ = [
 TAUS = (0, 10, 30, 100, 300, 1000, 3000)
 
 @V.checked
-def smooth_labels(y: jax.Array, smoothing: float) -> jax.Array:
+def smooth_labels(y: jax.Array, smoothing: Annotated[float, V.Range(0, 1, hi_open=True)]) -> jax.Array:
     """``(1 - s) * y + s / k`` for one-hot ``y`` ``(n, k)``."""
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"label smoothing must be in [0, 1), got {smoothing!r}")
@@ -96,7 +96,7 @@ class Head:
 
 
 @V.checked
-def head(kind: str, in_dim: int, out_dim: int, hidden: int = 128) -> Head:
+def head(kind: str, in_dim: V.PositiveInt, out_dim: V.PositiveInt, hidden: V.PositiveInt = 128) -> Head:
     """Describe a head; ``kind`` is ``'linear'`` or ``'mlp'``."""
     if kind not in ("linear", "mlp"):
         raise ValueError(f"unknown head {kind!r}; choose 'linear' or 'mlp'")
@@ -113,7 +113,7 @@ class Pretrained(NamedTuple):
 
 
 @V.checked
-def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
+def backbone_features(model: ModelArg, bparams, x: InputsArg) -> jax.Array:
     """Last hidden layer ``z`` ``(n, width)`` of ``model`` for backbone params
     ``bparams`` (``model.depth`` layers, no output layer), ``x`` ``(n, d)``."""
     if len(bparams) != model.depth:
@@ -123,9 +123,9 @@ def backbone_features(model: MLP, bparams, x: jax.Array) -> jax.Array:
 
 
 @V.checked
-def pretrain_backbone(data: DigitsTransfer, *, key: jax.Array, width: int = 128,
-                      depth: int = 2, activation: str = "tanh", lr: float = 0.5,
-                      steps: int = 1000) -> Pretrained:
+def pretrain_backbone(data: DigitsTransfer, *, key: V.Key, width: V.PositiveInt = 128,
+                      depth: V.PositiveInt = 2, activation: str = "tanh", lr: V.PositiveFloat = 0.5,
+                      steps: V.NonNegativeInt = 1000) -> Pretrained:
     """Train an MLP ``d -> width^depth -> ks`` on the source task (full-batch GD,
     cross-entropy) and keep its hidden layers as the backbone."""
     d, ks = data.x_source.shape[1], data.y_source.shape[1]
@@ -157,8 +157,8 @@ class _Finetuned:
 
 
 @V.checked
-def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: Sequence[int], *,
-               lr: float = 0.5) -> list:
+def head_probe(hd: Head, hparams, z: jax.Array, y: jax.Array, taus: V.NonNegativeInts, *,
+               lr: V.PositiveFloat = 0.5) -> list:
     """Train the head alone on frozen features ``z`` ``(n, dz)`` with targets ``y``
     ``(n, k)`` (possibly smoothed) by full-batch GD; return its params after each
     ``tau`` in ``taus`` (sorted, non-negative), in that order. One compiled call per
@@ -231,8 +231,8 @@ class FirstStep(NamedTuple):
 
 
 @V.checked
-def first_step(model: MLP, bparams, hd: Head, hparams, x: jax.Array, y: jax.Array,
-               eta: float) -> FirstStep:
+def first_step(model: ModelArg, bparams, hd: Head, hparams, x: InputsArg, y: jax.Array,
+               eta: V.PositiveFloat) -> FirstStep:
     """Decompose one FT step of size ``eta`` (cross-entropy on ``x`` ``(n, d)``,
     one-hot ``y`` ``(n, k)``) and compare it with the real step (one compiled call)."""
     actual, predicted, res, (energy, e, direction, grad_z) = _first_step_jit(
@@ -258,14 +258,14 @@ _first_step_jit = jax.jit(_first_step_arrays)  # the backbone model is traced
 
 
 @V.checked
-def first_step_residuals(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
+def first_step_residuals(model: ModelArg, bparams, hd: Head, hparams, x: InputsArg, y, etas) -> np.ndarray:
     """``||actual - predicted||_F`` of :func:`first_step` at each of ``etas`` ``(E,)`` -> ``(E,)``."""
     return np.array([float(jnp.linalg.norm(s.actual - s.predicted))
                      for s in (first_step(model, bparams, hd, hparams, x, y, e) for e in etas)])
 
 
 @V.checked
-def residual_ratios(model: MLP, bparams, hd: Head, hparams, x, y, etas) -> np.ndarray:
+def residual_ratios(model: ModelArg, bparams, hd: Head, hparams, x: InputsArg, y, etas) -> np.ndarray:
     """``||actual - predicted||`` ratios between consecutive ``etas`` (halvings -> ~4)."""
     res = first_step_residuals(model, bparams, hd, hparams, x, y, etas)
     return res[:-1] / res[1:]
@@ -294,8 +294,8 @@ def _ft_record(net: _Finetuned, params, params0, x, y, x_test):
 
 
 @V.checked
-def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: float,
-             steps: int, divergence_factor: float = 1e4) -> FTOutcome:
+def finetune(pre: Pretrained, hd: Head, hparams, data: DigitsTransfer, *, lr: V.PositiveFloat,
+             steps: V.NonNegativeInt, divergence_factor: V.PositiveFloat = 1e4) -> FTOutcome:
     """Train backbone and head together (full-batch GD, hard labels, cross-entropy).
 
     One call of the core's GD segment per run, compiled once per head and backbone
@@ -375,9 +375,10 @@ class Probed(NamedTuple):
 
 
 @V.checked
-def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_kind: str,
-                taus: Sequence[int] = TAUS, seeds: int = 5, smoothing: float = 0.0,
-                hp_lr: float = 0.5) -> Probed:
+def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: V.Key, head_kind: str,
+                taus: V.NonNegativeInts = TAUS, seeds: V.PositiveInt = 5,
+                smoothing: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.0,
+                hp_lr: V.PositiveFloat = 0.5) -> Probed:
     """HP for every tau from ``seeds`` fresh heads (seed ``s`` from ``fold_in(key, s)``),
     with targets smoothed by ``smoothing``. Independent of the FT settings, so one
     :class:`Probed` serves tau sweeps at any FT learning rate (and fewer seeds)."""
@@ -394,10 +395,11 @@ def probe_heads(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array, head_k
 
 
 @V.checked
-def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: jax.Array,
-              taus: Sequence[int] = TAUS, seeds: int = 5, head_kind: str = "linear",
-              smoothing: float = 0.0, hp_lr: float = 0.5, ft_lr: float = 0.05,
-              ft_steps: int = 300, probed: Probed | None = None) -> TauSweep:
+def tau_sweep(pre: Pretrained, data: DigitsTransfer, *, key: V.Key, taus: V.NonNegativeInts = TAUS,
+              seeds: V.PositiveInt = 5, head_kind: str = "linear",
+              smoothing: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.0, hp_lr: V.PositiveFloat = 0.5,
+              ft_lr: V.PositiveFloat = 0.05, ft_steps: V.NonNegativeInt = 300,
+              probed: Probed | None = None) -> TauSweep:
     """HP for each ``tau`` then FT, over ``seeds`` fresh heads (keys folded from ``key``).
 
     ``probed``: the heads of :func:`probe_heads` for the same ``key``, ``head_kind``,
@@ -441,7 +443,7 @@ def _tour_sweep(seed: int) -> TauSweep:
 
 
 @V.checked
-def head_probing_verdict(sweep: TauSweep | None = None, *, seed: int = 0) -> Verdict:
+def head_probing_verdict(sweep: TauSweep | None = None, *, seed: V.NonNegativeInt = 0) -> Verdict:
     """Does a longer head probing (less energy) mean less feature change in fine-tuning?
 
     Measured: Spearman correlation over the probing lengths of the seed-mean energy and

@@ -21,7 +21,6 @@ import dataclasses
 import math
 import time
 import types
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -41,7 +40,7 @@ from ..core.kernels import (
     regress,
 )
 from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, relative_norm
-from ..core.models import MLP, mlp
+from ..core.models import InputsArg, ModelArg, ParamsArg, mlp
 from ..core.training import train
 from ..core.verdicts import Verdict, judge
 
@@ -65,7 +64,7 @@ def _kron_eye(p, k: int):
 
 
 @V.checked
-def pntk_gap(model: MLP, params, x, *, mode: str = "sum") -> float:
+def pntk_gap(model: ModelArg, params: ParamsArg, x: InputsArg, *, mode: str = "sum") -> float:
     """``||eNTK - pNTK (x) I_k||_F / ||eNTK||_F`` on inputs ``x (n, d)``."""
     x = jnp.asarray(x)
     entk = mlp_ntk(model)(x, None, params)  # (n, n, k, k)
@@ -96,9 +95,9 @@ class GapSweep:
 
 
 @V.checked
-def gap_vs_width(x, widths: Sequence[int], *, key: jax.Array, seeds: int = 3, out_dim: int = 10,
-                 depth: int = 1, y=None, train_steps: int = 0, lr: float = 1.0,
-                 mode: str = "sum") -> GapSweep:
+def gap_vs_width(x: V.FiniteArray, widths: V.Sizes, *, key: V.Key, seeds: V.PositiveInt = 3,
+                 out_dim: V.PositiveInt = 10, depth: V.PositiveInt = 1, y=None,
+                 train_steps: V.NonNegativeInt = 0, lr: V.PositiveFloat = 1.0, mode: str = "sum") -> GapSweep:
     """pNTK/eNTK gap per width and seed, at init (``train_steps=0``) or after GD.
 
     Args:
@@ -189,8 +188,8 @@ def _entk_row_blocks(ent, x1, x2, params, block: int):
 
 
 @V.checked
-def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
-                    block: int = 100) -> np.ndarray:
+def entk_regression(model: ModelArg, params: ParamsArg, x: InputsArg, y, x_test: InputsArg, *,
+                    ridge: V.NonNegativeFloat = 0.0, block: V.PositiveInt = 100) -> np.ndarray:
     """Kernel regression with the full eNTK: ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> ``(T, k)``.
 
     The same numbers as ``core.kernels.regress(flatten_blocks(eNTK(x, x)), y.reshape(-1),
@@ -242,8 +241,8 @@ def entk_regression(model: MLP, params, x, y, x_test, *, ridge: float = 0.0,
 
 
 @V.checked
-def compare_regression(model: MLP, params, x, y, x_test, labels_test, *,
-                       ridge: float = 0.0) -> RegressionComparison:
+def compare_regression(model: ModelArg, params: ParamsArg, x: InputsArg, y, x_test: InputsArg, labels_test, *,
+                       ridge: V.NonNegativeFloat = 0.0) -> RegressionComparison:
     """Kernel regression on ``x (n, d)``, ``y (n, k)`` with each kernel; test on ``x_test (T, d)``.
 
     The pNTK route solves one ``(n, n)`` system with ``k`` right-hand sides; the
@@ -292,8 +291,8 @@ def _best_time(fn, repeats: int) -> float:
 
 
 @V.checked
-def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256, depth: int = 1,
-              key: jax.Array, repeats: int = 3) -> list[CostRow]:
+def cost_vs_k(ks: V.Sizes, *, n: V.PositiveInt = 256, d: V.PositiveInt = 64, width: V.PositiveInt = 256,
+              depth: V.PositiveInt = 1, key: V.Key, repeats: V.PositiveInt = 3) -> list[CostRow]:
     """Best-of-``repeats`` time of the structured eNTK and pNTK on ``n`` random inputs, per ``k``.
 
     Returns one :class:`CostRow` per ``k``; bytes are the kernels' own sizes
@@ -316,7 +315,8 @@ def cost_vs_k(ks: Sequence[int], *, n: int = 256, d: int = 64, width: int = 256,
 
 
 @V.checked
-def full_entk_bytes(n: int = 50_000, k: int = 10, itemsize: int = 8) -> tuple[int, int]:
+def full_entk_bytes(n: V.PositiveInt = 50_000, k: V.PositiveInt = 10,
+                    itemsize: V.PositiveInt = 8) -> tuple[int, int]:
     """Bytes of a full ``(n, n, k, k)`` eNTK and of the ``(n, n)`` pNTK (no allocation).
 
     Defaults: a CIFAR-10-sized training set (``n = 50,000``, ``k = 10``) in float64.

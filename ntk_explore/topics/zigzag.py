@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,7 @@ from scipy import stats
 from ..core import validation as V
 from ..core.kernels import mlp_ntk
 from ..core.metrics import auc, fit_loglog
-from ..core.models import MLP, mlp
+from ..core.models import MLP, InputsArg, ModelArg, ParamsArg, mlp
 from ..core.training import train, xent
 from ..core.verdicts import Verdict, judge
 
@@ -100,8 +100,9 @@ def _sample(key, mu, noise, n):
 
 
 @V.checked
-def make_toy(key: jax.Array, *, dim: int = 30, n_train: int = 600, n_test: int = 3000,
-             classes: int = 3, noise: float = 4.0) -> Toy:
+def make_toy(key: V.Key, *, dim: V.PositiveInt = 30, n_train: V.PositiveInt = 600,
+             n_test: V.PositiveInt = 3000, classes: V.PositiveInt = 3,
+             noise: V.NonNegativeFloat = 4.0) -> Toy:
     """Draw the toy task (see the module doc); ``noise`` is the variance.
 
     Returns a :class:`Toy` with ``x`` ``(n_train, dim)``, ``pstar`` ``(n_train, classes)``.
@@ -123,13 +124,14 @@ def make_toy(key: jax.Array, *, dim: int = 30, n_train: int = 600, n_test: int =
 
 
 @V.checked
-def toy_model(dim: int = 30, width: int = 128, depth: int = 2, classes: int = 3) -> MLP:
+def toy_model(dim: V.PositiveInt = 30, width: V.PositiveInt = 128, depth: V.PositiveInt = 2,
+              classes: V.PositiveInt = 3) -> MLP:
     """The toy's MLP ``dim-width-...-classes`` (NTK parametrization, ReLU)."""
     return mlp(dim, width, depth, classes, parametrization="ntk")
 
 
 @V.checked
-def point_kinds(toy: Toy, easy_threshold: float = 0.9) -> np.ndarray:
+def point_kinds(toy: Toy, easy_threshold: V.UnitInterval = 0.9) -> np.ndarray:
     """``(n,)`` strings: 'mislabelled' (label != argmax p*), 'easy'
     (p*(label) > easy_threshold), else 'hard'."""
     n = len(toy.y)
@@ -177,8 +179,8 @@ def _per_epoch(toy: Toy, batch_size: int | None) -> int:
 
 
 @V.checked
-def train_teacher(toy: Toy, model: MLP, key: jax.Array, *, epochs: int = 150,
-                  lr: float = 0.5, batch_size: int | None = 32,
+def train_teacher(toy: Toy, model: ModelArg, key: V.Key, *, epochs: V.PositiveInt = 150,
+                  lr: V.PositiveFloat = 0.5, batch_size: V.PositiveInt | None = 32,
                   targets: np.ndarray | None = None) -> TeacherRun:
     """Train on ``targets`` (default one-hot labels) with cross-entropy, recording
     ``q_t`` on all training points once per epoch.
@@ -214,7 +216,8 @@ def zigzag_score(paths: np.ndarray) -> np.ndarray:
 
 
 @V.checked
-def ema_targets(paths: np.ndarray, rate: float, start: int = 0) -> np.ndarray:
+def ema_targets(paths: np.ndarray, rate: Annotated[float, V.Range(0, 1, hi_open=True)],
+                start: V.NonNegativeInt = 0) -> np.ndarray:
     """Bias-corrected exponential moving average of ``paths[start:]``.
 
     ``m_t = rate * m_{t-1} + (1 - rate) * q_t`` from ``m = 0`` at ``start``, and the
@@ -243,8 +246,9 @@ class Targets(NamedTuple):
 
 
 @V.checked
-def distill_targets(toy: Toy, run: TeacherRun, stop: int | None = None, *,
-                    rate: float = 0.98, start: int = 1) -> Targets:
+def distill_targets(toy: Toy, run: TeacherRun, stop: V.NonNegativeInt | None = None, *,
+                    rate: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.98,
+                    start: V.NonNegativeInt = 1) -> Targets:
     """Targets from a teacher stopped at record ``stop`` (default: memorization).
 
     The moving average starts at record ``start`` (default 1: skip the init).
@@ -273,8 +277,9 @@ class StopCurve(NamedTuple):
 
 
 @V.checked
-def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *, rate: float = 0.98,
-                    start: int = 1) -> StopCurve:
+def targets_vs_stop(toy: Toy, run: TeacherRun, stops=None, *,
+                    rate: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.98,
+                    start: V.NonNegativeInt = 1) -> StopCurve:
     """How far the teacher's and the filtered targets are from ``p*`` when the
     teacher is stopped at each record in ``stops`` (default: every record from 1)."""
     stops = np.arange(1, len(run.epochs)) if stops is None else np.asarray(stops, int)
@@ -307,7 +312,7 @@ def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:
 
 
 @V.checked
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: V.PositiveInt = 10) -> float:
     """Top-label ECE with ``bins`` equal-width confidence bins.
 
     ``probs``: ``(n, k)``; ``y``: ``(n,)`` int labels.
@@ -337,9 +342,9 @@ class StudentResult(NamedTuple):
 
 
 @V.checked
-def train_student(toy: Toy, model: MLP, targets: np.ndarray, key: jax.Array, *,
-                  epochs: int = 100, lr: float = 0.5,
-                  batch_size: int | None = 32) -> StudentResult:
+def train_student(toy: Toy, model: ModelArg, targets: np.ndarray, key: V.Key, *,
+                  epochs: V.PositiveInt = 100, lr: V.PositiveFloat = 0.5,
+                  batch_size: V.PositiveInt | None = 32) -> StudentResult:
     """Train on ``targets`` ``(n, k)`` like the teacher; evaluate on the test set.
 
     ``key`` splits into init and batch-order keys exactly as in :func:`train_teacher`,
@@ -367,9 +372,9 @@ class Distillation(NamedTuple):
 
 
 @V.checked
-def distill(toy: Toy, model: MLP, run: TeacherRun, key: jax.Array, *,
-            stop: int | None = None, rate: float = 0.98, student_epochs: int = 100,
-            lr: float = 0.5, batch_size: int | None = 32) -> Distillation:
+def distill(toy: Toy, model: ModelArg, run: TeacherRun, key: V.Key, *, stop: V.NonNegativeInt | None = None,
+            rate: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.98, student_epochs: V.PositiveInt = 100,
+            lr: V.PositiveFloat = 0.5, batch_size: V.PositiveInt | None = 32) -> Distillation:
     """Targets from ``run`` stopped at ``stop`` and one student per target kind."""
     t = distill_targets(toy, run, stop, rate=rate)
     fit = functools.partial(train_student, toy, model, key=key, epochs=student_epochs,
@@ -398,8 +403,8 @@ class OneStep(NamedTuple):
 
 
 @V.checked
-def one_step_decomposition(model: MLP, params, x_batch, p_tar, x_tilde,
-                           eta: float) -> OneStep:
+def one_step_decomposition(model: ModelArg, params: ParamsArg, x_batch: InputsArg, p_tar,
+                           x_tilde: V.FiniteArray, eta: V.PositiveFloat) -> OneStep:
     """Compare a real GD step on ``mean xent(f(x_batch), p_tar)`` with its eNTK prediction.
 
     ``x_batch``: ``(b, d)``; ``p_tar``: ``(b, k)``; ``x_tilde``: ``(m, d)``.
@@ -436,8 +441,8 @@ class EtaSweep(NamedTuple):
 
 
 @V.checked
-def eta_sweep(model: MLP, params, x_batch, p_tar, x_tilde,
-              etas: Sequence[float]) -> EtaSweep:
+def eta_sweep(model: ModelArg, params: ParamsArg, x_batch: InputsArg, p_tar,
+              x_tilde: V.FiniteArray, etas: Sequence[float]) -> EtaSweep:
     """:func:`one_step_decomposition` at each ``eta``; see :class:`EtaSweep`."""
     res, cos = [], []
     for eta in etas:
@@ -466,8 +471,9 @@ class SeedRun(NamedTuple):
 
 
 @V.checked
-def teacher_runs(seed: int = 0, seeds: V.PositiveInt = VERDICT_SEEDS, *, epochs: V.PositiveInt = 200,
-                 noise: V.PositiveFloat = 4.0, n_train: V.PositiveInt = 600) -> list[SeedRun]:
+def teacher_runs(seed: V.NonNegativeInt = 0, seeds: V.PositiveInt = VERDICT_SEEDS, *,
+                 epochs: V.PositiveInt = 200, noise: V.PositiveFloat = 4.0,
+                 n_train: V.PositiveInt = 600) -> list[SeedRun]:
     """Toy and teacher for seeds ``seed .. seed + seeds - 1``: ``jax.random.key(s)`` splits
     into the task, teacher and student keys (as in ``tests/test_zigzag.py``)."""
     model = toy_model()
@@ -490,7 +496,8 @@ def _unmemorized(runs: Sequence[SeedRun]) -> list[int]:
 
 
 @V.checked
-def target_ratios(runs: Sequence[SeedRun], *, rate: float = 0.98) -> np.ndarray:
+def target_ratios(runs: Sequence[SeedRun], *,
+                  rate: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.98) -> np.ndarray:
     """Per seed, ``(3, S)``: mean distance to ``p*`` of the one-hot labels, the teacher's
     predictions at memorization and the filtered targets (teacher stopped there)."""
     out = []
@@ -506,9 +513,9 @@ def _seeds_text(runs: Sequence[SeedRun]) -> str:
 
 
 @V.checked
-def distillation_verdict(seed: int = 0, epochs: V.PositiveInt = 200,
-                         seeds: V.PositiveInt = VERDICT_SEEDS,
-                         runs: Sequence[SeedRun] | None = None, *, rate: float = 0.98) -> Verdict:
+def distillation_verdict(seed: V.NonNegativeInt = 0, epochs: V.PositiveInt = 200,
+                         seeds: V.PositiveInt = VERDICT_SEEDS, runs: Sequence[SeedRun] | None = None, *,
+                         rate: Annotated[float, V.Range(0, 1, hi_open=True)] = 0.98) -> Verdict:
     """Filtered (moving-average) targets vs the teacher's predictions, both taken when the
     teacher first fits every training label: ratio of their mean L2 distances to ``p*``,
     averaged over ``seeds`` independent tasks and teachers, with its 95% t-interval.

@@ -29,7 +29,8 @@ from .basic import (
 
 __all__ = ["checked", "Constraint", "Range", "IsKey", "IntList", "OneOf", "InstanceOf",
            "IsCallable", "Inputs", "MatchesModel", "PositiveInt", "NonNegativeInt",
-           "PositiveFloat", "NonNegativeFloat", "UnitInterval", "OpenUnitInterval", "Key", "Sizes"]
+           "PositiveFloat", "NonNegativeFloat", "UnitInterval", "OpenUnitInterval", "Key", "Sizes",
+           "NonNegativeInts", "FiniteArray"]
 
 
 # ---------------------------------------------------------------------------
@@ -185,6 +186,10 @@ Key = Annotated[jax.Array, IsKey()]
 """One JAX PRNG key."""
 Sizes = Annotated[Sequence[int], IntList(1)]
 """A non-empty list of integers >= 1 (widths, training-set sizes)."""
+NonNegativeInts = Annotated[Sequence[int], IntList(0, min_len=0)]
+"""A list of integers >= 0 (step counts, class labels, indices)."""
+FiniteArray = Annotated[jax.Array, Inputs(None)]
+"""A finite numeric array of any shape."""
 
 
 def _base_check(name: str, value, base) -> None:
