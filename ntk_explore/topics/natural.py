@@ -58,7 +58,8 @@ __all__ = [
     "TrainedNet", "train_early_stopped", "errors_of", "kernel_learner", "Paired",
     "per_seed_difference", "DigitsCurves", "digits_scaling", "mlp_at_gamma",
     "rich_vs_ntk_verdict", "rich_vs_lazy_verdict", "lazy_vs_entk_verdict", "cnn_vs_cntk_verdict",
-    "verdicts", "log_sizes", "fixed_kernels", "NOTEBOOK", "TOUR", "BENCHMARK",
+    "verdicts", "log_sizes", "fixed_kernels", "NOTEBOOK", "TOUR", "BENCHMARK", "LinearCheck",
+    "linear_check",
 ]
 
 LEARNERS = ("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk", "entk_cnn", "cntk_gap")
@@ -133,10 +134,10 @@ class Settings:
                 else float(self.cnn_gamma))
 
 
-NOTEBOOK = dict(width=128, sizes=(50, 100, 200, 400, 800), learners=("rich", "lazy", "entk",
-                                                                      "ntk", "after"))
+NOTEBOOK = dict(width=128, gamma=16.0, sizes=(50, 100, 200, 400, 800),
+                learners=("rich", "lazy", "entk", "ntk", "after"))
 """What notebook 07 runs (3 seeds; under a minute on 2 cores with everything else)."""
-TOUR = dict(width=128, sizes=(50, 100, 200, 400), learners=("rich", "ntk"))
+TOUR = dict(width=128, gamma=16.0, sizes=(50, 100, 200, 400), learners=("rich", "ntk"))
 """The tour's setting for ``data_scaling_digits`` (about 10 s on 2 cores)."""
 BENCHMARK = dict(learners=("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk"))
 """``benchmarks/bench_natural.py`` (the :class:`Settings` defaults; ``--gap`` adds ``cntk_gap``)."""
@@ -504,6 +505,47 @@ def mlp_at_gamma(settings: Settings, gamma: float, *, key: jax.Array | None = No
     return arr[..., 0], arr[..., 1], arr[..., 2].astype(int)
 
 
+class LinearCheck(NamedTuple):
+    """Test MSE at one size and seed of: the lazy net (``gamma = 1``), its linearization with
+    the full eNTK at init trained by the same GD for the same number of steps (closed form),
+    that linearization with the pNTK standing in for the eNTK, and pNTK kernel ridge; with the
+    step count, and ``||eNTK - pNTK (x) I|| / ||eNTK||`` on the training images."""
+
+    n: int
+    steps: int
+    net: float
+    linear_entk: float
+    linear_pntk: float
+    ridge_pntk: float
+    pntk_gap: float
+
+
+def linear_check(settings: Settings, n: int, *, seed: int = 0,
+                 key: jax.Array | None = None) -> LinearCheck:
+    """How close the lazy MLP of ``settings`` is to its linearization, and why the pNTK
+    learner differs from both, at ``n`` training images of seed ``seed`` (the full eNTK
+    ``(n + T, n, 10, 10)`` is formed: keep ``n`` small, a few hundred)."""
+    from ..core.kernels import mlp_ntk
+    from ..core.linearized import mse_dynamics
+
+    s, key = settings, jax.random.key(0) if key is None else V.check_key("key", key)
+    sd = _seed(seed, s, key)
+    split, model = sd.split, mlp_net(s.width, s.depth)
+    (mse, _, step), _ = _fit_net(model, sd.p0, split, n, lr=s.lr, steps=s.steps, s=s)
+    x, xt = jnp.asarray(split.x[split.pool[:n]]), jnp.asarray(split.x[split.test])
+    y, yt = split.y[split.pool[:n]], split.y[split.test]
+    z, zt = np.zeros_like(y), np.zeros_like(yt)
+    full, full_t = mlp_ntk(model)(x, None, sd.p0), mlp_ntk(model)(xt, x, sd.p0)
+    lin = mse_dynamics(full, y, z, ntk_test_train=full_t, f0_test=zt, steps=[step], lr=s.lr)
+    pn, pn_t = mlp_pntk(model)(x, None, sd.p0), mlp_pntk(model)(xt, x, sd.p0)
+    lin_p = mse_dynamics(pn, y, z, ntk_test_train=pn_t, f0_test=zt, steps=[step], lr=s.lr)
+    ridge = kernel_learner(_mlp_pntk_rows(model, sd.p0, split, n), split, n)[0]
+    full = np.asarray(full, np.float64)
+    gap = km.relative_frobenius(np.asarray(pn, np.float64)[:, :, None, None] * np.eye(10), full)
+    return LinearCheck(n, int(step), mse, km.test_loss(lin.test[0], yt),
+                       km.test_loss(lin_p.test[0], yt), ridge, gap)
+
+
 # ---------------------------------------------------------------------------
 # verdicts (notebook 07, the tour and the benchmark call these)
 
@@ -526,7 +568,8 @@ def rich_vs_ntk_verdict(curves: DigitsCurves) -> Verdict:
     return judge("data_scaling_digits", d, ci,
                  measured_what="alpha(rich MLP) - alpha(infinite NTK), test MSE, paired per seed",
                  interval_what=f"95% t-interval over {s.seeds} seeds",
-                 detail=f"alpha rich {_ex(curves, 'rich')}, NTK {_ex(curves, 'ntk')}; "
+                 detail=f"alpha net (rich MLP) {_ex(curves, 'rich')}, infinite NTK "
+                        f"{_ex(curves, 'ntk')}; "
                         f"load_digits, n = {s.sizes[0]}..{s.sizes[-1]}, width {s.width}, "
                         f"gamma {s.rich_gamma:.3g}")
 
