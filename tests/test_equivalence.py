@@ -231,7 +231,7 @@ def test_sweep_verdicts_follow_the_one_rule():
     assert all(v.status == "does not hold" for v in bad), [v.summary for v in bad]
     noisy = E.sweep_verdicts(_synthetic_sweep(-0.5, -0.5, -0.25, 1.0, seeds=2))
     assert all(v.status == "inconclusive" for v in noisy), [v.summary for v in noisy]
-    with pytest.raises(TypeError, match="unknown settings"):
+    with pytest.raises(TypeError, match="widht"):
         E.claim_sweep(widht=3)
 
 

@@ -61,12 +61,12 @@ def test_app_defaults_are_the_claims_settings():
     from ntk_explore.topics.regimes import CONVERGENCE
     from ntk_explore.widgets import convergence
 
-    assert convergence.WIDTHS == tuple(CONVERGENCE["widths"])
+    assert convergence.WIDTHS == tuple(CONVERGENCE.widths)
     import inspect
 
     sig = inspect.signature(EntkWidthApp.__init__).parameters
     assert (sig["n_points"].default, sig["depth"].default, sig["seeds"].default) == (
-        CONVERGENCE["n_points"], CONVERGENCE["depth"], CONVERGENCE["seeds"])
+        CONVERGENCE.n_points, CONVERGENCE.depth, CONVERGENCE.seeds)
 
 
 def test_verdict_is_the_same_from_the_app_and_from_the_topic():
@@ -77,5 +77,5 @@ def test_verdict_is_the_same_from_the_app_and_from_the_topic():
     from_topic = regimes.entk_convergence_verdict(regimes.convergence_sweep(**kw, depth=small.depth))
     assert from_app.status == from_topic.status and from_app.key == "entk_convergence"
     assert from_app.measured == pytest.approx(from_topic.measured, rel=1e-9)
-    with pytest.raises(TypeError, match="unknown settings"):
+    with pytest.raises(TypeError, match="width"):
         regimes.convergence_sweep(width=3)

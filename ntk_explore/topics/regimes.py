@@ -28,14 +28,24 @@ from ..core.verdicts import Verdict, judge
 
 __all__ = ["LogLogFit", "fit_loglog", "ConvergenceSweep", "entk_convergence",
            "entk_convergence_grid", "entk_error", "CONVERGENCE", "convergence_sweep",
-           "entk_convergence_verdict", "kernel_scale"]
+           "entk_convergence_verdict", "kernel_scale", "ConvergenceSettings"]
 
-CONVERGENCE = {"n_points": 48, "depth": 2, "seeds": 5, "seed": 0,
-               "widths": (16, 32, 64, 128, 256, 512, 1024, 2048)}
-"""Notebook 01's settings: 48 points on the unit circle, 2 hidden layers, ReLU, NTK
-parametrization, 5 initialisations (``fold_in(key(seed), s)``) per width, widths 16-2048
-(the CPU defaults: the random draw for width 4096 alone would push the notebook past
-1 GB). The tour and the notebook judge the claim at these settings."""
+@dataclasses.dataclass(frozen=True)
+class ConvergenceSettings:
+    """Notebook 01's settings: ``n_points`` on the unit circle, ``depth`` hidden layers,
+    ``seeds`` initialisations (``fold_in(key(seed), s)``) per width, ``widths``."""
+
+    n_points: int = 48
+    depth: int = 2
+    seeds: int = 5
+    seed: int = 0
+    widths: tuple = (16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+CONVERGENCE = ConvergenceSettings()
+"""Notebook 01's settings (ReLU, NTK parametrization, widths 16-2048: the CPU defaults, as
+the random draw for width 4096 alone would push the notebook past 1 GB). The tour and the
+notebook judge the claim at these settings."""
 
 
 @V.checked
@@ -117,17 +127,13 @@ def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, see
 def convergence_sweep(*, activation: str = "relu", parametrization: str = "ntk",
                       **overrides) -> ConvergenceSweep:
     """:func:`entk_convergence` at notebook 01's settings (:data:`CONVERGENCE`; pass any of
-    its keys to override one). Equal to the sweep notebook 01's app makes for the same
+    its fields to override one). Equal to the sweep notebook 01's app makes for the same
     activation and parametrization."""
-    unknown = set(overrides) - set(CONVERGENCE)
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}; the settings are {sorted(CONVERGENCE)}")
-    c = {**CONVERGENCE, **overrides}
-    x, _ = circle(int(c["n_points"]))
+    c = dataclasses.replace(CONVERGENCE, **overrides)  # a misspelt setting is a TypeError
+    x, _ = circle(c.n_points)
     pair = (activation, parametrization)
-    return entk_convergence_grid(x, c["widths"], key=jax.random.key(int(c["seed"])),
-                                 seeds=c["seeds"], depth=c["depth"], activations=pair[:1],
-                                 parametrizations=pair[1:])[pair]
+    return entk_convergence_grid(x, c.widths, key=jax.random.key(c.seed), seeds=c.seeds,
+                                 depth=c.depth, activations=pair[:1], parametrizations=pair[1:])[pair]
 
 
 def entk_convergence_verdict(sweep: ConvergenceSweep | None = None) -> Verdict:

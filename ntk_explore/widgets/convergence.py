@@ -16,7 +16,7 @@ from ._display import show_png
 
 __all__ = ["EntkWidthApp", "WIDTHS", "WIDTHS_ACCELERATOR", "default_widths"]
 
-WIDTHS = tuple(CONVERGENCE["widths"])
+WIDTHS = tuple(CONVERGENCE.widths)
 """Default widths on the CPU (:data:`~ntk_explore.topics.regimes.CONVERGENCE`): all six
 sweeps take seconds on 2 cores, and the random draw for width 4096 alone (17M normals,
 ~330 MB of temporaries) would push the notebook past Binder's 1 GB."""
@@ -66,8 +66,8 @@ class EntkWidthApp(App):
     ``error`` (relative Frobenius error shown), ``figure``, ``png`` (bytes shown).
     """
 
-    def __init__(self, *, n_points: int = CONVERGENCE["n_points"], depth: int = CONVERGENCE["depth"],
-                 seeds: int = CONVERGENCE["seeds"], widths=None, width: int = 256, key=None):
+    def __init__(self, *, n_points: int = CONVERGENCE.n_points, depth: int = CONVERGENCE.depth,
+                 seeds: int = CONVERGENCE.seeds, widths=None, width: int = 256, key=None):
         n_points = V.check_positive_int("n_points", n_points, minimum=2)
         depth = V.check_positive_int("depth", depth)
         seeds = V.check_positive_int("seeds", seeds, minimum=2)
@@ -81,7 +81,7 @@ class EntkWidthApp(App):
         _warn_if_slow(n_points, widths, seeds, depth)
         self.x, self.theta = circle(n_points)
         self.depth, self.seeds, self.widths = depth, seeds, widths
-        self.key = V.check_key("key", jax.random.key(CONVERGENCE["seed"]) if key is None else key)
+        self.key = V.check_key("key", jax.random.key(CONVERGENCE.seed) if key is None else key)
         # Every (activation, parametrization) pair is swept up front, sharing one
         # compiled function and one random draw per width and seed, so the
         # dropdowns only redraw.
