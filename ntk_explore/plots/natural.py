@@ -7,7 +7,7 @@ import numpy as np
 
 from .base import log_ticks, loglog_axes, new_figure, place_legend
 
-__all__ = ["NAMES", "label", "mse_axes", "error_axes", "scaling_figure", "gamma_axes",
+__all__ = ["NAMES", "label", "loss_axes", "error_axes", "scaling_figure", "gamma_axes",
            "gamma_figure"]
 
 NAMES = {"rich": "rich MLP", "lazy": "lazy MLP (gamma 1)", "entk": "eNTK at init",
@@ -31,7 +31,7 @@ def label(name: str, curves=None) -> str:
     return NAMES.get(name, name)
 
 
-def mse_axes(ax, curves, learners, *, title: str | None = None, names: dict | None = None):
+def loss_axes(ax, curves, learners, *, title: str | None = None, names: dict | None = None):
     """Seed-mean test MSE against n (log-log), the per-seed values as faint points and the
     pooled power-law fit, its ``alpha`` and 95% interval in the legend."""
     for i, name in enumerate(learners):
@@ -72,7 +72,7 @@ def error_axes(ax, curves, learners, *, names: dict | None = None):
     ax.set_ylabel("test error (fraction wrong)")
     ax.grid(True, which="both", alpha=0.3)
     log_ticks(ax.yaxis)
-    place_legend(ax, ncols=1)
+    place_legend(ax, ncols=2)
 
 
 def _test_size(curves) -> int:
@@ -84,12 +84,13 @@ def scaling_figure(curves, learners=None, *, title: str | None = None, names: di
     """Test MSE (left) and test error (right) against n for ``learners`` (default: all)."""
     learners = list(curves.mse) if learners is None else list(learners)
     fig, axes = new_figure(ncols=2, width=5.0, height=4.2)
-    mse_axes(axes[0, 0], curves, learners, title=title, names=names)
+    loss_axes(axes[0, 0], curves, learners, title=title, names=names)
     error_axes(axes[0, 1], curves, learners, names=names)
     return fig
 
 
-def gamma_axes(ax, gammas, exponents, kernels: dict, *, current: float | None = None):
+def gamma_axes(ax, gammas, exponents, kernels: dict, *, current: float | None = None,
+               span: tuple[float, float] | None = None):
     """Exponent ``alpha`` of the net against its output scale (log x), with 95% intervals,
     and each kernel's exponent as a horizontal band; ``exponents`` are
     :class:`~ntk_explore.core.metrics.Exponent` objects, ``kernels`` ``{name: Exponent}``."""
@@ -106,6 +107,8 @@ def gamma_axes(ax, gammas, exponents, kernels: dict, *, current: float | None = 
     if current is not None:
         ax.axvline(current, color="C0", lw=0.8, ls=":")
     ax.set_xscale("log", base=2)
+    if span is not None:  # the slider's whole range, so a point stays where it is
+        ax.set_xlim(span[0] / 1.3, span[1] * 1.3)
     log_ticks(ax.xaxis, 2)
     ax.set_xlabel("output scale gamma")
     ax.set_ylabel("data-scaling exponent alpha")
@@ -113,12 +116,14 @@ def gamma_axes(ax, gammas, exponents, kernels: dict, *, current: float | None = 
     place_legend(ax, ncols=1)
 
 
-def gamma_figure(curves, gamma: float, gammas, exponents, kernels=("entk", "ntk")):
+def gamma_figure(curves, gamma: float, gammas, exponents, kernels=("entk", "ntk"),
+                 span: tuple[float, float] | None = None):
     """Left: test MSE of the MLP at ``gamma`` (learner ``'net'`` of ``curves``) and of the
-    kernels; right: the exponent against every output scale computed so far."""
+    kernels; right: the exponent against every output scale computed so far (x axis over
+    ``span``, e.g. the slider's range)."""
     fig, axes = new_figure(ncols=2, width=5.0, height=4.2)
-    mse_axes(axes[0, 0], curves, ["net", *kernels], names={"net": f"MLP at gamma {gamma:g}"},
+    loss_axes(axes[0, 0], curves, ["net", *kernels], names={"net": f"MLP at gamma {gamma:g}"},
              title=f"MLP width {curves.settings.width}, output scale gamma {gamma:g}")
     gamma_axes(axes[0, 1], gammas, exponents, {k: curves.exponent(k) for k in kernels},
-               current=gamma)
+               current=gamma, span=span)
     return fig

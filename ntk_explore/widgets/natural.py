@@ -60,5 +60,7 @@ class GammaApp(App):
             f"<b>{-self.vs_entk.mean:+.2f}</b> [{-self.vs_entk.ci95[1]:+.2f}, "
             f"{-self.vs_entk.ci95[0]:+.2f}]")
         gammas, exps = self.explorer.computed()
-        self.figure = plots.gamma_figure(self.net, g, gammas, exps)
+        options = self.gamma.options
+        self.figure = plots.gamma_figure(self.net, g, gammas, exps,
+                                         span=(min(options), max(options)))
         self.png = _show(self.out, self.figure)
