@@ -162,11 +162,12 @@ def pretrained_figure(exponents: dict, net, highlight: int | None = None):
     if highlight is not None:
         ax.axvline(highlight, color="gray", lw=1, ls=":", label=f"n_pre = {highlight}")
     ax.set_xscale("log", base=2)
+    log_ticks(ax.xaxis, base=2)
     ax.set_xlabel("pretraining samples n_pre")
     ax.set_ylabel("data-scaling exponent (-d log err / d log n)")
     ax.set_title("a pretrained kernel does not catch up", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=9, loc="lower right", framealpha=0.9)
+    place_legend(ax, "below")
     return fig
 
 
