@@ -507,3 +507,48 @@ def test_nets_on_the_target_keep_the_rate_with_the_lower_validation_error():
     with pytest.raises(DivergenceError, match="diverged") as info:
         kl._net_on_target(model, p0, x, y, task, (1e6,), 5)
     assert "every rate in (1000000.0,) diverged" in info.value.__notes__[0]
+
+
+def test_every_figure_passes_the_layout_check():
+    """Each figure of notebook 09, drawn from results shaped like the notebook's (synthetic
+    numbers of the same ranges), has no overlapping, cut-off or hidden text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ntk_explore.plots import kernel_loses as plots
+    from ntk_explore.plots import layout
+
+    rng = np.random.default_rng(0)
+    ns = np.array([128, 256, 512, 1024, 2048])
+    noise = lambda s=0.1: np.exp(s * rng.standard_normal((2, ns.size)))  # noqa: E731
+    curves = kl.Curves(ns, {"net": 30 * ns ** -0.7 * noise(), "lazy": ns ** 0.02 * noise(),
+                            "entk_init": ns ** -0.06 * noise(0.02),
+                            "pretrained": 2 * ns ** -0.24 * noise()}, dict(kl.DEFAULTS), ("a", "b"))
+    steps = np.array([0, 1, 2, 5, 10, 22, 46, 100, 215, 427, 464, 1000])
+    curve = np.exp(-np.arange(1001) / 200.0)
+
+    def path(alpha, scale):
+        d = scale * (1 - np.exp(-steps / 5.0))
+        k = np.stack([np.eye(3) * (1 + 0.1 * i) for i in range(steps.size)])
+        return kl.KernelPath(steps, curve[steps], d, np.r_[0.0, 1e-2 / (1 + steps[1:])],
+                             0.06 + d, 0.6 - 0.4 * d / max(scale, 1e-9) * (scale > 0.01), alpha, k,
+                             curve, 427 if scale > 0.01 else -1)
+
+    means = {"probe": [0.066, 0.013, 0.01], "finetune": [0.23, 0.03, 0.016],
+             "target_only": [0.73, 0.12, 0.03], "target_one_step": [0.71, 0.13, 0.05],
+             "linearized_init": [0.73, 0.38, 0.28]}
+    tr = kl.TransferResult(np.array([16, 128, 256]),
+                           {k: np.array(v) * noise(0.1)[:, :3] for k, v in means.items()},
+                           "he1_he3", "relu", 2048, "one_step", (0.1, 0.01), {})
+    parity = kl.ParityResult(np.array([1000]), np.ones((1, 1)), np.full((1, 1), 0.49), 20, 3)
+    exps = {128: curves.exponent("entk_init"), 512: curves.exponent("pretrained")}
+    figures = [plots.scaling_figure(curves),
+               plots.kernel_path_figure(path(1.0, 0.12), path(16.0, 0.005)),
+               plots.pretrained_figure(exps, curves.exponent("net"), highlight=512),
+               plots.transfer_loses_figure(tr), plots.parity_figure(parity)]
+    big = np.array([256, 512, 1024, 2048, 4096, 8192, 16384])
+    ext = kl.ExtendedCurve(big, 0.66 * (big / 256.0) ** -0.05, np.ones(7), 4096, 4353,
+                           np.ones(7), np.array([0, 0, 0, 0, 7, 9, 11]), {"width": 128})
+    figures.append(plots.extended_figure(ext, curves))
+    for fig in figures:
+        assert layout.layout_problems(fig) == [], fig.axes[0].get_title()
