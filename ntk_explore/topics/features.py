@@ -31,7 +31,6 @@ so the initial function does not grow with ``alpha``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -41,7 +40,7 @@ import numpy as np
 from ..core import validation as V
 from ..core.kernels import KernelFactors, kernel_factors
 from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
-from ..core.models import MLP, init_from_draw, mlp
+from ..core.models import MLP, InputsArg, ModelArg, ParamsArg, TrainedParamsArg, init_from_draw, mlp
 from ..core.training import (
     DIVERGENCE_FACTOR,
     DivergenceError,
@@ -85,7 +84,7 @@ class FeatureTask(NamedTuple):
 
 
 @V.checked
-def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
+def feature_task(key: V.Key, n: V.PositiveInt = 64, d: V.PositiveInt = 10, scale: V.PositiveFloat = 1.0,
                  dtype=None) -> FeatureTask:
     """A single-index regression task ``y = scale * g(x . u)``, ``g`` of unit variance.
 
@@ -106,8 +105,8 @@ def feature_task(key: jax.Array, n: int = 64, d: int = 10, scale: float = 1.0,
 
 
 @V.checked
-def width_lr(lr: float, parametrization: str, width: int, base_width: int = 64,
-             alpha: float = 1.0) -> float:
+def width_lr(lr: V.PositiveFloat, parametrization: str, width: V.PositiveInt, base_width: V.PositiveInt = 64,
+             alpha: V.PositiveFloat = 1.0) -> float:
     """The rate used at ``width``: see the module docstring. ``lr`` is the base-width rate."""
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
@@ -155,7 +154,8 @@ def _change_arrays(model: MLP, params0, params1, x):
 
 
 @V.checked
-def measure_change(model: MLP, params0, params1, x: jax.Array, loss=float("nan")) -> ChangeStats:
+def measure_change(model: ModelArg, params0: ParamsArg, params1: TrainedParamsArg, x: InputsArg,
+                   loss=float("nan")) -> ChangeStats:
     """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
     (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64).
     ``loss`` is the run's final training loss, kept as given (NaN for a diverged run, whose
@@ -254,8 +254,8 @@ def _target(model: MLP, params0, x, y):
 
 
 @V.checked
-def precompile_sweep(task: FeatureTask, widths: Sequence[int], depth: int = 2,
-                     activation: str = "relu", base_width: int = 64) -> None:
+def precompile_sweep(task: FeatureTask, widths: V.Sizes, depth: V.PositiveInt = 2,
+                     activation: str = "relu", base_width: V.PositiveInt = 64) -> None:
     """Compile :func:`feature_sweeps`' training segments and measurements for these widths
     and depth ahead of use (no training is done). Safe to run in a background thread."""
     for width in widths:
@@ -276,11 +276,11 @@ class Sweeps(dict):
 
 
 @V.checked
-def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                   steps: Sequence[int], parametrization: str = "ntk", depth: int = 2,
-                   lr: float = 1.0, seeds: int = 4, alpha: float = 1.0, base_width: int = 64,
-                   activation: str = "relu", divergence_factor: float = DIVERGENCE_FACTOR
-                   ) -> Sweeps:
+def feature_sweeps(task: FeatureTask, widths: V.Sizes, *, key: V.Key, steps: V.NonNegativeInts,
+                   parametrization: str = "ntk", depth: V.PositiveInt = 2, lr: V.PositiveFloat = 1.0,
+                   seeds: V.PositiveInt = 4, alpha: V.PositiveFloat = 1.0, base_width: V.PositiveInt = 64,
+                   activation: str = "relu",
+                   divergence_factor: V.PositiveFloat = DIVERGENCE_FACTOR) -> Sweeps:
     """:func:`feature_sweep` at several step counts, measured along one training run.
 
     Each net trains to ``max(steps)`` (the core's
@@ -328,10 +328,10 @@ def feature_sweeps(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
 
 
 @V.checked
-def feature_sweep(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                  parametrization: str = "ntk", depth: int = 2, lr: float = 1.0,
-                  steps: int = 500, seeds: int = 4, alpha: float = 1.0,
-                  base_width: int = 64, activation: str = "relu",
+def feature_sweep(task: FeatureTask, widths: V.Sizes, *, key: V.Key,
+                  parametrization: str = "ntk", depth: V.PositiveInt = 2, lr: V.PositiveFloat = 1.0,
+                  steps: V.NonNegativeInt = 500, seeds: V.PositiveInt = 4, alpha: V.PositiveFloat = 1.0,
+                  base_width: V.PositiveInt = 64, activation: str = "relu",
                   progress: bool = False) -> FeatureSweep:
     """Train one net per (seed, width) by full-batch GD on ``task`` and measure changes.
 
@@ -369,7 +369,7 @@ within a few per cent of its value at 300 steps). About 10 s on 2 CPU cores."""
 
 
 @V.checked
-def claim_task(key: jax.Array | None = None, dtype=jnp.float32) -> tuple[FeatureTask, jax.Array]:
+def claim_task(key: V.Key | None = None, dtype=jnp.float32) -> tuple[FeatureTask, jax.Array]:
     """Notebook 03's task (:data:`DEFAULTS`) and the key that seeds its nets.
 
     ``key`` (default ``jax.random.key(0)``) is split into the task's key and the
@@ -382,8 +382,9 @@ def claim_task(key: jax.Array | None = None, dtype=jnp.float32) -> tuple[Feature
 
 
 @V.checked
-def claim_sweeps(key: jax.Array | None = None, *, widths: Sequence[int] = DEFAULTS["widths"],
-                 seeds: int = DEFAULTS["seeds"], steps: int = DEFAULTS["steps"]) -> dict:
+def claim_sweeps(key: V.Key | None = None, *, widths: V.Sizes = DEFAULTS["widths"],
+                 seeds: V.PositiveInt = DEFAULTS["seeds"],
+                 steps: V.NonNegativeInt = DEFAULTS["steps"]) -> dict:
     """``{'ntk': FeatureSweep, 'mup': FeatureSweep}`` on :func:`claim_task` at the rate and
     depth of :data:`DEFAULTS`; the verdicts below read them. :data:`TOUR` is a cheaper
     choice of ``widths``, ``seeds``, ``steps``."""
@@ -472,10 +473,10 @@ def _coord_sizes(model, params0, params_t, x):
 
 
 @V.checked
-def coord_check(task: FeatureTask, widths: Sequence[int], *, key: jax.Array,
-                parametrization: str = "mup", depth: int = 2, lr: float = 1.0,
-                steps: int = 4, seeds: int = 2, base_width: int = 64,
-                divergence_factor: float = DIVERGENCE_FACTOR) -> CoordCheck:
+def coord_check(task: FeatureTask, widths: V.Sizes, *, key: V.Key,
+                parametrization: str = "mup", depth: V.PositiveInt = 2, lr: V.PositiveFloat = 1.0,
+                steps: V.NonNegativeInt = 4, seeds: V.PositiveInt = 2, base_width: V.PositiveInt = 64,
+                divergence_factor: V.PositiveFloat = DIVERGENCE_FACTOR) -> CoordCheck:
     """muP-style coordinate check: the same ``lr`` at every width, first ``steps`` GD steps.
 
     Under muP every curve is flat in width; under NTK parametrization hidden

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,15 +76,14 @@ def _hermite_targets(z: jax.Array, overlap: float):
 
 
 @V.checked
-def transfer_tasks(key: jax.Array, *, d: int = 8, n_source: int = 512, n_target: int = 128,
-                   n_test: int = 512, overlap: float = 0.8, dtype=None) -> TransferTasks:
+def transfer_tasks(key: V.Key, *, d: V.PositiveInt = 8, n_source: V.PositiveInt = 512,
+                   n_target: V.PositiveInt = 128, n_test: V.PositiveInt = 512, overlap: V.UnitInterval = 0.8,
+                   dtype=None) -> TransferTasks:
     """Draw source, target-pool and test sets that share the direction ``u``.
 
     ``overlap`` in ``[0, 1]`` is the correlation of ``y_B`` with ``y_A``
     (at ``sign = +1``); 1 makes B the same function as A on fresh inputs.
     """
-    if not 0.0 <= overlap <= 1.0:
-        raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
     for name, v in (("d", d), ("n_source", n_source), ("n_target", n_target), ("n_test", n_test)):
         if not (isinstance(v, int) and v > 0):
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -207,11 +206,11 @@ def _score_size(prep: _Prepared, tasks: TransferTasks, m: int, sign: int, lr: fl
 
 
 @V.checked
-def transfer_experiment(*, key: jax.Array, sizes: Sequence[int] = (8, 16, 32, 64, 128),
-                        seeds: int = 2, signs: Sequence[int] = (1, -1), width: int = 256,
-                        depth: int = 2, parametrization: str = "mup", alpha: float = 0.3,
-                        lr: float = 1.0, pretrain_steps: int = 1000, steps: int = 300,
-                        head: str = "zero", learners: Sequence[str] = LEARNERS,
+def transfer_experiment(*, key: V.Key, sizes: V.Sizes = (8, 16, 32, 64, 128), seeds: V.PositiveInt = 2,
+                        signs: Annotated[Sequence[int], V.IntList(-1)] = (1, -1), width: V.PositiveInt = 256,
+                        depth: V.PositiveInt = 2, parametrization: str = "mup", alpha: V.PositiveFloat = 0.3,
+                        lr: V.PositiveFloat = 1.0, pretrain_steps: V.NonNegativeInt = 1000,
+                        steps: V.NonNegativeInt = 300, head: str = "zero", learners: Sequence[str] = LEARNERS,
                         **task_kwargs) -> TransferResult:
     """Score the learners in ``LEARNERS`` on target B for each size, sign and seed.
 
@@ -296,8 +295,8 @@ def mean_interval(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @V.checked
-def sign_flip_run(key: jax.Array | None = None, *, sizes: Sequence[int] = SIGN_FLIP["sizes"],
-                  seeds: int = SIGN_FLIP["seeds"], dtype=jnp.float32) -> TransferResult:
+def sign_flip_run(key: V.Key | None = None, *, sizes: V.Sizes = SIGN_FLIP["sizes"],
+                  seeds: V.PositiveInt = SIGN_FLIP["seeds"], dtype=jnp.float32) -> TransferResult:
     """:func:`transfer_experiment` for the :data:`LINEAR_AT_INIT` learners only, at the
     notebook's defaults otherwise (``key`` default ``jax.random.key(0)``, as the app's).
     Seed ``s`` is the same draw as seed ``s`` of a full experiment with the same key."""
