@@ -967,7 +967,7 @@ def alpha_sweep(key: V.Key, alphas: Sequence[float], sizes: Sequence[int] = SIZE
 # notebook 09's two scales (the tour uses the notebook's)
 
 NOTEBOOK_RUN = dict(sizes=(128, 256, 512, 1024, 2048), seeds=2, width=128, n_val=500, n_test=500,
-                    learners=("net", "lazy", "entk_init", "pretrained"), n_pres=(128, 512),
+                    learners=("net", "lazy", "entk_init", "pretrained"), n_pres=(512,),
                     path_n=1024, path_snapshots=10, path_seeds=4, parity_n=1000,
                     parity_width=256, transfer_ms=(16, 128, 256), transfer_seeds=3,
                     transfer_n_pre=2048)
