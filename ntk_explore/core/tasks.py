@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from . import validation as V
 
 __all__ = ["LINKS", "link", "IndexTask", "index_task", "parity_task"]
 
@@ -71,14 +72,10 @@ class IndexTask(NamedTuple):
         return self.x[:n], self.y[:n]
 
 
-def _check_sizes(**sizes) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def index_task(key: jax.Array, n_pool: int, *, d: int = 32, r: int = 1, g: str = "he1_he3",
-               n_val: int = 1000, n_test: int = 1000, dtype=None) -> IndexTask:
+@V.checked
+def index_task(key: V.Key, n_pool: V.PositiveInt, *, d: V.PositiveInt = 32, r: V.PositiveInt = 1,
+               g: Annotated[str, V.OneOf(*LINKS)] = "he1_he3", n_val: V.PositiveInt = 1000,
+               n_test: V.PositiveInt = 1000, dtype=None) -> IndexTask:
     """Single- (``r = 1``) or multi-index task ``y = sum_j g(w_j . x) / sqrt r``.
 
     Args:
@@ -87,10 +84,15 @@ def index_task(key: jax.Array, n_pool: int, *, d: int = 32, r: int = 1, g: str =
         directions (``1 <= r <= d``); ``g``: link name (:data:`LINKS`).
       n_val, n_test: validation and test set sizes.
 
+    The three sets are consecutive rows of one draw, so the validation and test sets
+    depend on ``(key, n_pool)``: an experiment that varies its training size must keep
+    ``n_pool`` fixed and take nested prefixes (:meth:`IndexTask.train_set`), as the
+    topics do, or the test set moves with the training size.
+
     Raises:
       ValueError: ``r > d``, an unknown link or a non-positive size (named).
+      TypeError: ``key`` is not a JAX key (an integer seed, say).
     """
-    _check_sizes(n_pool=n_pool, d=d, r=r, n_val=n_val, n_test=n_test)
     if r > d:
         raise ValueError(f"r (the number of directions) must be at most d = {d}, got r = {r}")
     g_fn = link(g)
@@ -104,14 +106,14 @@ def index_task(key: jax.Array, n_pool: int, *, d: int = 32, r: int = 1, g: str =
     return IndexTask(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], w, "index")
 
 
-def parity_task(key: jax.Array, n_pool: int, *, d: int = 20, k: int = 3, n_val: int = 1000,
-                n_test: int = 1000, dtype=None) -> IndexTask:
+@V.checked
+def parity_task(key: V.Key, n_pool: V.PositiveInt, *, d: V.PositiveInt = 20, k: V.PositiveInt = 3,
+                n_val: V.PositiveInt = 1000, n_test: V.PositiveInt = 1000, dtype=None) -> IndexTask:
     """``k``-sparse parity on ``d`` bits: ``y = prod_{i < k} x_i``, ``x`` uniform on ``{-1, 1}**d``.
 
     Raises:
       ValueError: ``k > d`` or a non-positive size (named).
     """
-    _check_sizes(n_pool=n_pool, d=d, k=k, n_val=n_val, n_test=n_test)
     if k > d:
         raise ValueError(f"k (the parity's support) must be at most d = {d}, got k = {k}")
     dtype = jnp.zeros(()).dtype if dtype is None else dtype
