@@ -83,3 +83,23 @@ def test_tracers_get_shape_checks_only():
     assert float(jax.jit(g)(jnp.ones((2, 2)))) == 4.0
     with pytest.raises(ValueError, match=r"x must be"):
         jax.jit(g)(jnp.ones(3))
+
+
+def test_every_declared_function_resolves_its_annotations():
+    """Each checked public function's annotations evaluate (a missing import would only
+    surface at the first call otherwise)."""
+    import importlib
+    import pkgutil
+
+    import ntk_explore
+
+    seen = 0
+    for info in pkgutil.walk_packages(ntk_explore.__path__, "ntk_explore."):
+        if ".widgets" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if callable(obj) and hasattr(obj, "declarations") and obj.__module__ == info.name:
+                obj.declarations()
+                seen += 1
+    assert seen > 50, seen

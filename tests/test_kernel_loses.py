@@ -500,12 +500,12 @@ def test_nets_on_the_target_keep_the_rate_with_the_lower_validation_error():
         vals[lr] = (km.unexplained_variance(kl.centred_predict(model, p, p0, task.x_val), task.y_val),
                     km.unexplained_variance(kl.centred_predict(model, p, p0, task.x_test), task.y_test))
     best = min(vals, key=lambda lr: vals[lr][0])
-    err, lr = kl._net_on_target(model, p0, x, y, task, (0.2, 0.02), 5)
+    err, lr = kl.transfer._net_on_target(model, p0, x, y, task, (0.2, 0.02), 5)
     assert lr == best and err == pytest.approx(vals[best][1], rel=1e-12)
-    err2, lr2 = kl._net_on_target(model, p0, x, y, task, (1e6, 0.02), 5)  # 1e6 diverges
+    err2, lr2 = kl.transfer._net_on_target(model, p0, x, y, task, (1e6, 0.02), 5)  # 1e6 diverges
     assert lr2 == 0.02 and err2 == pytest.approx(vals[0.02][1], rel=1e-12)
     with pytest.raises(DivergenceError, match="diverged") as info:
-        kl._net_on_target(model, p0, x, y, task, (1e6,), 5)
+        kl.transfer._net_on_target(model, p0, x, y, task, (1e6,), 5)
     assert "every rate in (1000000.0,) diverged" in info.value.__notes__[0]
 
 
