@@ -126,7 +126,7 @@ def test_bad_inputs_raise():
         Z.make_toy(jax.random.key(0), noise=0.0)
     with pytest.raises(ValueError, match="rate"):
         Z.ema_targets(np.ones((3, 2, 3)) / 3, 1.0)
-    with pytest.raises(ValueError, match="shapes"):
+    with pytest.raises(ValueError, match="same shape"):
         Z.distance_to_pstar(np.ones((2, 3)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="positive"):
         Z.auc(np.array([]), np.array([1.0]))

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import validation as V
 
-__all__ = ["circle", "sphere", "digits", "Task", "digits_task", "teacher_task",
-           "DigitsTransfer", "digits_transfer"]
+__all__ = ["KINDS", "Toy", "make_toy", "point_kinds", "circle", "sphere", "digits", "Task", "digits_task",
+           "teacher_task", "DigitsTransfer", "digits_transfer"]
 
 
 @V.checked
@@ -169,3 +169,85 @@ def digits_transfer(*, source: V.NonNegativeInts = (0, 1, 2, 3, 4),
     return DigitsTransfer(jnp.asarray(x[src], dtype), _one_hot(ls, len(source), dtype),
                           jnp.asarray(x[tr], dtype), _one_hot(lt[:n_train], kt, dtype),
                           jnp.asarray(x[te], dtype), lt[n_train:])
+
+
+# ---------------------------------------------------------------------------
+# a Gaussian mixture with known true conditionals p* (notebook 05)
+
+KINDS = ("easy", "hard", "mislabelled")
+
+
+# ---------------------------------------------------------------------------
+# the toy task
+
+
+class Toy(NamedTuple):
+    """Gaussian-mixture task with known ``p*``.
+
+    Inputs are stored divided by ``sqrt(noise + 2/3)`` (unit variance per
+    coordinate, so the net's outputs at init are O(1)); ``p*`` is that of the
+    unscaled mixture, which is the same function of the sample.
+
+    Attributes:
+      x: ``(n, d)`` training inputs (scaled); y: ``(n,)`` int labels drawn from ``p*``;
+      onehot: ``(n, k)``; pstar: ``(n, k)`` true conditionals;
+      x_test, y_test, pstar_test: the same for ``n_test`` test points;
+      mu: ``(k, d)`` class means; noise: the per-coordinate variance.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    onehot: np.ndarray
+    pstar: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    pstar_test: np.ndarray
+    mu: np.ndarray
+    noise: float
+
+
+def _pstar(x, mu, noise):
+    """``p*(c | x)`` of shape ``(n, k)`` for ``x`` ``(n, d)``, ``mu`` ``(k, d)``."""
+    sq = jnp.sum((x[:, None, :] - mu[None, :, :]) ** 2, axis=-1)  # (n, k)
+    return jax.nn.softmax(-sq / (2.0 * noise), axis=-1)
+
+
+def _sample(key, mu, noise, n):
+    ky, kx = jax.random.split(key)
+    k, d = mu.shape
+    y = jax.random.randint(ky, (n,), 0, k)
+    x = mu[y] + jnp.sqrt(noise) * jax.random.normal(kx, (n, d), mu.dtype)
+    return x, y
+
+
+@V.checked
+def make_toy(key: V.Key, *, dim: V.PositiveInt = 30, n_train: V.PositiveInt = 600,
+             n_test: V.PositiveInt = 3000, classes: V.PositiveInt = 3,
+             noise: V.PositiveFloat = 4.0) -> Toy:
+    """Draw the Gaussian-mixture task of notebook 05 (:mod:`ntk_explore.topics.zigzag`):
+    ``y`` uniform over ``classes``, ``x | y ~ N(mu_y, noise I)``; ``noise`` is the variance.
+
+    Returns a :class:`Toy` with ``x`` ``(n_train, dim)``, ``pstar`` ``(n_train, classes)``.
+    """
+    if classes < 2:
+        raise ValueError(f"classes must be at least 2, got {classes}")
+    kmu, ktr, kte = jax.random.split(key, 3)
+    mu = jax.random.randint(kmu, (classes, dim), -1, 2).astype(jnp.zeros(()).dtype)
+    x, y = _sample(ktr, mu, noise, n_train)
+    xt, yt = _sample(kte, mu, noise, n_test)
+    onehot = jax.nn.one_hot(y, classes, dtype=mu.dtype)
+    scale = 1.0 / np.sqrt(noise + 2.0 / 3.0)  # unit variance per input coordinate
+    return Toy(*(np.asarray(a) for a in (scale * x, y, onehot, _pstar(x, mu, noise),
+                                         scale * xt, yt, _pstar(xt, mu, noise), mu)),
+               float(noise))
+
+
+@V.checked
+def point_kinds(toy: Toy, easy_threshold: V.UnitInterval = 0.9) -> np.ndarray:
+    """``(n,)`` strings: 'mislabelled' (label != argmax p*), 'easy'
+    (p*(label) > easy_threshold), else 'hard'."""
+    n = len(toy.y)
+    p_label = toy.pstar[np.arange(n), toy.y]
+    kinds = np.where(p_label > easy_threshold, "easy", "hard").astype(object)
+    kinds[toy.pstar.argmax(1) != toy.y] = "mislabelled"
+    return kinds

@@ -34,7 +34,7 @@ __all__ = [
     "linear_cka", "spearman", "auc", "LogLogFit", "fit_loglog", "Exponent", "exponent",
     "fit_exponent", "exponent_difference", "compare_intervals", "unexplained_variance", "sign_accuracy",
     "kernel_distance", "kernel_velocity", "target_alignment", "RELATIVE_RIDGES", "RidgeFit",
-    "ridge_on_validation",
+    "ridge_on_validation", "distance_to_pstar", "expected_calibration_error",
 ]
 
 
@@ -278,6 +278,28 @@ def sign_accuracy(pred, y) -> float:
     """Fraction of signs that agree (parity labels are +-1); shapes as :func:`unexplained_variance`."""
     pred, y = _column_pair("pred", pred, "y", y)
     return float(np.mean(np.sign(pred) == np.sign(y)))
+
+
+def distance_to_pstar(targets, pstar) -> float:
+    """Mean L2 distance ``mean_i ||targets_i - p*_i||``; both ``(n, k)``."""
+    targets, pstar = _pair("targets", targets, "pstar", pstar)
+    return float(np.mean(np.linalg.norm(targets - pstar, axis=-1)))
+
+
+@V.checked
+def expected_calibration_error(probs: V.FiniteArray, y: V.FiniteArray, bins: V.PositiveInt = 10) -> float:
+    """Top-label ECE with ``bins`` equal-width confidence bins.
+
+    ``probs``: ``(n, k)``; ``y``: ``(n,)`` int labels.
+    """
+    conf, pred = probs.max(-1), probs.argmax(-1)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            err += m.mean() * abs(np.mean(pred[m] == y[m]) - conf[m].mean())
+    return float(err)
 
 
 # ---------------------------------------------------------------------------

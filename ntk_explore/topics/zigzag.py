@@ -37,8 +37,9 @@ import numpy as np
 from scipy import stats
 
 from ..core import validation as V
+from ..core.datasets import KINDS, Toy, make_toy, point_kinds
 from ..core.kernels import mlp_ntk
-from ..core.metrics import auc, fit_loglog
+from ..core.metrics import auc, distance_to_pstar, expected_calibration_error, fit_loglog
 from ..core.models import MLP, InputsArg, ModelArg, ParamsArg, mlp
 from ..core.training import train, xent
 from ..core.verdicts import Verdict, judge
@@ -53,92 +54,11 @@ __all__ = [
     "target_ratios", "path_distances",
 ]
 
-KINDS = ("easy", "hard", "mislabelled")
-
-
-# ---------------------------------------------------------------------------
-# the toy task
-
-
-class Toy(NamedTuple):
-    """Gaussian-mixture task with known ``p*``.
-
-    Inputs are stored divided by ``sqrt(noise + 2/3)`` (unit variance per
-    coordinate, so the net's outputs at init are O(1)); ``p*`` is that of the
-    unscaled mixture, which is the same function of the sample.
-
-    Attributes:
-      x: ``(n, d)`` training inputs (scaled); y: ``(n,)`` int labels drawn from ``p*``;
-      onehot: ``(n, k)``; pstar: ``(n, k)`` true conditionals;
-      x_test, y_test, pstar_test: the same for ``n_test`` test points;
-      mu: ``(k, d)`` class means; noise: the per-coordinate variance.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    onehot: np.ndarray
-    pstar: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    pstar_test: np.ndarray
-    mu: np.ndarray
-    noise: float
-
-
-def _pstar(x, mu, noise):
-    """``p*(c | x)`` of shape ``(n, k)`` for ``x`` ``(n, d)``, ``mu`` ``(k, d)``."""
-    sq = jnp.sum((x[:, None, :] - mu[None, :, :]) ** 2, axis=-1)  # (n, k)
-    return jax.nn.softmax(-sq / (2.0 * noise), axis=-1)
-
-
-def _sample(key, mu, noise, n):
-    ky, kx = jax.random.split(key)
-    k, d = mu.shape
-    y = jax.random.randint(ky, (n,), 0, k)
-    x = mu[y] + jnp.sqrt(noise) * jax.random.normal(kx, (n, d), mu.dtype)
-    return x, y
-
-
-@V.checked
-def make_toy(key: V.Key, *, dim: V.PositiveInt = 30, n_train: V.PositiveInt = 600,
-             n_test: V.PositiveInt = 3000, classes: V.PositiveInt = 3,
-             noise: V.NonNegativeFloat = 4.0) -> Toy:
-    """Draw the toy task (see the module doc); ``noise`` is the variance.
-
-    Returns a :class:`Toy` with ``x`` ``(n_train, dim)``, ``pstar`` ``(n_train, classes)``.
-    """
-    if min(dim, n_train, n_test, classes) <= 0 or classes < 2:
-        raise ValueError(f"dim, n_train, n_test must be positive and classes >= 2, got "
-                         f"{dim}, {n_train}, {n_test}, {classes}")
-    if not noise > 0:
-        raise ValueError(f"noise (a variance) must be positive, got {noise!r}")
-    kmu, ktr, kte = jax.random.split(key, 3)
-    mu = jax.random.randint(kmu, (classes, dim), -1, 2).astype(jnp.zeros(()).dtype)
-    x, y = _sample(ktr, mu, noise, n_train)
-    xt, yt = _sample(kte, mu, noise, n_test)
-    onehot = jax.nn.one_hot(y, classes, dtype=mu.dtype)
-    scale = 1.0 / np.sqrt(noise + 2.0 / 3.0)  # unit variance per input coordinate
-    return Toy(*(np.asarray(a) for a in (scale * x, y, onehot, _pstar(x, mu, noise),
-                                         scale * xt, yt, _pstar(xt, mu, noise), mu)),
-               float(noise))
-
-
 @V.checked
 def toy_model(dim: V.PositiveInt = 30, width: V.PositiveInt = 128, depth: V.PositiveInt = 2,
               classes: V.PositiveInt = 3) -> MLP:
     """The toy's MLP ``dim-width-...-classes`` (NTK parametrization, ReLU)."""
     return mlp(dim, width, depth, classes, parametrization="ntk")
-
-
-@V.checked
-def point_kinds(toy: Toy, easy_threshold: V.UnitInterval = 0.9) -> np.ndarray:
-    """``(n,)`` strings: 'mislabelled' (label != argmax p*), 'easy'
-    (p*(label) > easy_threshold), else 'hard'."""
-    n = len(toy.y)
-    p_label = toy.pstar[np.arange(n), toy.y]
-    kinds = np.where(p_label > easy_threshold, "easy", "hard").astype(object)
-    kinds[toy.pstar.argmax(1) != toy.y] = "mislabelled"
-    return kinds
 
 
 # ---------------------------------------------------------------------------
@@ -301,30 +221,6 @@ def path_distances(toy: Toy, run: TeacherRun, kind: str = "mislabelled") -> tupl
     paths = run.paths[:, pick]  # (R, m, k)
     return (np.linalg.norm(paths - toy.pstar[pick], axis=-1).mean(1),
             np.linalg.norm(paths - toy.onehot[pick], axis=-1).mean(1))
-
-
-@V.checked
-def distance_to_pstar(targets: np.ndarray, pstar: np.ndarray) -> float:
-    """Mean L2 distance ``mean_i ||targets_i - p*_i||``; both ``(n, k)``."""
-    if targets.shape != pstar.shape:
-        raise ValueError(f"shapes differ: {targets.shape} vs {pstar.shape}")
-    return float(np.mean(np.linalg.norm(targets - pstar, axis=-1)))
-
-
-@V.checked
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: V.PositiveInt = 10) -> float:
-    """Top-label ECE with ``bins`` equal-width confidence bins.
-
-    ``probs``: ``(n, k)``; ``y``: ``(n,)`` int labels.
-    """
-    conf, pred = probs.max(-1), probs.argmax(-1)
-    which = np.minimum((conf * bins).astype(int), bins - 1)
-    err = 0.0
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            err += m.mean() * abs(np.mean(pred[m] == y[m]) - conf[m].mean())
-    return float(err)
 
 
 # ---------------------------------------------------------------------------
