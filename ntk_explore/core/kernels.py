@@ -27,15 +27,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import validation as V
 from .infinite import Kernels, infinite_kernel_fn
 from .kernel_checks import check_kernel_memory, check_mlp_inputs, check_pair, tree_bytes
 from .kernel_regression import NotPositiveDefiniteError, kernel_regression, regress
-from .metrics import relative_frobenius
-from .models import ACTIVATIONS, MLP
+from .metrics import linear_cka, relative_frobenius, relative_norm
+from .models import ACTIVATIONS, MLP, InputsArg, ModelArg, ParamsArg, TrainedParamsArg
 
 __all__ = [
+    "ChangeStats", "measure_change",
     "empirical_ntk", "mlp_ntk", "mlp_pntk", "pntk", "ntk_trace", "flatten_blocks",
     "infinite_kernel_fn", "Kernels", "kernel_regression", "NotPositiveDefiniteError",
     "check_kernel_memory", "relative_frobenius", "backprop_signals", "structured_ntk",
@@ -331,3 +333,56 @@ def flatten_blocks(ntk: jax.Array) -> jax.Array:
     ntk = _check_blocks(ntk)
     n1, n2, k, _ = ntk.shape
     return ntk.transpose(0, 2, 1, 3).reshape(n1 * k, n2 * k)
+
+
+# ---------------------------------------------------------------------------
+# how far one net moved: features, weights, the eNTK and its factors
+
+
+class ChangeStats(NamedTuple):
+    """How far one net moved from ``theta_0`` to ``theta_T`` (``L`` hidden layers).
+
+    ``feature`` ``(L,)``, ``weight`` ``(L+1,)``, ``kernel`` scalar, ``cka``
+    ``(L,)``, ``feature_gram`` / ``backprop_gram`` ``(L+1,)`` relative changes
+    of the two eNTK factors, ``loss`` the final training loss.
+    """
+
+    feature: np.ndarray
+    weight: np.ndarray
+    kernel: float
+    cka: np.ndarray
+    feature_gram: np.ndarray
+    backprop_gram: np.ndarray
+    loss: float
+
+
+@jax.jit
+def change_arrays(model: MLP, params0, params1, x):
+    """Relative changes (as :class:`ChangeStats` fields, in JAX) and the post-activations
+    at both ends; one compile per architecture (``model`` traced)."""
+    h0, x0, _ = model.features(params0, x)
+    h1, x1, _ = model.features(params1, x)
+    f0, f1 = kernel_factors(model, params0, x), kernel_factors(model, params1, x)
+    rel = lambda new, old: jnp.stack([relative_norm(b, a) for a, b in zip(old, new)])  # noqa: E731
+    return dict(feature=rel(h1, h0), weight=rel([p["w"] for p in params1], [p["w"] for p in params0]),
+                kernel=relative_norm(f1.ntk(), f0.ntk()),
+                feature_gram=rel(f1.feature, f0.feature),
+                backprop_gram=rel(f1.backprop, f0.backprop)), x0[1:], x1[1:]
+
+
+@V.checked
+def measure_change(model: ModelArg, params0: ParamsArg, params1: TrainedParamsArg, x: InputsArg,
+                   loss=float("nan")) -> ChangeStats:
+    """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
+    (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64).
+    ``loss`` is the run's final training loss, kept as given (NaN for a diverged run, whose
+    CKA is NaN too)."""
+    model.check_input(x)
+    arrays, a0, a1 = jax.device_get(change_arrays(model, params0, params1, x))
+    return ChangeStats(
+        feature=np.asarray(arrays["feature"]), weight=np.asarray(arrays["weight"]),
+        kernel=float(arrays["kernel"]),
+        cka=np.array([linear_cka(a, b) if np.all(np.isfinite(b)) else np.nan  # NaN: diverged
+                      for a, b in zip(a0, a1)]),
+        feature_gram=np.asarray(arrays["feature_gram"]),
+        backprop_gram=np.asarray(arrays["backprop_gram"]), loss=float(loss))

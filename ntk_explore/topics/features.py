@@ -38,9 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import validation as V
-from ..core.kernels import KernelFactors, kernel_factors
-from ..core.metrics import LogLogFit, fit_loglog, linear_cka, relative_norm
-from ..core.models import MLP, InputsArg, ModelArg, ParamsArg, TrainedParamsArg, init_from_draw, mlp
+from ..core.kernels import ChangeStats, KernelFactors, change_arrays, kernel_factors, measure_change
+from ..core.metrics import LogLogFit, fit_loglog, linear_cka
+from ..core.models import MLP, init_from_draw, mlp
 from ..core.training import (
     DIVERGENCE_FACTOR,
     DivergenceError,
@@ -116,59 +116,6 @@ def width_lr(lr: V.PositiveFloat, parametrization: str, width: V.PositiveInt, ba
 
 # ``linear_cka`` (core.metrics) and ``KernelFactors`` / ``kernel_factors``
 # (core.kernels) are re-exported here: this module's figures are built on them.
-
-
-# ---------------------------------------------------------------------------
-# one trained net
-
-
-class ChangeStats(NamedTuple):
-    """How far one net moved from ``theta_0`` to ``theta_T`` (``L`` hidden layers).
-
-    ``feature`` ``(L,)``, ``weight`` ``(L+1,)``, ``kernel`` scalar, ``cka``
-    ``(L,)``, ``feature_gram`` / ``backprop_gram`` ``(L+1,)`` relative changes
-    of the two eNTK factors, ``loss`` the final training loss.
-    """
-
-    feature: np.ndarray
-    weight: np.ndarray
-    kernel: float
-    cka: np.ndarray
-    feature_gram: np.ndarray
-    backprop_gram: np.ndarray
-    loss: float
-
-
-@jax.jit
-def _change_arrays(model: MLP, params0, params1, x):
-    """Relative changes (as :class:`ChangeStats` fields, in JAX) and the post-activations
-    at both ends; one compile per architecture (``model`` traced)."""
-    h0, x0, _ = model.features(params0, x)
-    h1, x1, _ = model.features(params1, x)
-    f0, f1 = kernel_factors(model, params0, x), kernel_factors(model, params1, x)
-    rel = lambda new, old: jnp.stack([relative_norm(b, a) for a, b in zip(old, new)])  # noqa: E731
-    return dict(feature=rel(h1, h0), weight=rel([p["w"] for p in params1], [p["w"] for p in params0]),
-                kernel=relative_norm(f1.ntk(), f0.ntk()),
-                feature_gram=rel(f1.feature, f0.feature),
-                backprop_gram=rel(f1.backprop, f0.backprop)), x0[1:], x1[1:]
-
-
-@V.checked
-def measure_change(model: ModelArg, params0: ParamsArg, params1: TrainedParamsArg, x: InputsArg,
-                   loss=float("nan")) -> ChangeStats:
-    """Relative changes between ``params0`` and ``params1`` on inputs ``x`` ``(n, d)``
-    (each ``||new - old|| / ||old||``; CKA of the post-activations, in float64).
-    ``loss`` is the run's final training loss, kept as given (NaN for a diverged run, whose
-    CKA is NaN too)."""
-    model.check_input(x)
-    arrays, a0, a1 = jax.device_get(_change_arrays(model, params0, params1, x))
-    return ChangeStats(
-        feature=np.asarray(arrays["feature"]), weight=np.asarray(arrays["weight"]),
-        kernel=float(arrays["kernel"]),
-        cka=np.array([linear_cka(a, b) if np.all(np.isfinite(b)) else np.nan  # NaN: diverged
-                      for a, b in zip(a0, a1)]),
-        feature_gram=np.asarray(arrays["feature_gram"]),
-        backprop_gram=np.asarray(arrays["backprop_gram"]), loss=float(loss))
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +211,7 @@ def precompile_sweep(task: FeatureTask, widths: V.Sizes, depth: V.PositiveInt = 
         _target(model, p0, task.x, task.y)
         jax.block_until_ready(gd_segment(model, p0, task.x, task.y, 1.0, 0, record=_loss,
                                          record_args=(task.x, task.y)))
-        jax.block_until_ready(_change_arrays(model, p0, p0, task.x))
+        jax.block_until_ready(change_arrays(model, p0, p0, task.x))
 
 
 class Sweeps(dict):
