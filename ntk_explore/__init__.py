@@ -23,7 +23,8 @@ Public API (everything else is an implementation detail):
   :mod:`.transfer` (04: transfer through a fixed kernel), :mod:`.zigzag` (05: learning
   paths and distillation), :mod:`.finetune` (06: energy and direction of fine-tuning),
   :mod:`.scaling` (07: data-scaling exponents), :mod:`.pntk_study` and :mod:`.active`
-  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.kernel_loses` (09: where a trained
+  (08: pNTK vs eNTK, look-ahead active learning), :mod:`.natural` (07: real digits, MLPs
+  and a CNN against their kernels), :mod:`.kernel_loses` (09: where a trained
   net beats and out-scales its kernels), :mod:`.tour` (00: every claim's
   live verdict)
 * :mod:`.exercises` -- checkers for the notebooks' coding exercises (:func:`exercises.check`)
@@ -68,7 +69,7 @@ __version__ = "0.1.0"
 # Topic modules (one per notebook) load on first attribute access, so
 # ``import ntk_explore`` stays light and ``ne.scaling`` still works.
 TOPICS = ("equivalence", "ntk_table", "features", "transfer", "zigzag", "finetune",
-          "scaling", "pntk_study", "active", "tour", "regimes", "kernel_loses")
+          "scaling", "pntk_study", "active", "tour", "regimes", "kernel_loses", "natural")
 _LAZY = {"entk_convergence": "regimes"}
 
 
@@ -121,4 +122,5 @@ __all__ = [
     "device_summary", "on_accelerator", "by_device",
     "datasets", "equivalence", "features", "ntk_table", "transfer",
     "zigzag", "finetune", "scaling", "pntk_study", "active", "tour", "exercises", "verdicts",
+    "kernel_loses", "natural", "regimes",
 ]

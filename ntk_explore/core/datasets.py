@@ -14,8 +14,9 @@ import numpy as np
 
 from . import validation as V
 
-__all__ = ["KINDS", "Toy", "make_toy", "point_kinds", "circle", "sphere", "digits", "Task", "digits_task",
-           "teacher_task", "DigitsTransfer", "digits_transfer"]
+__all__ = ["DigitsSplit", "digits_split", "standardised_digits", "KINDS", "Toy", "make_toy", "point_kinds",
+           "circle", "sphere", "digits", "Task", "digits_task", "teacher_task", "DigitsTransfer",
+           "digits_transfer"]
 
 
 @V.checked
@@ -251,3 +252,42 @@ def point_kinds(toy: Toy, easy_threshold: V.UnitInterval = 0.9) -> np.ndarray:
     kinds = np.where(p_label > easy_threshold, "easy", "hard").astype(object)
     kinds[toy.pstar.argmax(1) != toy.y] = "mislabelled"
     return kinds
+
+
+# ---------------------------------------------------------------------------
+# load_digits split for the real-image experiment (notebook 07)
+
+
+class DigitsSplit(NamedTuple):
+    """One seed's split of ``load_digits``: indices into the 1797 images.
+
+    ``pool (n_pool,)``, ``val (n_val,)``, ``test (T,)``; ``x (1797, 64)`` standardised
+    pixels, ``y (1797, 10)`` one-hot minus 0.1, ``labels (1797,)``.
+    """
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+
+    def rows(self, n: int) -> np.ndarray:
+        """Indices ``[pool[:n]; val; test]``: the rows a kernel needs for ``n`` training points."""
+        return np.concatenate([self.pool[:n], self.val, self.test])
+
+
+def standardised_digits() -> tuple[np.ndarray, np.ndarray]:
+    x, labels = digits()
+    x = (x - x.mean(0)) / (x.std(0) + 0.1)
+    return x.astype(np.float32), labels
+
+
+def digits_split(seed: int, *, n_pool: int = 1200, n_val: int = 100) -> DigitsSplit:
+    """``load_digits`` shuffled by ``seed``: pool, validation and test indices (see
+    :class:`DigitsSplit`)."""
+    x, labels = standardised_digits()
+    perm = np.random.default_rng(seed).permutation(x.shape[0])
+    y = (np.eye(10)[labels] - 0.1).astype(np.float32)
+    return DigitsSplit(perm[:n_pool], perm[n_pool:n_pool + n_val], perm[n_pool + n_val:],
+                       x, y, labels)

@@ -19,6 +19,7 @@ All functions take arrays (NumPy or JAX) and compute in float64 NumPy, except
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -34,7 +35,8 @@ __all__ = [
     "linear_cka", "spearman", "auc", "LogLogFit", "fit_loglog", "Exponent", "exponent",
     "fit_exponent", "exponent_difference", "compare_intervals", "unexplained_variance", "sign_accuracy",
     "kernel_distance", "kernel_velocity", "target_alignment", "RELATIVE_RIDGES", "RidgeFit",
-    "ridge_on_validation", "distance_to_pstar", "expected_calibration_error",
+    "ridge_on_validation", "distance_to_pstar", "expected_calibration_error", "Paired",
+    "per_seed_difference", "errors_of",
 ]
 
 
@@ -253,6 +255,35 @@ def exponent_difference(ns, errors_a, errors_b) -> Exponent:
     return fit_exponent(ns, a / b)
 
 
+@dataclasses.dataclass(frozen=True)
+class Paired:
+    """Per-seed slope differences ``per_seed (seeds,)`` of log test MSE against log n
+    (learner a minus learner b), their mean and 95% t-interval over seeds."""
+
+    a: str
+    b: str
+    mean: float
+    ci95: tuple[float, float]
+    per_seed: np.ndarray
+
+
+def per_seed_difference(ns, errors_a, errors_b, a: str = "a", b: str = "b") -> Paired:
+    """Paired slope difference: for each seed, the least-squares slope of
+    ``log(errors_a / errors_b)`` against ``log n``; mean and ``t_{0.975, seeds-1}`` interval.
+
+    ``ns (S,)``, ``errors_* (seeds, S)`` positive. Negative means ``a``'s error falls
+    faster with ``n`` (``a`` out-scales ``b``).
+    """
+    ea, eb = np.atleast_2d(errors_a), np.atleast_2d(errors_b)
+    if ea.shape != eb.shape or ea.shape[0] < 2:
+        raise ValueError(f"need (seeds >= 2, S) errors of the same shape, got {ea.shape}, {eb.shape}")
+    logn = np.log(np.asarray(ns, np.float64))
+    slopes = np.array([np.polyfit(logn, np.log(ra / rb), 1)[0] for ra, rb in zip(ea, eb)])
+    m, s = float(slopes.mean()), float(slopes.std(ddof=1))
+    half = float(stats.t.ppf(0.975, slopes.size - 1) * s / math.sqrt(slopes.size))
+    return Paired(a, b, m, (m - half, m + half), slopes)
+
+
 def compare_intervals(lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> str:
     """``'holds'`` when interval a lies wholly above b, ``'does not hold'`` when wholly below
     (or equal-or-below), ``'inconclusive'`` when they overlap."""
@@ -261,6 +292,13 @@ def compare_intervals(lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> str
     if hi_a < lo_b:
         return "does not hold"
     return "inconclusive"
+
+
+def errors_of(pred, y, labels) -> tuple[float, float]:
+    """``(test MSE, classification error)`` of predictions ``(T, 10)`` against ``y (T, 10)``
+    and ``labels (T,)``."""
+    pred = np.asarray(pred, np.float64)
+    return test_loss(pred, y), float(np.mean(np.argmax(pred, axis=1) != labels))
 
 
 def unexplained_variance(pred, y) -> float:

@@ -31,11 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import validation as V
+from .models import apply_jit
 
-__all__ = ["DivergenceError", "DIVERGENCE_FACTOR", "diverged", "divergence_error",
-           "check_stable_rate", "TrainResult", "train", "loss_fn", "LOSSES", "mse", "xent",
-           "gd_segment", "record_points", "full_loss", "gd_checkpoints", "precompile_gd", "ApplyFn",
-           "as_model"]
+__all__ = ["TrainedNet", "train_early_stopped", "DivergenceError", "DIVERGENCE_FACTOR", "diverged",
+           "divergence_error", "check_stable_rate", "TrainResult", "train", "loss_fn", "LOSSES", "mse",
+           "xent", "gd_segment", "record_points", "full_loss", "gd_checkpoints", "precompile_gd",
+           "ApplyFn", "as_model"]
 
 
 class DivergenceError(RuntimeError):
@@ -391,3 +392,55 @@ def _progress(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
+
+
+# ---------------------------------------------------------------------------
+# full-batch GD with early stopping on a validation set
+
+
+class TrainedNet(NamedTuple):
+    """The best parameters of an early-stopped run, the step they were reached at, the
+    validation loss there, and the steps actually run."""
+
+    params: object
+    step: int
+    val_loss: float
+    ran: int
+
+
+def _val_loss(model, params, x_val, y_val):
+    return mse(model.apply(params, x_val), y_val)
+
+
+def train_early_stopped(model, params0, x, y, x_val, y_val, *, lr: float, steps: int,
+                        every: int = 25, patience: int = 8) -> TrainedNet:
+    """Full-batch GD (MSE) of the centred net ``f(p, .) - f(params0, .)`` with early stopping.
+
+    ``x (n, d)``, ``y (n, k)``; ``x_val (v, d)``, ``y_val (v, k)``. Runs
+    :func:`~ntk_explore.core.training.gd_segment` ``every`` steps at a time (rate ``lr``
+    on the stored weights), evaluates the validation loss after each segment, and keeps
+    the best parameters; stops after ``steps`` steps, after ``patience`` checks without
+    improvement, or at a non-finite loss (a diverged run keeps its best finite point).
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    xv = jnp.asarray(x_val)
+    y_shift = y + apply_jit(model, params0, x)  # centring folded into the targets
+    yv_shift = jnp.asarray(y_val) + apply_jit(model, params0, xv)
+    best = TrainedNet(params0, 0, float(_val_jit(model, params0, xv, yv_shift)), 0)
+    params, since, ran = params0, 0, 0
+    while ran < steps and since < patience:
+        count = min(every, steps - ran)
+        params, val = gd_segment(model, params, x, y_shift, lr, count, record=_val_loss,
+                                 record_args=(xv, yv_shift))
+        ran += count
+        val = float(val)
+        if not math.isfinite(val):
+            break
+        if val < best.val_loss:
+            best, since = TrainedNet(params, ran, val, ran), 0
+        else:
+            since += 1
+    return best._replace(ran=ran)
+
+
+_val_jit = jax.jit(_val_loss)

@@ -47,10 +47,11 @@ from scipy import stats
 from ..core import metrics as km
 from ..core import validation as V
 from ..core.convnets import CNN, cnn, cntk
-from ..core.datasets import digits
+from ..core.datasets import DigitsSplit, digits_split, standardised_digits
 from ..core.kernels import infinite_kernel_fn, mlp_pntk, pntk
+from ..core.metrics import Paired, errors_of, per_seed_difference
 from ..core.models import MLP, apply_jit, mlp
-from ..core.training import gd_segment, mse
+from ..core.training import TrainedNet, train_early_stopped
 from ..core.verdicts import Verdict, judge
 
 __all__ = [
@@ -144,46 +145,7 @@ BENCHMARK = dict(learners=("rich", "lazy", "entk", "ntk", "after", "cnn", "cntk"
 
 
 # ---------------------------------------------------------------------------
-# data
-
-
-class DigitsSplit(NamedTuple):
-    """One seed's split of ``load_digits``: indices into the 1797 images.
-
-    ``pool (n_pool,)``, ``val (n_val,)``, ``test (T,)``; ``x (1797, 64)`` standardised
-    pixels, ``y (1797, 10)`` one-hot minus 0.1, ``labels (1797,)``.
-    """
-
-    pool: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    labels: np.ndarray
-
-    def rows(self, n: int) -> np.ndarray:
-        """Indices ``[pool[:n]; val; test]``: the rows a kernel needs for ``n`` training points."""
-        return np.concatenate([self.pool[:n], self.val, self.test])
-
-
-def _standardised() -> tuple[np.ndarray, np.ndarray]:
-    x, labels = digits()
-    x = (x - x.mean(0)) / (x.std(0) + 0.1)
-    return x.astype(np.float32), labels
-
-
-def digits_split(seed: int, *, n_pool: int = 1200, n_val: int = 100) -> DigitsSplit:
-    """``load_digits`` shuffled by ``seed``: pool, validation and test indices (see
-    :class:`DigitsSplit`)."""
-    x, labels = _standardised()
-    perm = np.random.default_rng(seed).permutation(x.shape[0])
-    y = (np.eye(10)[labels] - 0.1).astype(np.float32)
-    return DigitsSplit(perm[:n_pool], perm[n_pool:n_pool + n_val], perm[n_pool + n_val:],
-                       x, y, labels)
-
-
-# ---------------------------------------------------------------------------
-# nets and their training
+# nets, and the learners' test errors
 
 
 def mlp_net(width: int = 512, depth: int = 2, *, gamma: float = 1.0) -> MLP:
@@ -198,70 +160,13 @@ def cnn_net(channels: Sequence[int] = (16, 16), *, gamma: float = 1.0,
     return cnn(8, 8, 1, channels=tuple(channels), out_dim=10, readout=readout, alpha=1.0 / gamma)
 
 
-class TrainedNet(NamedTuple):
-    """The best parameters of an early-stopped run, the step they were reached at, the
-    validation loss there, and the steps actually run."""
-
-    params: object
-    step: int
-    val_loss: float
-    ran: int
-
-
-def _val_loss(model, params, x_val, y_val):
-    return mse(model.apply(params, x_val), y_val)
-
-
-def train_early_stopped(model, params0, x, y, x_val, y_val, *, lr: float, steps: int,
-                        every: int = 25, patience: int = 8) -> TrainedNet:
-    """Full-batch GD (MSE) of the centred net ``f(p, .) - f(params0, .)`` with early stopping.
-
-    ``x (n, d)``, ``y (n, k)``; ``x_val (v, d)``, ``y_val (v, k)``. Runs
-    :func:`~ntk_explore.core.training.gd_segment` ``every`` steps at a time (rate ``lr``
-    on the stored weights), evaluates the validation loss after each segment, and keeps
-    the best parameters; stops after ``steps`` steps, after ``patience`` checks without
-    improvement, or at a non-finite loss (a diverged run keeps its best finite point).
-    """
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    xv = jnp.asarray(x_val)
-    y_shift = y + apply_jit(model, params0, x)  # centring folded into the targets
-    yv_shift = jnp.asarray(y_val) + apply_jit(model, params0, xv)
-    best = TrainedNet(params0, 0, float(_val_jit(model, params0, xv, yv_shift)), 0)
-    params, since, ran = params0, 0, 0
-    while ran < steps and since < patience:
-        count = min(every, steps - ran)
-        params, val = gd_segment(model, params, x, y_shift, lr, count, record=_val_loss,
-                                 record_args=(xv, yv_shift))
-        ran += count
-        val = float(val)
-        if not math.isfinite(val):
-            break
-        if val < best.val_loss:
-            best, since = TrainedNet(params, ran, val, ran), 0
-        else:
-            since += 1
-    return best._replace(ran=ran)
-
-
-_val_jit = jax.jit(_val_loss)
-
-
-def errors_of(pred, y, labels) -> tuple[float, float]:
-    """``(test MSE, classification error)`` of predictions ``(T, 10)`` against ``y (T, 10)``
-    and ``labels (T,)``."""
-    pred = np.asarray(pred, np.float64)
-    return km.test_loss(pred, y), float(np.mean(np.argmax(pred, axis=1) != labels))
-
-
 def kernel_learner(k_rows, split: DigitsSplit, n: int) -> tuple[float, float]:
     """Kernel ridge (ridge chosen on validation) with ``k_rows`` ``(n + v + T, >= n)``, the
     kernel between ``split.rows(n)`` and the first ``n`` pool points (its first ``n``
     columns are used): ``(test MSE, test error)``."""
-    v = split.val.size
-    k = np.asarray(k_rows, np.float64)[:, :n]
-    k_tr = 0.5 * (k[:n] + k[:n].T)
-    fit = km.ridge_on_validation(k_tr, split.y[split.pool[:n]], k[n:n + v], split.y[split.val],
-                                 k[n + v:])
+    v, k = split.val.size, np.asarray(k_rows, np.float64)[:, :n]
+    fit = km.ridge_on_validation(0.5 * (k[:n] + k[:n].T), split.y[split.pool[:n]], k[n:n + v],
+                                 split.y[split.val], k[n + v:])
     return errors_of(fit.predictions[0], split.y[split.test], split.labels[split.test])
 
 
@@ -276,7 +181,7 @@ def _net_errors(model, trained: TrainedNet, params0, split: DigitsSplit):
 
 
 def _fixed_kernel(name: str, width: int, depth: int, channels: tuple) -> np.ndarray:
-    x = _standardised()[0]
+    x = standardised_digits()[0]
     if name == "ntk":
         kfn = infinite_kernel_fn(mlp_net(width, depth))
         return np.asarray(jax.jit(lambda a, b: kfn(a, b).ntk)(x, x), np.float64)
@@ -295,35 +200,6 @@ def fixed_kernels(settings: Settings) -> dict:
 
 # ---------------------------------------------------------------------------
 # the experiment
-
-
-@dataclasses.dataclass(frozen=True)
-class Paired:
-    """Per-seed slope differences ``per_seed (seeds,)`` of log test MSE against log n
-    (learner a minus learner b), their mean and 95% t-interval over seeds."""
-
-    a: str
-    b: str
-    mean: float
-    ci95: tuple[float, float]
-    per_seed: np.ndarray
-
-
-def per_seed_difference(ns, errors_a, errors_b, a: str = "a", b: str = "b") -> Paired:
-    """Paired slope difference: for each seed, the least-squares slope of
-    ``log(errors_a / errors_b)`` against ``log n``; mean and ``t_{0.975, seeds-1}`` interval.
-
-    ``ns (S,)``, ``errors_* (seeds, S)`` positive. Negative means ``a``'s error falls
-    faster with ``n`` (``a`` out-scales ``b``).
-    """
-    ea, eb = np.atleast_2d(errors_a), np.atleast_2d(errors_b)
-    if ea.shape != eb.shape or ea.shape[0] < 2:
-        raise ValueError(f"need (seeds >= 2, S) errors of the same shape, got {ea.shape}, {eb.shape}")
-    logn = np.log(np.asarray(ns, np.float64))
-    slopes = np.array([np.polyfit(logn, np.log(ra / rb), 1)[0] for ra, rb in zip(ea, eb)])
-    m, s = float(slopes.mean()), float(slopes.std(ddof=1))
-    half = float(stats.t.ppf(0.975, slopes.size - 1) * s / math.sqrt(slopes.size))
-    return Paired(a, b, m, (m - half, m + half), slopes)
 
 
 @dataclasses.dataclass(frozen=True)
