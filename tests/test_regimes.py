@@ -43,7 +43,7 @@ def test_datasets():
     assert theta.shape == (12,)
     s = datasets.sphere(jax.random.key(0), 5, 7)
     np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0)
-    with pytest.raises(ValueError, match="n must be an integer of at least 1, got 0"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         datasets.circle(0)
 
 

@@ -225,7 +225,7 @@ def test_width_lists(key, widths, match):
 
 
 def test_topic_functions_check_their_arguments(key):
-    with pytest.raises(ValueError, match=r"^lr must be positive, got -1\.0"):
+    with pytest.raises(ValueError, match=r"^lr must be a number > 0, got -1\.0"):
         ne.features.width_lr(-1.0, "ntk", 64)
     with pytest.raises(TypeError, match=r"^n_train must be an integer, got str"):
         ne.equivalence.regression_task("1d", key=key, n_train="16")
