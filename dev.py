@@ -100,7 +100,7 @@ def test(args) -> int:
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Every figure drawn through plots.new_figure is checked for overlapping or cut-off text
     # (ntk_explore/plots/layout.py): a notebook whose figure fails its layout fails under nbval.
-    env.setdefault("NTK_EXPLORE_CHECK_LAYOUT", "0")  # LAYOUT-FLAG: set to "1" once every notebook passes
+    env.setdefault("NTK_EXPLORE_CHECK_LAYOUT", "1")
     # tests/test_install.py: a fresh venv from the package index, docs/library.md's commands.
     env.setdefault("NTK_EXPLORE_INSTALL_TEST", "1")
     # Test files (and each notebook's cells) stay together on one worker.

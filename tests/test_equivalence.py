@@ -73,7 +73,7 @@ def test_net_init_matches_mlp():
         model = mlp(3, 48, 2, parametrization=par, alpha=alpha, sigma_b=1.0)
         key = jax.random.key(7)
         x = jax.random.normal(jax.random.key(8), (5, 3), np.float32)
-        params, k_test = E._net_init(model, key, x, x[:2])
+        params, k_test = E.learners._net_init(model, key, x, x[:2])
         p_ref = model.init(key, dtype=np.float32)
         for a, b in zip(jax.tree.leaves(p_ref), jax.tree.leaves(params)):
             np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -85,11 +85,11 @@ def test_moving_alpha_parametrization_or_lr_compiles_nothing(task_1d):
     reuses every compiled function (the model's scalars are traced)."""
     args = dict(key=jax.random.key(0), width=40, depth=2, records=4, kernel_records=2)
     E.three_learners(task_1d, steps=20, **args)
-    before = (training.gd_segment._cache_size(), E._net_init._cache_size())
+    before = (training.gd_segment._cache_size(), E.learners._net_init._cache_size())
     for kw in (dict(alpha=2.0), dict(parametrization="mup"), dict(lr=0.05, steps=35),
                dict(parametrization="standard", center=True)):
         E.three_learners(task_1d, **dict(dict(steps=20), **kw), **args)
-    assert (training.gd_segment._cache_size(), E._net_init._cache_size()) == before
+    assert (training.gd_segment._cache_size(), E.learners._net_init._cache_size()) == before
 
 
 @pytest.mark.parametrize("kw", [dict(parametrization="ntk"),
@@ -120,7 +120,7 @@ def test_fused_net_training_reports_divergence_as_training_train(task_1d):
     model = mlp(1, 32, 2, sigma_b=1.0)
     key = jax.random.key(2)
     x, y = task_1d.x_train, task_1d.y_train
-    fast = E._train_net(model, key, x, y, x, task_1d.x_test, lr=3.0, steps=100, record_every=5,
+    fast = E.learners._train_net(model, key, x, y, x, task_1d.x_test, lr=3.0, steps=100, record_every=5,
                         ntk_steps=[0, 50])
     ref = train(model.apply, model.init(key, dtype=x.dtype), x, y, lr=3.0, steps=100,
                 record_every=5, record_x=x, ntk_fn=mlp_ntk(model), ntk_x=x, ntk_steps=[0, 50],

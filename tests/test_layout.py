@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -30,6 +31,42 @@ def test_text_cut_off_at_the_canvas_edge():
     axes[0, 0].set_title("a title far too long for one panel of this figure " * 3)
     problems = layout.layout_problems(fig)
     assert any("cut off" in p and "title" in p for p in problems), problems
+
+
+def test_an_axes_drawn_without_its_axis_has_no_tick_problems():
+    """``ax.axis("off")`` draws no ticks or axis labels: labels matplotlib keeps but never
+    draws (here pushed off the canvas by huge y values on a log scale) are not problems;
+    turning the axis back on makes them problems again."""
+    fig, axes = new_figure(1)
+    ax = axes[0, 0]
+    ax.plot([0, 1], [0, 1])
+    ax.set_ylabel("a label far too long to fit beside this panel " * 4)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1e-2)
+    ax.yaxis.set_major_locator(matplotlib.ticker.NullLocator())
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.axis("off")
+    assert layout.layout_problems(fig) == []
+    ax.axis("on")
+    problems = layout.layout_problems(fig)
+    assert any("y label" in p for p in problems) and any("log y axis" in p for p in problems), problems
+
+
+def test_a_frameless_legend_is_cut_off_only_when_its_entries_are():
+    """A legend without a frame draws nothing in its border padding: padding over the edge
+    is not a defect, an entry over the edge is; with a frame the whole box counts."""
+    def legend_problems(anchor_y, frameon):
+        fig, axes = new_figure(1)
+        ax = axes[0, 0]
+        ax.plot([0, 1], [0, 1], label="a line")
+        fig.set_layout_engine("none")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, anchor_y), bbox_transform=fig.transFigure,
+                  borderpad=3.0, borderaxespad=0.0, frameon=frameon)
+        return [p for p in layout.layout_problems(fig) if "legend is cut off" in p]
+
+    assert legend_problems(-0.02, frameon=False) == []
+    assert legend_problems(-0.02, frameon=True) != []
+    assert legend_problems(-0.3, frameon=False) != []
 
 
 def test_overlapping_texts_are_named():

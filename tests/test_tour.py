@@ -90,7 +90,7 @@ def test_saved_tour_is_dated_and_agrees_with_the_live_run(verdicts):
         assert v.key in by_key, f"the saved tour lacks {v.key}: rerun benchmarks/bench_tour.py"
         assert by_key[v.key].status == v.status, (
             f"{v.key}: saved {by_key[v.key].status!r}, live {v.status!r}; rerun benchmarks/bench_tour.py")
-    assert {"index_scaling", "pretrained_catch_up"} <= set(by_key)
+    assert {"index_scaling", "kernel_keeps_moving", "pretrained_catch_up"} <= set(by_key)
 
 
 def test_saved_tour_round_trips(tmp_path, verdicts):

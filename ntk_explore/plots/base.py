@@ -84,18 +84,20 @@ def kernel_heatmaps(axes, kernels, titles, extent=None, label="angle (rad)"):
 
 
 def convergence_loglog(ax, sweep, highlight=None):
-    """Seed-averaged relative error vs width with its fitted slope and the -1/2 guide."""
+    """Seed-averaged relative error vs width (±2 s.e.) with its fitted line and the -1/2
+    guide; the fit and the key are in the title, which the layout engine always makes
+    room for (a legend below a log-log panel overhung the canvas for some sweeps)."""
     w, mean, sem = sweep.widths, sweep.mean, sweep.sem
-    ax.errorbar(w, mean, yerr=2 * sem, fmt="o", color="C0", capsize=3,
-                label=f"{sweep.errors.shape[0]}-seed mean ±2 s.e.")
+    ax.errorbar(w, mean, yerr=2 * sem, fmt="o", color="C0", capsize=3)
     fit = sweep.fit
-    ax.plot(w, fit.predict(w), "-", color="C0", alpha=0.7,
-            label=f"fit {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]")
-    ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray", label="theory: slope -1/2")
+    ax.plot(w, fit.predict(w), "-", color="C0", alpha=0.7)
+    ax.plot(w, mean[0] * (w / w[0]) ** -0.5, "--", color="gray")
     if highlight is not None:
-        ax.axvline(highlight, color="C3", lw=1, label=f"width {highlight}")
-    loglog_axes(ax, "hidden width m", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$", xbase=2)
-    place_legend(ax, ncols=2)  # below the axes: inside, it covers the widest or narrowest points
+        ax.axvline(highlight, color="C3", lw=1)
+    loglog_axes(ax, "hidden width m", r"relative error $\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$",
+                xbase=2, title=f"fitted slope {fit.slope:.2f} [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]\n"
+                               f"dots: {sweep.errors.shape[0]}-seed mean ±2 s.e.;\ndashed: slope -1/2"
+                               + ("; red: shown" if highlight is not None else ""))
 
 
 class EntkWidthFigure:
@@ -107,7 +109,7 @@ class EntkWidthFigure:
     """
 
     def __init__(self, theta, entk, ntk_inf, width, error, sweep):
-        fig, axes = new_figure(ncols=4, width=3.6, height=4.0)
+        fig, axes = new_figure(ncols=4, width=3.6, height=3.8)
         self.figure, self.axes = fig, axes[0]
         ext = [theta[0], theta[-1], theta[0], theta[-1]]
         self.ntk_inf = np.asarray(ntk_inf)
@@ -119,16 +121,17 @@ class EntkWidthFigure:
         for ax in self.axes[:3]:
             ax.set_xlabel("x' angle (rad)")
             ax.set_ylabel("x angle (rad)")
-        cb1 = fig.colorbar(self._images[1], ax=self.axes[:2], shrink=0.8, label="kernel value")
-        cb2 = fig.colorbar(self._diff, ax=self.axes[2], shrink=0.8, label="eNTK - NTK")
+        # The layout is fixed after the first draw (LiveFigure), but the colour bars' tick
+        # labels change width with every eNTK shown: a wide pad leaves them room to grow
+        # without reaching the next panel's y label.
+        cb1 = fig.colorbar(self._images[1], ax=self.axes[:2], shrink=0.8, pad=0.06,
+                           label="kernel value")
+        cb2 = fig.colorbar(self._diff, ax=self.axes[2], shrink=0.8, pad=0.12, label="eNTK - NTK")
         convergence_loglog(self.axes[3], sweep, highlight=width)
         self._marker = self.axes[3].lines[-1]
-        self._legend = self.axes[3].get_legend()
-        self._marker_label = next(t for t in self._legend.get_texts()
-                                  if t.get_text().startswith("width "))
         self.update(entk, width, error)
         self.live = LiveFigure(fig, dynamic=[*self.axes[:3], cb1.ax, cb2.ax],
-                               overlays=[self._marker, self._legend])
+                               overlays=[self._marker])
 
     def update(self, entk, width, error) -> None:
         """Show the eNTK ``entk`` ``(n, n)`` of a net of this ``width``."""
@@ -145,7 +148,6 @@ class EntkWidthFigure:
         self.axes[0].set_title(f"eNTK, width {width}", fontsize=10)
         self.axes[2].set_title(f"difference (rel. error {error:.3f})", fontsize=10)
         self._marker.set_xdata([width, width])
-        self._marker_label.set_text(f"width {width}")
 
     def render(self) -> bytes:
         """PNG bytes of the current state (partial redraw)."""

@@ -58,7 +58,7 @@ def _axes_texts(ax):
     """(role, Text) pairs drawn by one axes, legend entries excluded."""
     items = []
     for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-        if not axis.get_visible():
+        if not ax.axison or not axis.get_visible():  # ax.axis("off") draws no ticks or labels
             continue
         items += [(f"{name} tick label", t) for t in _tick_labels(axis)]
         items.append((f"{name} label", axis.label))
@@ -148,7 +148,7 @@ def _text_collisions(fig, texts, legends, renderer) -> list[str]:
 def _into_other_axes(fig, texts, legends, renderer) -> list[str]:
     problems = []
     areas = [(j, ax.get_window_extent(renderer)) for j, ax in enumerate(fig.axes) if ax.get_visible()]
-    items = list(texts) + [(o, "legend", leg, _box(leg, renderer)) for o, leg in legends]
+    items = list(texts) + [(o, "legend", leg, _legend_ink(leg, renderer)) for o, leg in legends]
     for owner, role, t, box in items:
         if box is None:
             continue
@@ -164,10 +164,24 @@ def _into_other_axes(fig, texts, legends, renderer) -> list[str]:
     return problems
 
 
+def _legend_ink(leg, renderer) -> Bbox | None:
+    """What a legend draws: its whole box when framed; without a frame only its entries
+    (texts, handles, title), since the empty border padding around them draws nothing."""
+    if leg.get_frame_on():
+        return _box(leg, renderer)
+    parts = [leg.get_title(), *leg.get_texts(), *getattr(leg, "legend_handles", [])]
+    boxes = []
+    for artist in parts:
+        box = _box(artist, renderer) if artist is not None and artist.get_visible() else None
+        if box is not None and box.width > 0 and box.height > 0:
+            boxes.append(box)
+    return Bbox.union(boxes) if boxes else _box(leg, renderer)
+
+
 def _off_canvas(fig, texts, legends, renderer) -> list[str]:
     canvas = fig.bbox
     problems = []
-    items = list(texts) + [(o, "legend", leg, _box(leg, renderer)) for o, leg in legends]
+    items = list(texts) + [(o, "legend", leg, _legend_ink(leg, renderer)) for o, leg in legends]
     for owner, role, t, box in items:
         if box is None:
             continue
@@ -185,7 +199,7 @@ def _log_ticks(fig, renderer) -> list[str]:
         if not ax.get_visible():
             continue
         for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-            if not axis.get_visible() or axis.get_scale() != "log":
+            if not ax.axison or not axis.get_visible() or axis.get_scale() != "log":
                 continue
             labels = {t.get_text() for t in _tick_labels(axis)}
             if len(labels) < 2:

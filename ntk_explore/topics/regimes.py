@@ -49,7 +49,7 @@ notebook judge the claim at these settings."""
 
 
 @V.checked
-def entk_error(model, x: jax.Array, key: jax.Array, ntk_inf: jax.Array | None = None):
+def entk_error(model, x: V.FiniteArray, key: V.Key, ntk_inf: jax.Array | None = None):
     """Relative Frobenius error ``||eNTK - NTK (x) I_k|| / ||NTK (x) I_k||`` at one init.
 
     Returns ``(error, entk (n, n, k, k), ntk_inf (n, n))``.
@@ -90,7 +90,7 @@ class ConvergenceSweep:
 
 
 @V.checked
-def entk_convergence(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
+def entk_convergence(x: V.FiniteArray, widths: V.Sizes, *, key: V.Key, seeds: V.PositiveInt = 5,
                      keep_kernels: bool = False, **model_kwargs) -> ConvergenceSweep:
     """Relative error of the eNTK at init against the infinite NTK, per width and seed.
 
@@ -153,7 +153,7 @@ def entk_convergence_verdict(sweep: ConvergenceSweep | None = None) -> Verdict:
 
 
 @V.checked
-def kernel_scale(x: jax.Array, widths: Sequence[int], *, key: jax.Array,
+def kernel_scale(x: V.FiniteArray, widths: V.Sizes, *, key: V.Key,
                  **model_kwargs) -> np.ndarray:
     """Mean diagonal of the eNTK at init, ``(widths,)``, one initialisation per width.
 
@@ -203,7 +203,7 @@ _grid_kernels_jit = jax.jit(_grid_kernels, static_argnums=0)
 
 
 @V.checked
-def entk_convergence_grid(x: jax.Array, widths: Sequence[int], *, key: jax.Array, seeds: int = 5,
+def entk_convergence_grid(x: V.FiniteArray, widths: V.Sizes, *, key: V.Key, seeds: V.PositiveInt = 5,
                           activations: Sequence[str] = ("relu",),
                           parametrizations: Sequence[str] = ("ntk",),
                           keep_kernels: bool = False, **model_kwargs) -> dict:

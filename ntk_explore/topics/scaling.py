@@ -39,7 +39,7 @@ from ..core.datasets import Task, digits_task, teacher_task
 from ..core.kernels import flatten_blocks, infinite_kernel_fn, mlp_ntk, mlp_pntk, regress
 from ..core.matfree import matfree_kernel_predict
 from ..core.metrics import Exponent, exponent, test_loss
-from ..core.models import MLP, apply_jit, init_from_draw, mlp
+from ..core.models import MLP, InputsArg, ModelArg, ParamsArg, apply_jit, init_from_draw, mlp
 from ..core.training import gd_checkpoints
 
 __all__ = [
@@ -54,8 +54,8 @@ LEARNERS = ("net", "entk_init", "entk_trained", "entk_pretrained", "ntk")
 
 
 @V.checked
-def kernel_predict(model: MLP, params, x, y, x_test, *, kernel: str = "pntk",
-                   ridge: float = 0.0) -> np.ndarray:
+def kernel_predict(model: ModelArg, params: ParamsArg, x: InputsArg, y, x_test: InputsArg, *,
+                   kernel: str = "pntk", ridge: V.NonNegativeFloat = 0.0) -> np.ndarray:
     """Kernel regression with the net's tangent kernel at ``params``.
 
     ``x (n, d)``, ``y (n, k)``, ``x_test (T, d)`` -> predictions ``(T, k)``.
@@ -108,10 +108,9 @@ def check_sizes(ns, pool: int) -> np.ndarray:
 
 
 @V.checked
-def data_scaling(task: Task, ns: Sequence[int], *, key: jax.Array, width: int = 256,
-                 depth: int = 1, steps: int = 1000, lr: float = 1.0, n_pre: int = 128,
-                 parametrization: str = "ntk",
-                 kernel: str = "pntk", ridge: float = 0.0,
+def data_scaling(task: Task, ns: V.Sizes, *, key: V.Key, width: V.PositiveInt = 256, depth: V.PositiveInt = 1,
+                 steps: V.NonNegativeInt = 1000, lr: V.PositiveFloat = 1.0, n_pre: V.NonNegativeInt = 128,
+                 parametrization: str = "ntk", kernel: str = "pntk", ridge: V.NonNegativeFloat = 0.0,
                  learners: Sequence[str] = LEARNERS) -> ScalingCurves:
     """Test loss vs training-set size for the net and its kernels (see module doc).
 
@@ -179,7 +178,7 @@ def check_learners(learners: Sequence[str], kernel: str) -> None:
 
 
 @V.checked
-def centered_apply(model: MLP, params0):
+def centered_apply(model: ModelArg, params0: ParamsArg):
     """``apply(params, x) = f(params, x) - f(params0, x)``: ``(n, d) -> (n, k)``.
 
     The centred net outputs zero at init and has the same tangent kernel as
@@ -193,8 +192,9 @@ init_params = init_from_draw  # the core's shared-draw initialisation, under its
 
 
 @V.checked
-def train_centered(model: MLP, params0, x, y, *, lr: float, steps: int, start=None,
-                   save_at: Sequence[int] = (), pad_min: int = 0) -> dict:
+def train_centered(model: ModelArg, params0: ParamsArg, x: InputsArg, y, *, lr: V.PositiveFloat,
+                   steps: V.NonNegativeInt, start=None, save_at: V.NonNegativeInts = (),
+                   pad_min: V.NonNegativeInt = 0) -> dict:
     """Full-batch GD of the centred net (:func:`centered_apply`) on ``x (n, d)``, ``y (n, k)``:
     :func:`~ntk_explore.core.training.gd_checkpoints` with ``center=True`` (see there for
     ``start``, ``save_at``, ``pad_min``). Returns ``{step: params}``."""
@@ -210,7 +210,7 @@ def infinite_ntk(model: MLP, x1, x2) -> jax.Array:
 
 
 @V.checked
-def log_sizes(lo: int, hi: int, num: int) -> np.ndarray:
+def log_sizes(lo: V.PositiveInt, hi: V.PositiveInt, num: V.PositiveInt) -> np.ndarray:
     """``num`` distinct integers log-spaced from ``lo`` to ``hi``: ``(<= num,)``."""
     return np.unique(np.round(np.geomspace(lo, hi, num)).astype(int))
 

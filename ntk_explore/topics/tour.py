@@ -51,8 +51,8 @@ FEATURE_WIDTHS = features.TOUR["widths"]
 
 
 @V.checked
-def feature_sweeps(key: jax.Array | None = None, *, steps: int = features.TOUR["steps"],
-                   seeds: int = features.TOUR["seeds"]) -> dict:
+def feature_sweeps(key: V.Key | None = None, *, steps: V.NonNegativeInt = features.TOUR["steps"],
+                   seeds: V.PositiveInt = features.TOUR["seeds"]) -> dict:
     """``{'ntk': FeatureSweep, 'mup': FeatureSweep}``: notebook 03's task and nets
     (:func:`features.claim_sweeps`) at the tour's smaller settings (:data:`FEATURE_WIDTHS`,
     ``features.TOUR``; float32, as in ``tests/test_features.py``)."""
@@ -82,21 +82,22 @@ def entk_motion_verdict(sweeps: dict) -> Verdict:
 
 
 @V.checked
-def transfer_verdict(key: jax.Array | None = None) -> Verdict:
+def transfer_verdict(key: V.Key | None = None) -> Verdict:
     """Linearized-at-init transfer: benefit for +B, harm for -B (sign flip), over
     ``transfer.SIGN_FLIP``'s sizes and seeds: notebook 04's run and verdict function."""
     return transfer.transfer_sign_verdict(transfer.sign_flip_run(key))
 
 
 @V.checked
-def gp_ntk_tie_verdict(trials: int = 6, n: int = 300, seed: int = 11342) -> Verdict:
+def gp_ntk_tie_verdict(trials: V.PositiveInt = 6, n: V.PositiveInt = 300,
+                       seed: V.NonNegativeInt = 11342) -> Verdict:
     """GP1 vs NTKB1 regression error, as coded in the published table's code (paired over
     trials): notebook 02's verdict function (:func:`ntk_table.gp_ntk_tie_verdict`)."""
     return ntk_table.gp_ntk_tie_verdict(trials=trials, n=n, seed=seed)
 
 
 @V.checked
-def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
+def distillation_verdict(seed: V.NonNegativeInt = 0, epochs: V.PositiveInt = 200) -> Verdict:
     """Filtered (moving-average) teacher targets vs the teacher's predictions, by distance to
     p*: :func:`zigzag.distillation_verdict` over its ten tasks and teachers (notebook 05
     prints the same call)."""
@@ -104,14 +105,14 @@ def distillation_verdict(seed: int = 0, epochs: int = 200) -> Verdict:
 
 
 @V.checked
-def head_probing_verdict(seed: int = 0) -> Verdict:
+def head_probing_verdict(seed: V.NonNegativeInt = 0) -> Verdict:
     """Spearman correlation of energy at the start of fine-tuning with feature change after
     it: :func:`finetune.head_probing_verdict` at its small setting (``finetune.TOUR_SWEEP``)."""
     return finetune.head_probing_verdict(seed=seed)
 
 
 @V.checked
-def data_scaling_verdict(seed: int = 0) -> Verdict:
+def data_scaling_verdict(seed: V.NonNegativeInt = 0) -> Verdict:
     """The rich MLP's data-scaling exponent against the infinite NTK's on real digits, paired
     per seed: notebook 07's verdict function (:func:`natural.rich_vs_ntk_verdict`) at the small
     setting :data:`natural.TOUR` (3 seeds, n = 50-400, width 128; about 10 s on 2 cores)."""
@@ -120,7 +121,7 @@ def data_scaling_verdict(seed: int = 0) -> Verdict:
 
 
 @V.checked
-def pntk_verdict(seed: int = 1) -> Verdict:
+def pntk_verdict(seed: V.NonNegativeInt = 1) -> Verdict:
     """Relative gap ||eNTK - pNTK (x) I_k|| / ||eNTK|| at init vs width on 32 digits (k = 10):
     :func:`pntk_study.pntk_verdict` at its settings (notebook 08 judges the same sweep)."""
     return pntk_study.pntk_verdict(pntk_study.verdict_sweep(seed=seed))
@@ -167,7 +168,7 @@ def kernel_loses_verdicts(seed: int = 0) -> list[Verdict]:
 
 
 @V.checked
-def run_all(key: jax.Array | None = None, *, free_compiled: bool = True,
+def run_all(key: V.Key | None = None, *, free_compiled: bool = True,
             include_kernel_loses: bool = False) -> list[Verdict]:
     """Every verdict, in the order of the tour (about 30-40 s on 2 CPU cores).
 

@@ -17,14 +17,11 @@ from .basic import (
     check_choice,
     check_int_list,
     check_key,
-    check_nonnegative_float,
     check_params_match,
-    check_positive_float,
     check_positive_int,
     check_same_rows,
     is_int_like,
     is_tracer,
-    param_shapes,
 )
 
 __all__ = ["checked", "Constraint", "Range", "IsKey", "IntList", "OneOf", "InstanceOf",
@@ -253,58 +250,10 @@ def checked(fn):
                     next(c for c in constraints if isinstance(c, Inputs)).check(name, value, bound)
                 continue
             if not constraints:
-                _legacy_check(name, value, str(fn.__annotations__.get(name, "")), bound)
+                _base_check(name, value, base)
             for c in constraints:
                 c.check(name, value, bound)
         return fn(*args, **kwargs)
 
     wrapper.declarations = lambda: dict(decl or _declarations(fn))
     return wrapper
-
-
-# ---------------------------------------------------------------------------
-# transition: rules chosen by an argument's name, for functions not yet declared
-
-POSITIVE_INTS = frozenset(
-    "width depth n d seeds n_train n_test dim classes hidden rounds per_round in_dim out_dim "
-    "n_classes bins block repeats teacher_width n_pool n_source n_target n_eval batch_size "
-    "n_init num epochs trials base_width records kernel_records n_labelled draw_size "
-    "student_epochs lo hi k".split())
-POSITIVE_FLOATS = frozenset("lr eta hp_lr ft_lr scale length alpha divergence_factor".split())
-NONNEGATIVE_FLOATS = frozenset(
-    "ridge sigma_b smoothing noise jitter overlap easy_threshold rate test_fraction".split())
-_X_NAMES = frozenset("x x1 x2 x_test x_batch x_tilde".split())
-_PARAM_NAMES = frozenset("params params0 params1 bparams".split())
-
-
-def _legacy_check(name, value, ann: str, bound: dict) -> None:
-    base = ann.replace("| None", "").replace("None |", "").strip()
-    if name == "key":
-        check_key("key", value)
-    elif name in _PARAM_NAMES and _looks_like_model(bound.get("model")) and name != "bparams":
-        check_params_match(bound["model"], value, name, finite=name != "params1")
-    elif name in _X_NAMES:
-        model = bound.get("model")
-        dim = model.in_dim if _looks_like_model(model) and name != "x_tilde" else None
-        as_float_array(name, value, ndim=2 if dim else None, dim=dim)
-    elif base == "int":
-        check_positive_int(name, value, minimum=1 if name in POSITIVE_INTS else 0)
-    elif base == "float":
-        if name in POSITIVE_FLOATS:
-            check_positive_float(name, value)
-        elif name in NONNEGATIVE_FLOATS:
-            check_nonnegative_float(name, value)
-        else:
-            as_real(name, value)
-    elif base in ("Sequence[int]", "tuple[int, ...]"):
-        sizes = name in ("widths", "ns", "sizes", "ks")
-        check_int_list(name, value, minimum=1 if sizes else 0, min_len=1 if sizes else 0,
-                       distinct=False)
-    elif base == "str" and not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-    elif base == "bool" and not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-
-
-def _looks_like_model(model) -> bool:
-    return param_shapes(model) is not None and hasattr(model, "apply")

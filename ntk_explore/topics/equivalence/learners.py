@@ -1,26 +1,6 @@
-"""Is a trained net its NTK? Three learners on one task, kernel motion, width sweeps.
+"""Three learners (net, linearized, infinite NTK) on one task, and the width sweep.
 
-The three learners share one initialisation ``params0`` of an MLP and are
-trained on the same MSE loss ``L = 1/(2n) sum (f - y)**2`` with the same
-gradient-descent steps (rate ``lr / alpha**2``, so the output-space speed does
-not depend on Chizat's output scale ``alpha``):
-
-1. **net** -- the MLP itself, by full-batch gradient descent (:func:`~ntk_explore.core.training.train`);
-2. **linearized** -- its first-order Taylor model at ``params0``, whose GD
-   trajectory is closed form in the eNTK at init (:func:`~ntk_explore.core.linearized.mse_dynamics`);
-3. **infinite NTK** -- the same closed form with the infinite-width NTK of the
-   architecture (neural-tangents ``stax``).
-
-Initial function of the infinite-width learner: by default (``f0='net'``) it
-starts from the net's own ``f0``, so all three start from the same function
-and every gap between them comes from the kernel (eNTK vs its limit) or from
-the net leaving its linearization, not from the random initial function. With
-``f0='zero'`` it is the kernel-regression predictor of Arora et al.
-(``f0 = 0``; what the published table's NTK rows compute); the gap to the net
-then also contains the net's random initial function, which does not vanish
-with width. ``center=True`` trains ``f - f0`` (targets shifted by ``f0``), so
-all three learners start at zero and the two choices agree.
-"""
+See the package docstring (:mod:`ntk_explore.topics.equivalence`)."""
 
 from __future__ import annotations
 
@@ -34,19 +14,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core import validation as V
-from ..core.kernels import infinite_kernel_fn, structured_ntk
-from ..core.linearized import mse_dynamics, stable_lr
-from ..core.metrics import LogLogFit, fit_loglog, relative_frobenius, rms
-from ..core.models import MLP, mlp
-from ..core.training import DivergenceError, full_loss, gd_segment, record_points
-from ..core.verdicts import Verdict, judge
+from ...core import validation as V
+from ...core.kernels import infinite_kernel_fn, structured_ntk
+from ...core.linearized import mse_dynamics, stable_lr
+from ...core.metrics import LogLogFit, fit_loglog, relative_frobenius, rms
+from ...core.models import MLP, mlp
+from ...core.training import DivergenceError, full_loss, gd_segment, record_points
 
 __all__ = [
     "RegressionTask", "regression_task", "LearnerCurves", "ThreeLearners", "three_learners",
-    "WidthSweep", "width_sweep", "rms", "precompile_net", "SWEEP", "SweepSettings", "claim_sweep",
-    "kernel_motion_ntk_verdict", "kernel_motion_mup_verdict", "net_to_ntk_verdict",
-    "sweep_verdicts", "pooled_fit",
+    "WidthSweep", "width_sweep", "rms", "precompile_net", "SWEEP", "SweepSettings", "pooled_fit",
 ]
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +64,8 @@ class RegressionTask(NamedTuple):
 
 
 @V.checked
-def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_test: int = 128,
-                    dim: int = 5, dtype=None) -> RegressionTask:
+def regression_task(kind: str = "1d", *, key: V.Key, n_train: V.PositiveInt = 16, n_test: V.PositiveInt = 128,
+                    dim: V.PositiveInt = 5, dtype=None) -> RegressionTask:
     """A small regression task with a known target.
 
     * ``'1d'``: ``y = sin(2 x)`` on ``x in [-2, 2]`` (``n_train`` random points,
@@ -107,7 +84,7 @@ def regression_task(kind: str = "1d", *, key: jax.Array, n_train: int = 16, n_te
         xt = jnp.linspace(-2.0, 2.0, n_test, dtype=dtype)[:, None]
         f = lambda z: jnp.sin(2.0 * z)  # noqa: E731
     else:
-        from ..core.datasets import sphere
+        from ...core.datasets import sphere
 
         x, xt = sphere(k1, n_train, dim, dtype), sphere(k2, n_test, dim, dtype)
         uv = sphere(k3, 2, dim, dtype)
@@ -259,7 +236,8 @@ def _train_net(model: MLP, key, x, y, x_rec, x_test, *, lr, steps, record_every,
 
 
 @V.checked
-def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: float = 1.0) -> None:
+def precompile_net(task: RegressionTask, *, width: V.PositiveInt, depth: V.PositiveInt,
+                   sigma_b: V.NonNegativeFloat = 1.0) -> None:
     """Compile :func:`three_learners`' net training for ``task``'s shapes at this width and
     depth (any ``lr``, ``steps``, ``alpha``, parametrization, ``center``), running no GD
     step, and compute the (cached) infinite-width kernels. An app can call it in the
@@ -275,11 +253,11 @@ def precompile_net(task: RegressionTask, *, width: int, depth: int, sigma_b: flo
 
 
 @V.checked
-def three_learners(task: RegressionTask, *, key: jax.Array, width: int = 256, depth: int = 2,
-                   parametrization: str = "ntk", alpha: float = 1.0, lr: float = 0.1,
-                   steps: int = 400, f0: str = "net", center: bool = False,
-                   sigma_b: float = 1.0, records: int = 40, kernel_records: int = 9,
-                   progress: bool = False) -> ThreeLearners:
+def three_learners(task: RegressionTask, *, key: V.Key, width: V.PositiveInt = 256, depth: V.PositiveInt = 2,
+                   parametrization: str = "ntk", alpha: V.PositiveFloat = 1.0, lr: V.PositiveFloat = 0.1,
+                   steps: V.NonNegativeInt = 400, f0: str = "net", center: bool = False,
+                   sigma_b: V.NonNegativeFloat = 1.0, records: V.PositiveInt = 40,
+                   kernel_records: V.PositiveInt = 9, progress: bool = False) -> ThreeLearners:
     """Train the net, its linearization and the infinite-width NTK learner.
 
     Args:
@@ -375,10 +353,10 @@ class WidthSweep(NamedTuple):
 
 
 @V.checked
-def width_sweep(task: RegressionTask, widths: Sequence[int], *, key: jax.Array,
-                parametrizations: Sequence[str] = ("ntk", "mup"), seeds: int = 2,
-                depth: int = 2, lr: float = 0.1, steps: int = 400, alpha: float = 1.0,
-                center: bool = False, sigma_b: float = 1.0,
+def width_sweep(task: RegressionTask, widths: V.Sizes, *, key: V.Key,
+                parametrizations: Sequence[str] = ("ntk", "mup"), seeds: V.PositiveInt = 2,
+                depth: V.PositiveInt = 2, lr: V.PositiveFloat = 0.1, steps: V.NonNegativeInt = 400,
+                alpha: V.PositiveFloat = 1.0, center: bool = False, sigma_b: V.NonNegativeFloat = 1.0,
                 progress: bool = False) -> WidthSweep:
     """Final test loss, distance to the NTK learner and kernel motion vs width.
 
@@ -440,87 +418,3 @@ def _safe_fit(widths, values) -> LogLogFit | None:
         return pooled_fit(widths, values)
     except ValueError:
         return None
-
-
-# ---------------------------------------------------------------------------
-# the claims notebook 02 judges on its width sweep
-
-
-@V.checked
-def claim_sweep(**overrides) -> WidthSweep:
-    """:func:`width_sweep` at notebook 02's settings (:data:`SWEEP`; pass any of its fields to
-    override one): NTK and muP parametrization. About 15 s of CPU time on 2 cores."""
-    c = dataclasses.replace(SWEEP, **overrides)  # a misspelt setting is a TypeError
-    task = regression_task(c.task, key=jax.random.key(c.task_seed), n_train=c.n_train)
-    return width_sweep(task, c.widths, key=jax.random.key(c.seed), seeds=c.seeds, depth=c.depth,
-                       lr=c.lr, steps=c.steps,
-                       parametrizations=("ntk", "mup"))
-
-
-def _what(sweep: WidthSweep) -> str:
-    w = sweep.widths
-    return f"{sweep.kernel_motion.shape[1]} seeds x {w.size} widths {w[0]}-{w[-1]}"
-
-
-def _diverged(sweep: WidthSweep, field: str, p: int) -> str:
-    bad = int(np.sum(~np.isfinite(getattr(sweep, field)[p])))
-    return f"; {bad} run(s) diverged and are left out" if bad else ""
-
-
-def _p(sweep: WidthSweep, name: str) -> int:
-    if name not in sweep.parametrizations:
-        raise ValueError(f"the sweep has no {name!r} runs (it has {sweep.parametrizations})")
-    return sweep.parametrizations.index(name)
-
-
-def kernel_motion_ntk_verdict(sweep: WidthSweep) -> Verdict:
-    """Claim ``'kernel_motion_ntk'``: slope of the relative eNTK change over training
-    against width, NTK parametrization, pooled over seeds."""
-    p = _p(sweep, "ntk")
-    fit, mean = pooled_fit(sweep.widths, sweep.kernel_motion[p]), sweep.mean("kernel_motion")[p]
-    w = sweep.widths
-    return judge("kernel_motion_ntk", fit.slope, fit.ci95,
-                 measured_what="log-log slope of ||K_T - K_0||_F / ||K_0||_F against width "
-                               "(NTK parametrization)",
-                 interval_what=f"95% CI of the fit over {_what(sweep)}",
-                 detail=f"relative eNTK change {mean[0]:.3g} at width {w[0]}, {mean[-1]:.3g} at "
-                        f"width {w[-1]} (seed means)" + _diverged(sweep, "kernel_motion", p))
-
-
-def kernel_motion_mup_verdict(sweep: WidthSweep) -> Verdict:
-    """Claim ``'kernel_motion_mup'``: the kernel-motion slope of muP minus that of NTK
-    parametrization, paired by seed (one fit of the log ratio, as
-    :func:`~ntk_explore.core.metrics.exponent_difference`)."""
-    pn, pm = _p(sweep, "ntk"), _p(sweep, "mup")
-    ratio = sweep.kernel_motion[pm] / sweep.kernel_motion[pn]
-    fit = pooled_fit(sweep.widths, ratio)  # slope(mup) - slope(ntk)
-    f_n, f_m = (pooled_fit(sweep.widths, sweep.kernel_motion[i]) for i in (pn, pm))
-    mean = sweep.mean("kernel_motion")
-    return judge("kernel_motion_mup", fit.slope, fit.ci95,
-                 measured_what="slope(muP) - slope(NTK) of the relative eNTK change against width, "
-                               "paired by seed",
-                 interval_what=f"95% CI of the paired fit over {_what(sweep)}",
-                 detail=f"slopes muP {f_m.slope:.2f} [{f_m.ci95[0]:.2f}, {f_m.ci95[1]:.2f}], NTK "
-                        f"{f_n.slope:.2f} [{f_n.ci95[0]:.2f}, {f_n.ci95[1]:.2f}]; at width "
-                        f"{sweep.widths[-1]} muP {mean[pm, -1]:.3g}, NTK {mean[pn, -1]:.3g}")
-
-
-def net_to_ntk_verdict(sweep: WidthSweep) -> Verdict:
-    """Claim ``'net_to_ntk'``: slope of the RMS test distance between the NTK-parametrized
-    net and the infinite-NTK learner (same initial function) against width."""
-    p = _p(sweep, "ntk")
-    fit, mean = pooled_fit(sweep.widths, sweep.distance_to_ntk[p]), sweep.mean("distance_to_ntk")[p]
-    w = sweep.widths
-    return judge("net_to_ntk", fit.slope, fit.ci95,
-                 measured_what="log-log slope of RMS_test |f_net - f_NTK| after training against "
-                               "width (NTK parametrization)",
-                 interval_what=f"95% CI of the fit over {_what(sweep)}",
-                 detail=f"distance {mean[0]:.3g} at width {w[0]}, {mean[-1]:.3g} at width {w[-1]} "
-                        f"(seed means, target units)" + _diverged(sweep, "distance_to_ntk", p))
-
-
-def sweep_verdicts(sweep: WidthSweep | None = None) -> list[Verdict]:
-    """The three verdicts of notebook 02's width sweep (``None``: run :func:`claim_sweep`)."""
-    sweep = claim_sweep() if sweep is None else sweep
-    return [kernel_motion_ntk_verdict(sweep), kernel_motion_mup_verdict(sweep),
-            net_to_ntk_verdict(sweep)]
