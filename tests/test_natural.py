@@ -167,3 +167,24 @@ def test_cnn_verdict_reads_the_largest_size():
     v = N.cnn_vs_cntk_verdict(c)
     assert v.key == "cntk_small_data" and v.measured == pytest.approx(np.log(2.0))
     assert v.status == "holds"
+
+
+def test_tour_judges_the_digits_claim_with_notebook_07s_verdict_function(monkeypatch):
+    """The tour's data-scaling verdict is natural.rich_vs_ntk_verdict (what notebook 07's
+    summary prints) on digits_scaling at natural.TOUR: the same function on the same curves
+    gives the same verdict, and the tour asks for exactly that setting."""
+    from ntk_explore import tour
+
+    seen = {}
+    real = N.digits_scaling
+
+    def spy(**kw):
+        seen.update(kw)
+        seen["curves"] = real(**kw)
+        return seen["curves"]
+
+    monkeypatch.setattr(N, "digits_scaling", spy)
+    v = tour.data_scaling_verdict()
+    assert {k: seen[k] for k in N.TOUR} == N.TOUR
+    assert v == N.rich_vs_ntk_verdict(seen["curves"])
+    assert v.key == "data_scaling_digits" and v.notebook.startswith("07")
