@@ -127,6 +127,10 @@ class EntkWidthFigure:
         cb1 = fig.colorbar(self._images[1], ax=self.axes[:2], shrink=0.8, pad=0.06,
                            label="kernel value")
         cb2 = fig.colorbar(self._diff, ax=self.axes[2], shrink=0.8, pad=0.12, label="eNTK - NTK")
+        # Tick labels of one width whatever is shown ("0.50", "+2.5e-03"), so a colour bar's
+        # label never moves into the next panel after a slider move.
+        cb1.formatter = FormatStrFormatter("%.2f")
+        cb2.formatter = FormatStrFormatter("%+.1e")
         convergence_loglog(self.axes[3], sweep, highlight=width)
         self._marker = self.axes[3].lines[-1]
         self.update(entk, width, error)

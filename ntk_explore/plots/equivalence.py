@@ -41,7 +41,21 @@ def three_learners_figure(task, result, title: str = ""):
     of four panels is too wide to read at a notebook's width).
     """
     fig, axes = new_figure(ncols=2, nrows=2, width=5.0, height=3.5)
-    ax = axes[0, 0]
+    t = np.maximum(result.times, result.times[1] / 10 if result.times.size > 1 else 1.0)
+    _fit_panel(axes[0, 0], task, result, title)
+    _loss_panel(axes[0, 1], result, t)
+    _linearization_panel(axes[1, 0], result, t)
+    _motion_panel(axes[1, 1], result)
+    for a in axes.ravel():
+        a.grid(True, which="major", alpha=0.3)
+    if result.diverged_at is not None:
+        fig.suptitle(f"WARNING: the net diverged at step {result.diverged_at}; lower the "
+                     "learning rate", color="red")
+    return fig
+
+
+def _fit_panel(ax, task, result, title: str) -> None:
+    """The three learners' functions on a 1-D task, else predictions against test targets."""
     if task.x_train.shape[1] == 1:
         xt = np.asarray(task.x_test)[:, 0]
         ax.plot(xt, np.asarray(task.y_test)[:, 0], color="k", lw=1, label="target")
@@ -60,43 +74,44 @@ def three_learners_figure(task, result, title: str = ""):
         ax.set_ylabel("prediction")
     ax.set_title(title or f"the three learners after t = {result.times[-1]:.3g}", fontsize=10)
     place_legend(ax, "right")
-    ax = axes[0, 1]
-    t = np.maximum(result.times, result.times[1] / 10 if result.times.size > 1 else 1.0)
-    for name, c in _learners(result):
-        col, ls = _STYLE[name]
-        ax.plot(t, c.train_loss, color=col, ls=ls, label=f"{name}, train")
-        ax.plot(t, c.test_loss, color=col, ls=ls, alpha=0.45, lw=2.5, label=f"{name}, test")
+
+
+def _log_log(ax) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.get_xlim(), ax.get_ylim()  # autoscale now, so the labels see the final range
     _log_labels(ax.xaxis)
     _log_labels(ax.yaxis)
+
+
+def _loss_panel(ax, result, t) -> None:
+    """Training (solid) and test (wide, faint) loss of each learner against time."""
+    for name, c in _learners(result):
+        col, ls = _STYLE[name]
+        ax.plot(t, c.train_loss, color=col, ls=ls, label=f"{name}, train")
+        ax.plot(t, c.test_loss, color=col, ls=ls, alpha=0.45, lw=2.5, label=f"{name}, test")
+    _log_log(ax)
     ax.set_xlabel("training time t = lr × steps")
     ax.set_ylabel("loss (target units²)")
     ax.set_title("loss ½ mean (f - y)² on training and test points", fontsize=10)
     place_legend(ax, "right")
-    ax = axes[1, 0]
+
+
+def _linearization_panel(ax, result, t) -> None:
+    """RMS distance between the net and its linearization on the test points."""
     ax.plot(t[1:], np.maximum(result.net_lin_distance[1:], 1e-12), color="C3")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.get_xlim(), ax.get_ylim()
-    _log_labels(ax.xaxis)
-    _log_labels(ax.yaxis)
+    _log_log(ax)
     ax.set_xlabel("training time t")
     ax.set_ylabel("RMS |f_net - f_lin| (target units)")
     ax.set_title("net against its linearization (test points)", fontsize=10)
-    ax = axes[1, 1]
-    ks = result.kernel_steps * result.lr_eff
-    ax.plot(ks, result.kernel_motion, "o-", color="C4")
+
+
+def _motion_panel(ax, result) -> None:
+    """Relative eNTK change on the training inputs against time."""
+    ax.plot(result.kernel_steps * result.lr_eff, result.kernel_motion, "o-", color="C4")
     ax.set_xlabel("training time t")
     ax.set_ylabel("||K_t - K_0||_F / ||K_0||_F")
     ax.set_title("eNTK motion on the training inputs", fontsize=10)
-    for a in axes.ravel():
-        a.grid(True, which="major", alpha=0.3)
-    if result.diverged_at is not None:
-        fig.suptitle(f"WARNING: the net diverged at step {result.diverged_at}; lower the "
-                     "learning rate", color="red")
-    return fig
 
 
 def width_sweep_figure(sweep, highlight: int | None = None):

@@ -45,7 +45,7 @@ def scaling_figure(curves, learners=None, *, title: str | None = None):
                 label=f"{LABELS.get(name, name)}: {e.slope:.2f} [{e.ci95[0]:.2f}, {e.ci95[1]:.2f}]")
     loglog_axes(ax, "training samples n", "test MSE / Var(y)", xbase=2,
                 title=title or "data scaling (exponent of -log error vs log n, 95% interval)")
-    ax.legend(fontsize=9, loc="lower left", framealpha=0.9)
+    place_legend(ax)  # below the axes: inside, it covered points of some curves
     return fig
 
 
@@ -73,7 +73,10 @@ class ScalingLive:
         ax.set_xlim(ax.get_xlim())
         ax.set_ylim(ax.get_ylim())  # frozen: a frame never rescales
         flat = [a for pair in self.artists.values() for a in pair]
-        self.live = LiveFigure(fig, overlays=flat + [ax.title], dpi=dpi)
+        # A legend of every series, below the axes, while the layout runs: the room it
+        # takes is kept for the (smaller) legend of any frame.
+        legend = place_legend(ax)
+        self.live = LiveFigure(fig, overlays=flat + [ax.title, legend], dpi=dpi)
 
     def render(self, keys, title: str) -> bytes:
         """PNG bytes showing the series ``keys`` (in that order in the legend) under ``title``."""
@@ -82,7 +85,7 @@ class ScalingLive:
                 a.set_visible(key in keys)
         self.ax.set_title(title, fontsize=10)
         lines = [self.artists[k][1] for k in keys]
-        legend = self.ax.legend(handles=lines, fontsize=9, loc="lower left", framealpha=0.9)
+        legend = place_legend(self.ax, handles=lines)
         self.live.overlays = [a for k in keys for a in self.artists[k]] + [self.ax.title, legend]
         return self.live.render()
 
