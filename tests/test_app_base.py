@@ -54,3 +54,22 @@ def test_bugs_still_propagate():
     app = Broken()
     with pytest.raises(KeyError):
         app.lr.value = 0.6
+
+
+def test_rewarm_runs_the_apps_warm_up_jobs_again_in_the_background():
+    class Warm(Demo):
+        def __init__(self):
+            self.warmed = []
+            super().__init__()
+            self._warmup = self.warm_up(self._warmup_jobs())
+
+        def _warmup_jobs(self):
+            return [lambda: self.warmed.append(self.width.value)]
+
+    app = Warm()
+    app._warmup.join(timeout=30)
+    app.width.value = 256
+    app.rewarm()  # what a notebook calls after jax.clear_caches()
+    app._warmup.join(timeout=30)
+    assert app.warmed == [64, 256]
+    assert Demo()._warmup_jobs() == []  # an app without jobs warms nothing

@@ -140,6 +140,17 @@ class App:
         """Run ``jobs`` (compile-ahead work) in the background thread; ``None`` if disabled."""
         return run_in_background(jobs) if enabled else None
 
+    def _warmup_jobs(self) -> list[Callable[[], object]]:
+        """Compile-ahead work for the settings a user is likely to pick next (the hook an
+        app overrides; none by default)."""
+        return []
+
+    def rewarm(self) -> None:
+        """Run :meth:`_warmup_jobs` again in the background: after ``jax.clear_caches()``
+        has dropped the compiled programs (a notebook frees memory that way), the next
+        slider moves would otherwise compile them again while the reader waits."""
+        self._warmup = self.warm_up(self._warmup_jobs())
+
     def update(self) -> None:
         raise NotImplementedError
 
