@@ -285,14 +285,8 @@ def test_notebook_in_browser(nb: Path, lab_url: str, browser):
         body = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").inner_text()
         assert "Traceback (most recent call last)" not in body, f"{nb.name}: a traceback is shown"
 
-        if _uses_widgets(nb):
-            _check_slider_moves_figure(page, lab_url, nb)
-        else:  # e.g. the tour: verdicts printed by cells, no sliders to move
-            print(f"{nb.stem}: no widgets in this notebook; only the run is checked")
-
-        errors = page.evaluate(_STATE_JS)["errors"]
-        assert not errors, f"{nb.name}: error after moving the slider:\n" + "\n".join(errors)
-        # Screenshot with the app (or the first table / figure) in view.
+        # Screenshot of the default state (before any move), the app (or the first table /
+        # figure) in view.
         page.evaluate("""() => {
           // The first app (its cell at the top), or else the first table / figure output.
           const s = document.querySelector('.jp-OutputArea-output .widget-slider');
@@ -305,6 +299,13 @@ def test_notebook_in_browser(nb: Path, lab_url: str, browser):
         tmp = SHOTS / f".{nb.stem}.png"
         page.screenshot(path=str(tmp))
         _shrink_png(tmp, SHOTS / f"{nb.stem}.png")
+        if _uses_widgets(nb):
+            _check_slider_moves_figure(page, lab_url, nb)
+        else:  # e.g. the tour: verdicts printed by cells, no sliders to move
+            print(f"{nb.stem}: no widgets in this notebook; only the run is checked")
+
+        errors = page.evaluate(_STATE_JS)["errors"]
+        assert not errors, f"{nb.name}: error after moving the slider:\n" + "\n".join(errors)
     finally:
         page.close()
         _shutdown_kernels(lab_url)
