@@ -136,7 +136,10 @@ def _shutdown_kernels(url: str) -> None:
 
 
 _STATE_JS = """() => {
+  // A cell whose input is collapsed (the lessons' solution cells) shows a placeholder and
+  // no execution count; the kernel going idle tells when it has run.
   const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+      .filter(e => !e.closest('.jp-CodeCell').querySelector('.jp-InputPlaceholder'))
       .map(e => e.textContent.trim());
   return {prompts,
           errors: [...document.querySelectorAll(
