@@ -70,18 +70,25 @@ def _p(sweep: WidthSweep, name: str) -> int:
     return sweep.parametrizations.index(name)
 
 
+def _width_slope_verdict(sweep: WidthSweep, claim: str, field: str, measured_what: str,
+                         quantity: str) -> Verdict:
+    """``claim`` judged on the log-log slope of ``sweep.<field>`` against width, NTK
+    parametrization, pooled over seeds; the detail names the seed means at both ends."""
+    p = _p(sweep, "ntk")
+    fit, mean, w = pooled_fit(sweep.widths, getattr(sweep, field)[p]), sweep.mean(field)[p], sweep.widths
+    return judge(claim, fit.slope, fit.ci95, measured_what=measured_what,
+                 interval_what=f"95% CI of the fit over {_what(sweep)}",
+                 detail=f"{quantity} {mean[0]:.3g} at width {w[0]}, {mean[-1]:.3g} at width {w[-1]} "
+                        "(seed means)" + _diverged(sweep, field, p))
+
+
 def kernel_motion_ntk_verdict(sweep: WidthSweep) -> Verdict:
     """Claim ``'kernel_motion_ntk'``: slope of the relative eNTK change over training
     against width, NTK parametrization, pooled over seeds."""
-    p = _p(sweep, "ntk")
-    fit, mean = pooled_fit(sweep.widths, sweep.kernel_motion[p]), sweep.mean("kernel_motion")[p]
-    w = sweep.widths
-    return judge("kernel_motion_ntk", fit.slope, fit.ci95,
-                 measured_what="log-log slope of ||K_T - K_0||_F / ||K_0||_F against width "
-                               "(NTK parametrization)",
-                 interval_what=f"95% CI of the fit over {_what(sweep)}",
-                 detail=f"relative eNTK change {mean[0]:.3g} at width {w[0]}, {mean[-1]:.3g} at "
-                        f"width {w[-1]} (seed means)" + _diverged(sweep, "kernel_motion", p))
+    return _width_slope_verdict(
+        sweep, "kernel_motion_ntk", "kernel_motion",
+        "log-log slope of ||K_T - K_0||_F / ||K_0||_F against width (NTK parametrization)",
+        "relative eNTK change")
 
 
 def kernel_motion_mup_verdict(sweep: WidthSweep) -> Verdict:
@@ -105,15 +112,10 @@ def kernel_motion_mup_verdict(sweep: WidthSweep) -> Verdict:
 def net_to_ntk_verdict(sweep: WidthSweep) -> Verdict:
     """Claim ``'net_to_ntk'``: slope of the RMS test distance between the NTK-parametrized
     net and the infinite-NTK learner (same initial function) against width."""
-    p = _p(sweep, "ntk")
-    fit, mean = pooled_fit(sweep.widths, sweep.distance_to_ntk[p]), sweep.mean("distance_to_ntk")[p]
-    w = sweep.widths
-    return judge("net_to_ntk", fit.slope, fit.ci95,
-                 measured_what="log-log slope of RMS_test |f_net - f_NTK| after training against "
-                               "width (NTK parametrization)",
-                 interval_what=f"95% CI of the fit over {_what(sweep)}",
-                 detail=f"distance {mean[0]:.3g} at width {w[0]}, {mean[-1]:.3g} at width {w[-1]} "
-                        f"(seed means, target units)" + _diverged(sweep, "distance_to_ntk", p))
+    return _width_slope_verdict(
+        sweep, "net_to_ntk", "distance_to_ntk",
+        "log-log slope of RMS_test |f_net - f_NTK| after training against width (NTK parametrization)",
+        "distance (target units)")
 
 
 def sweep_verdicts(sweep: WidthSweep | None = None) -> list[Verdict]:

@@ -340,14 +340,7 @@ def gp_ntk_tie_verdict(result: TableResult | None = None, *, trials: int = VERDI
     with GP1 and NTKB1 (e.g. notebook 02's app's ``kernels``); ``None`` runs
     ``run_table(trials, n=n, seed=seed, form='as-coded')`` (the tour's call)."""
     res = _table(result, "as-coded", ("GP1", "NTKB1"), trials, n, seed)
-    mid, interval = relative_gap(res, "GP1", "NTKB1")
-    paper_gp, paper_ntk = PAPER_TABLE["GP1"][0], PAPER_TABLE["NTKB1"][0]
-    return judge("gp_ntk_tie", mid, interval,
-                 measured_what=f"(RMSE(GP1) - RMSE(NTKB1)) / RMSE(NTKB1), {res.trials} trials of "
-                               f"n={res.n}",
-                 interval_what=f"95% t-interval over {res.trials} paired trials",
-                 detail=f"GP1 {res.mean('GP1'):.4f}, NTKB1 {res.mean('NTKB1'):.4f} (published: "
-                        f"{(paper_gp - paper_ntk) / paper_ntk:+.3f})")
+    return _gap_verdict("gp_ntk_tie", res, "GP1", "", "published")
 
 
 def laplacian_gap_verdict(result: TableResult | None = None, *, form: str = "as-coded",
@@ -358,14 +351,20 @@ def laplacian_gap_verdict(result: TableResult | None = None, *, form: str = "as-
     the published table; ``'corrected'`` uses the textbook arc-cosine angle)."""
     check_form(form)
     res = _table(result, form, ("Laplacian", "NTKB1"), trials, n, seed)
-    mid, interval = relative_gap(res, "Laplacian", "NTKB1")
-    paper = PAPER_TABLE["Laplacian"][0] / PAPER_TABLE["NTKB1"][0] - 1
-    return judge("laplacian_gap", mid, interval,
-                 measured_what=f"(RMSE(Laplacian) - RMSE(NTKB1)) / RMSE(NTKB1), {form} kernels, "
+    return _gap_verdict("laplacian_gap", res, "Laplacian", f"{form} kernels, ", "published, as coded")
+
+
+def _gap_verdict(claim: str, res: TableResult, method: str, kernels: str, paper: str) -> Verdict:
+    """``claim`` judged on the paired relative RMSE gap of ``method`` over NTKB1, with the
+    published table's gap beside it."""
+    mid, interval = relative_gap(res, method, "NTKB1")
+    published = PAPER_TABLE[method][0] / PAPER_TABLE["NTKB1"][0] - 1
+    return judge(claim, mid, interval,
+                 measured_what=f"(RMSE({method}) - RMSE(NTKB1)) / RMSE(NTKB1), {kernels}"
                                f"{res.trials} trials of n={res.n}",
                  interval_what=f"95% t-interval over {res.trials} paired trials",
-                 detail=f"Laplacian {res.mean('Laplacian'):.4f}, NTKB1 {res.mean('NTKB1'):.4f} "
-                        f"(published, as coded: {paper:+.3f})")
+                 detail=f"{method} {res.mean(method):.4f}, NTKB1 {res.mean('NTKB1'):.4f} "
+                        f"({paper}: {published:+.3f})")
 
 
 class SavedTable(NamedTuple):
